@@ -1,0 +1,179 @@
+"""The inference boundary: `Detector.detect(image) -> Detections`, and its ONNX Runtime implementation.
+
+The model is an Ultralytics-exported YOLO detector with output (1, 4 + nc, N): rows cx, cy, w, h
+in input pixels, then one score per class. Letterboxing matches Ultralytics (scale to fit, pad
+evenly with grey 114), so boxes are the ones Ultralytics' own predict would give.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from edge.detections import Detections, nms
+from edge.errors import ModelError
+from edge.labels import DIGIT_TO_CLASS
+
+log = logging.getLogger(__name__)
+
+PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEVICE_PROVIDERS = {
+    "auto": PROVIDER_ORDER,
+    "tensorrt": PROVIDER_ORDER,
+    "cuda": PROVIDER_ORDER[1:],
+    "cpu": PROVIDER_ORDER[2:],
+}
+
+
+class Detector(Protocol):
+    """What the reader needs from a model."""
+
+    names: tuple[str, ...]
+    imgsz: tuple[int, int]
+    model_id: str
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
+
+def select_providers(device: str = "auto", available: Sequence[str] | None = None) -> list[str]:
+    """Execution providers to ask for, best first: TensorRT -> CUDA -> CPU, only those installed."""
+    import onnxruntime as ort
+
+    if device not in DEVICE_PROVIDERS:
+        raise ModelError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_PROVIDERS)}")
+    available = list(ort.get_available_providers() if available is None else available)
+    chosen = [p for p in DEVICE_PROVIDERS[device] if p in available]
+    if device in ("cuda", "tensorrt") and not any(p != "CPUExecutionProvider" for p in chosen):
+        raise ModelError(f"--device {device}: no GPU execution provider in this onnxruntime ({', '.join(available)})")
+    return chosen or ["CPUExecutionProvider"]
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], stride: int = 32) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Resize keeping aspect ratio and pad to `size` (h, w) with grey 114, centred like Ultralytics.
+
+    Returns the padded image, the scale applied and the (left, top) padding.
+    """
+    h, w = image.shape[:2]
+    new_h, new_w = size
+    r = min(new_h / h, new_w / w)
+    unpad_w, unpad_h = int(round(w * r)), int(round(h * r))
+    dw, dh = (new_w - unpad_w) / 2, (new_h - unpad_h) / 2
+    if (w, h) != (unpad_w, unpad_h):
+        image = cv2.resize(image, (unpad_w, unpad_h), interpolation=cv2.INTER_LINEAR)
+    top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
+    left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+    image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return image, r, (left, top)
+
+
+def decode(output: np.ndarray, conf_threshold: float, iou_threshold: float, agnostic: bool = True) -> Detections:
+    """Raw (4 + nc, N) output -> boxes above threshold after NMS, in input pixels."""
+    pred = output.T  # (N, 4 + nc)
+    scores = pred[:, 4:]
+    class_id = scores.argmax(1)
+    conf = scores[np.arange(len(scores)), class_id]
+    mask = conf >= conf_threshold
+    if not mask.any():
+        return Detections.empty()
+    boxes, conf, class_id = pred[mask, :4], conf[mask], class_id[mask]
+    xyxy = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
+    # Class-aware NMS offsets boxes per class; the reader wants one box per digit place, so the
+    # default is agnostic: a 3 and an 8 on the same place compete and the better one wins.
+    offsets = 0 if agnostic else class_id[:, None] * 4096.0
+    keep = nms(xyxy + offsets, conf, iou_threshold)
+    return Detections(xyxy[keep], conf[keep], class_id[keep])
+
+
+class OnnxDetector:
+    """An ONNX Runtime session over an Ultralytics-exported YOLO digit detector."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.5,
+        warmup: bool = True,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"model not found: {path}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=select_providers(device))
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ModelError(f"{path}: expected one NCHW image input, got {[i.shape for i in inputs]}")
+        self.input_name = inputs[0].name
+        self.names = _names_from_metadata(meta, path)
+        self.imgsz = _imgsz(meta, inputs[0].shape, path)
+        self.stride = int(meta.get("stride", 32))
+        out_shape = outputs[0].shape
+        nc = len(self.names)
+        if len(out_shape) != 3 or out_shape[1] != 4 + nc:
+            raise ModelError(f"{path}: output shape {out_shape} is not (1, 4+{nc}, N) for {nc} classes")
+        # Class ids are mapped onto the project's mapping (edge.labels), whatever the model's order.
+        self._to_project_class = np.array([DIGIT_TO_CLASS[n] for n in self.names], np.int64)
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        self.path = path
+        self.model_id = path.stem
+        self.providers = self.session.get_providers()
+        if warmup:
+            self.detect(np.full((self.imgsz[0], self.imgsz[1], 3), 114, np.uint8))
+
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
+        padded, r, pad = letterbox(image, self.imgsz, self.stride)
+        blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True)
+        return blob, r, pad
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """Detect digits in a BGR image; boxes come back in that image's pixels."""
+        blob, r, (left, top) = self.preprocess(image)
+        output = self.session.run(None, {self.input_name: blob})[0][0]
+        dets = decode(output, self.conf_threshold, self.iou_threshold)
+        if not len(dets):
+            return dets
+        xyxy = (dets.xyxy - np.array([left, top, left, top], np.float32)) / r
+        h, w = image.shape[:2]
+        xyxy = np.clip(xyxy, 0, [w, h, w, h])
+        return Detections(xyxy, dets.confidence, self._to_project_class[dets.class_id])
+
+
+def _names_from_metadata(meta: dict, path: Path) -> tuple[str, ...]:
+    raw = meta.get("names")
+    if not raw:
+        raise ModelError(f"{path}: no class names in the model metadata (export it with Ultralytics)")
+    try:
+        names = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        raise ModelError(f"{path}: unreadable class names in metadata: {raw[:80]!r}") from None
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    names = tuple(str(n) for n in names)
+    if sorted(names) != sorted("0123456789"):
+        raise ModelError(f"{path}: classes {names} are not the ten digits 0-9")
+    return names
+
+
+def _imgsz(meta: dict, shape: list, path: Path) -> tuple[int, int]:
+    if isinstance(shape[2], int) and isinstance(shape[3], int):
+        return int(shape[2]), int(shape[3])
+    if "imgsz" in meta:
+        size = ast.literal_eval(meta["imgsz"])
+        return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
+    raise ModelError(f"{path}: input size is neither fixed nor in the metadata")

@@ -1,0 +1,120 @@
+"""One detection type for every stage: boxes, scores and class ids as numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.labels import CLASS_NAMES
+
+
+@dataclass(frozen=True)
+class Detections:
+    """N detections in frame pixel coordinates.
+
+    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64.
+    Index with a boolean mask or an index array to filter: `dets[dets.confidence > 0.5]`.
+    """
+
+    xyxy: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+        conf = np.asarray(self.confidence, dtype=np.float32).reshape(-1)
+        cls = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
+        if not len(xyxy) == len(conf) == len(cls):
+            raise ValueError(
+                f"Detections: xyxy has {len(xyxy)} rows, confidence {len(conf)}, class_id {len(cls)}"
+            )
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "confidence", conf)
+        object.__setattr__(self, "class_id", cls)
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.confidence)
+
+    def __getitem__(self, index) -> "Detections":
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+
+    @property
+    def digits(self) -> list[str]:
+        return [CLASS_NAMES[c] for c in self.class_id]
+
+    @property
+    def centers(self) -> np.ndarray:
+        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2], 1)
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.xyxy[:, 2] - self.xyxy[:, 0]
+
+    @property
+    def heights(self) -> np.ndarray:
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    def shifted(self, dx: float, dy: float, scale: float = 1.0) -> "Detections":
+        """Map boxes from a crop back to the frame: xyxy * scale + (dx, dy)."""
+        offset = np.array([dx, dy, dx, dy], np.float32)
+        return Detections(self.xyxy * scale + offset, self.confidence, self.class_id)
+
+    @classmethod
+    def concat(cls, parts: list["Detections"]) -> "Detections":
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.confidence for p in parts]),
+            np.concatenate([p.class_id for p in parts]),
+        )
+
+    def to_list(self) -> list[dict]:
+        """JSON-ready: [{"digit", "conf", "xyxy"}, ...] in the current order."""
+        return [
+            {"digit": CLASS_NAMES[c], "conf": round(float(s), 4), "xyxy": [round(float(v), 1) for v in b]}
+            for b, s, c in zip(self.xyxy, self.confidence, self.class_id)
+        ]
+
+    @classmethod
+    def from_list(cls, items: list[dict]) -> "Detections":
+        from edge.labels import DIGIT_TO_CLASS
+
+        if not items:
+            return cls.empty()
+        return cls(
+            np.array([i["xyxy"] for i in items], np.float32),
+            np.array([i.get("conf", 1.0) for i in items], np.float32),
+            np.array([DIGIT_TO_CLASS[str(i["digit"])] for i in items], np.int64),
+        )
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between (N, 4) and (M, 4) xyxy boxes."""
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(br - tl, 0, None).prod(2)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, best score first."""
+    order = np.argsort(-scores)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        if order.size == 1:
+            break
+        ious = box_iou(xyxy[i : i + 1], xyxy[order[1:]])[0]
+        order = order[1:][ious <= iou_threshold]
+    return np.array(keep, dtype=np.int64)
