@@ -1,0 +1,57 @@
+"""Where models live: `models/<name>.onnx` with a card `models/<name>.json`, and `models/current`.
+
+`models/current` is a one-line text file naming the promoted model. It is replaced atomically
+(write a temporary file, fsync, os.replace), so a running reader that re-reads it never sees a
+half-written pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from edge.errors import ModelError
+
+DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+POINTER = "current"
+
+
+def resolve_model(path: str | Path | None = None) -> Path:
+    """A model path, a models folder, or a `current` pointer -> the .onnx file to load."""
+    path = Path(path) if path is not None else DEFAULT_MODELS_DIR
+    if path.is_dir():
+        path = path / POINTER
+    if path.name == POINTER and path.is_file():
+        name = path.read_text().strip()
+        if not name:
+            raise ModelError(f"{path} is empty; it should name a model in {path.parent}")
+        target = path.parent / (name if name.endswith(".onnx") else f"{name}.onnx")
+        if not target.is_file():
+            raise ModelError(f"{path} names {name!r}, but {target} does not exist")
+        return target
+    if not path.is_file():
+        raise ModelError(f"model not found: {path}")
+    return path
+
+
+def read_card(model_path: Path) -> dict:
+    """The card beside a model, or {} when it has none."""
+    card = Path(model_path).with_suffix(".json")
+    try:
+        return json.loads(card.read_text()) if card.is_file() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"unreadable model card {card}: {exc}") from None
+
+
+def set_current(models_dir: Path, name: str) -> None:
+    """Point `models/current` at `<name>.onnx`, atomically."""
+    models_dir = Path(models_dir)
+    if not (models_dir / f"{name}.onnx").is_file():
+        raise ModelError(f"cannot promote {name}: {models_dir / (name + '.onnx')} does not exist")
+    tmp = models_dir / f".{POINTER}.tmp.{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(name + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, models_dir / POINTER)
