@@ -121,6 +121,7 @@ class OnnxDetector:
         self.input_name = inputs[0].name
         self.names = _names_from_metadata(meta, path)
         self.imgsz = _imgsz(meta, inputs[0].shape, path)
+        self.dynamic = not all(isinstance(d, int) for d in inputs[0].shape[2:])
         self.stride = int(meta.get("stride", 32))
         out_shape = outputs[0].shape
         nc = len(self.names)
@@ -136,14 +137,19 @@ class OnnxDetector:
         if warmup:
             self.detect(np.full((self.imgsz[0], self.imgsz[1], 3), 114, np.uint8))
 
-    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
-        padded, r, pad = letterbox(image, self.imgsz, self.stride)
+    def preprocess(self, image: np.ndarray, imgsz: tuple[int, int] | None = None):
+        size = imgsz if (imgsz and self.dynamic) else self.imgsz
+        padded, r, pad = letterbox(image, size, self.stride)
         blob = cv2.dnn.blobFromImage(padded, 1 / 255.0, swapRB=True)
         return blob, r, pad
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """Detect digits in a BGR image; boxes come back in that image's pixels."""
-        blob, r, (left, top) = self.preprocess(image)
+    def detect(self, image: np.ndarray, imgsz: tuple[int, int] | None = None) -> Detections:
+        """Detect digits in a BGR image; boxes come back in that image's pixels.
+
+        `imgsz` (h, w) runs a dynamic-shape model at another input size (a small one for a crop of
+        the display); a fixed-shape model always runs at its own size.
+        """
+        blob, r, (left, top) = self.preprocess(image, imgsz)
         output = self.session.run(None, {self.input_name: blob})[0][0]
         dets = decode(output, self.conf_threshold, self.iou_threshold)
         if not len(dets):

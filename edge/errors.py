@@ -27,3 +27,11 @@ class ConfigError(SegreadError):
 
 class ReviewError(SegreadError):
     """A review action cannot be applied to a queue item."""
+
+
+class DatasetError(SegreadError):
+    """A labeled set is missing, empty, or has too few classes to train on."""
+
+
+class OutputError(SegreadError):
+    """An output folder cannot be written: no permission or no space left."""

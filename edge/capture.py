@@ -1,0 +1,128 @@
+"""Frame sources: a webcam index, a video file, an RTSP/HTTP URL, or a folder replayed as a camera.
+
+Every source yields `Frame`s carrying the image, a name (the file name for a folder, the frame
+index otherwise) and a timestamp in seconds since the source started.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from edge.errors import SourceError
+from edge.labels import IMAGE_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray
+    name: str
+    index: int
+    t: float
+
+
+def natural_key(name: str) -> list:
+    """Sort key that puts `2.jpg` before `10.jpg`."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+class FolderSource:
+    """Images in a folder, in natural order, replayed as a camera.
+
+    With `fps`, frames are paced at that rate and stamped `index / fps`; without it they come as
+    fast as the reader takes them, stamped `index * interval` (the nominal capture interval).
+    Unreadable images are skipped with a warning and counted in `corrupt`.
+    """
+
+    def __init__(self, folder: str | Path, fps: float | None = None, interval: float = 1.0) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise SourceError(f"not a folder of images: {self.folder}")
+        self.files = sorted(
+            (p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=lambda p: natural_key(p.name)
+        )
+        if not self.files:
+            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {self.folder}")
+        self.fps = fps
+        self.interval = 1.0 / fps if fps else interval
+        self.corrupt: list[str] = []
+        self.name = str(self.folder)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = time.monotonic()
+        for index, path in enumerate(self.files):
+            if self.fps:
+                delay = start + index / self.fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None or image.size == 0:
+                self.corrupt.append(path.name)
+                log.warning("skipping unreadable image %s", path)
+                continue
+            yield Frame(image, path.name, index, index * self.interval)
+
+    def close(self) -> None:
+        pass
+
+
+class VideoSource:
+    """A webcam index, a video file or a stream URL through OpenCV's VideoCapture."""
+
+    def __init__(self, spec: str | int, fps: float | None = None) -> None:
+        self.spec = spec
+        self.name = str(spec)
+        self.fps = fps
+        self.is_file = isinstance(spec, str) and Path(spec).is_file()
+        self.capture = cv2.VideoCapture(spec)
+        if not self.capture.isOpened():
+            raise SourceError(f"cannot open video source {spec!r}")
+        self.corrupt: list[str] = []
+        self.file_fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = time.monotonic()
+        index = 0
+        while True:
+            ok, image = self.capture.read()
+            if not ok or image is None:
+                if self.is_file:
+                    return
+                raise SourceError(f"video source {self.spec!r} stopped delivering frames")
+            if self.is_file and self.file_fps > 0:
+                t = index / self.file_fps  # a file's own clock, not the replay speed
+            else:
+                t = time.monotonic() - start
+            if self.fps:
+                delay = start + index / self.fps - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield Frame(image, str(index), index, t)
+            index += 1
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
+    """A folder, a webcam index ("0"), a video file, or an rtsp/http(s) URL."""
+    path = Path(spec)
+    if path.is_dir():
+        return FolderSource(path, fps=fps, interval=interval)
+    if spec.isdigit():
+        return VideoSource(int(spec), fps=fps)
+    if path.is_file() or re.match(r"^(rtsp|rtmp|https?)://", spec):
+        return VideoSource(spec, fps=fps)
+    raise SourceError(f"source {spec!r} is not a folder, a video file, a camera index or a stream URL")

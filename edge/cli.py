@@ -1,0 +1,221 @@
+"""The `segread` command line. Each command parses, opens its resources and calls the library."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+import threading
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+
+from edge.errors import SegreadError
+
+DEFAULT_DB = "segread.db"
+
+
+class SegreadGroup(click.Group):
+    """Adds commands that other installed parts register (the trainer's retrain and evaluate)."""
+
+    def _plugins(self) -> dict:
+        return {ep.name: ep for ep in entry_points(group="segread.commands")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in self._plugins():
+            try:
+                command = self._plugins()[name].load()
+            except ImportError as exc:
+                raise click.ClickException(
+                    f"'segread {name}' needs the training extra: pip install 'segread[train]' ({exc})"
+                ) from None
+        return command
+
+
+@click.group(cls=SegreadGroup)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.pass_context
+def cli(ctx, debug):
+    """segread: read seven-segment LCDs from a webcam, and learn from the frames it was unsure of."""
+    ctx.ensure_object(dict)["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="segread: %(levelname)s: %(message)s"
+    )
+
+
+def model_options(fn):
+    fn = click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), default="auto",
+                      show_default=True, help="Execution provider: TensorRT -> CUDA -> CPU when auto.")(fn)
+    fn = click.option("--model", "model", default=None,
+                      help="ONNX model, a models folder or its `current` pointer [default: the shipped models/current].")(fn)
+    return fn
+
+
+def reader_options(fn):
+    fn = click.option("--format", "fmt", default="time", show_default=True,
+                      help="Display format: 'time' (MM:SS) or 'digits:N'.")(fn)
+    fn = click.option("--min-conf", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+                      help="Least per-digit confidence to accept a reading.")(fn)
+    fn = click.option("--no-dedup", is_flag=True, help="Read every frame (no de-duplication delays).")(fn)
+    fn = click.option("--min-interval", default=0.25, show_default=True, type=click.FloatRange(0),
+                      help="Dedup: least seconds between read frames.")(fn)
+    fn = click.option("--max-interval", default=5.0, show_default=True, type=click.FloatRange(0),
+                      help="Dedup: read a frame at least this often, changed or not.")(fn)
+    fn = click.option("--crop-size", default=256, show_default=True, type=click.IntRange(32, 1280),
+                      help="Input size for the tracked display crop (dynamic-shape models).")(fn)
+    return fn
+
+
+def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size):
+    from edge.dedup import DedupGate
+    from edge.detect import OnnxDetector
+    from edge.models import resolve_model
+    from edge.pipeline import Reader
+
+    detector = OnnxDetector(resolve_model(model), device=device)
+    dedup = DedupGate(min_interval=min_interval, max_interval=max_interval, enabled=not no_dedup)
+    try:
+        return Reader(detector, fmt, dedup=dedup, min_conf=min_conf, crop_size=crop_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--format") from None
+
+
+@cli.command()
+@click.argument("source")
+@model_options
+@reader_options
+@click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="SQLite session log.")
+@click.option("--jsonl", default=None, help="Write one JSON object per input frame to PATH, or - for stdout.")
+@click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Pace a folder or file at this rate (default: as fast as the reader goes).")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds between a folder's frames when captured (their timestamps).")
+def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval):
+    """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL.
+
+    \b
+    Example:
+      segread read ../shared/data/sessions/run3_0800-1200 --no-dedup --jsonl out.jsonl
+      segread read 0 --db ~/rowing.db
+    """
+    from edge.capture import open_source
+    from edge.run import LiveLine, run, stop_on_signals
+    from edge.store import SessionLog, open_db
+
+    reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
+    store = open_db(db)
+    src = open_source(source, fps=fps, interval=interval)
+    log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
+    out = sys.stdout if jsonl == "-" else (open(jsonl, "w") if jsonl else None)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):
+            run(src, reader, log, jsonl=out, live=LiveLine(), stop=stop)
+    finally:
+        if out not in (None, sys.stdout):
+            out.close()
+    corrupt = getattr(src, "corrupt", [])
+    if corrupt:
+        click.echo(f"segread: skipped {len(corrupt)} unreadable image(s): {', '.join(corrupt[:5])}", err=True)
+    s = reader.stats
+    click.echo(
+        f"frames {s.frames}  read {s.read}  accepted {s.accepted}  held {s.held}  skipped {s.skipped} "
+        f"(dedup: {reader.dedup.skipped_interval} interval, {reader.dedup.skipped_same} unchanged)  "
+        f"{s.fps:.1f} fps  finds {reader.tracker.finds}",
+        err=True,
+    )
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
+@click.pass_context
+def sessions(ctx, db):
+    """List logged rowing sessions; `segread sessions export ID --csv` writes one.
+
+    \b
+    Example:
+      segread sessions --db segread.db
+      segread sessions --db segread.db export 3 --csv > workout.csv
+    """
+    from edge.store import list_sessions, open_db
+
+    ctx.obj["db"] = db
+    if ctx.invoked_subcommand is None:
+        if not Path(db).exists():
+            raise click.ClickException(f"no database at {db}")
+        rows = list_sessions(open_db(db))
+        if not rows:
+            click.echo("no sessions")
+        for s in rows:
+            click.echo(
+                f"{s['id']:>4}  {_when(s['started_at'])}  {_clock(s['first_value'], s['format'])} -> "
+                f"{_clock(s['last_value'], s['format'])}  {s['readings']:>5} readings  {s['status']}  {s['source']}"
+            )
+
+
+@sessions.command("export")
+@click.argument("session_id", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (default).")
+@click.option("--json", "as_json", is_flag=True, help="JSON.")
+@click.option("--all", "include_held", is_flag=True, help="Include held readings.")
+@click.pass_context
+def sessions_export(ctx, session_id, as_csv, as_json, include_held):
+    """Write one session's readings to stdout as CSV or JSON."""
+    from edge.store import open_db, session_readings
+
+    db = open_db(ctx.obj["db"])
+    session = db["sessions"].get(session_id) if db["sessions"].count_where("id = ?", [session_id]) else None
+    if session is None:
+        raise click.ClickException(f"no session {session_id}")
+    rows = session_readings(db, session_id, accepted_only=not include_held)
+    if as_json:
+        click.echo(json.dumps({"session": session, "readings": rows}, indent=2))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=["wall", "t", "frame", "text", "value", "confidence", "status", "reason"])
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _when(ts) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def _clock(value, fmt) -> str:
+    if value is None:
+        return "--"
+    return f"{int(value) // 60:02d}:{int(value) % 60:02d}" if fmt == "time" else f"{int(value)}"
+
+
+def main(argv=None) -> int:
+    """Entry point: a user's mistake is one line on stderr and exit code 2; --debug shows tracebacks."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="segread", standalone_mode=False, obj={})
+    except SegreadError as exc:
+        if debug:
+            raise
+        click.echo(f"segread: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("segread: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if exc.exit_code in (1, 2) else exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

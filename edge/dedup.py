@@ -1,0 +1,55 @@
+"""The de-duplication gate: skip frames that would tell the reader nothing new."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class DedupGate:
+    """Decide per frame whether to read it.
+
+    A frame is read when at least `min_interval` seconds passed since the last read frame and the
+    display region changed by more than `threshold` (mean absolute difference of a small grey
+    thumbnail, 0-255), or when `max_interval` seconds passed regardless.
+    """
+
+    min_interval: float = 0.25
+    max_interval: float = 5.0
+    threshold: float = 4.0
+    enabled: bool = True
+    skipped_interval: int = 0
+    skipped_same: int = 0
+    _last_t: float | None = field(default=None, repr=False)
+    _last_thumb: np.ndarray | None = field(default=None, repr=False)
+
+    @staticmethod
+    def thumbnail(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
+        if roi is not None:
+            x1, y1, x2, y2 = roi
+            image = image[y1:y2, x1:x2]
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        return cv2.resize(grey, (48, 24), interpolation=cv2.INTER_AREA).astype(np.int16)
+
+    def update(self, image: np.ndarray, t: float, roi: tuple[int, int, int, int] | None = None) -> str | None:
+        """None when the frame should be read, else why it is skipped ("interval" or "unchanged")."""
+        if not self.enabled:
+            return None
+        if self._last_t is not None and t - self._last_t < self.min_interval:
+            self.skipped_interval += 1
+            return "interval"
+        thumb = self.thumbnail(image, roi)
+        overdue = self._last_t is None or t - self._last_t >= self.max_interval
+        if not overdue and self._last_thumb is not None and self._last_thumb.shape == thumb.shape:
+            if float(np.abs(thumb - self._last_thumb).mean()) < self.threshold:
+                self.skipped_same += 1
+                return "unchanged"
+        self._last_t, self._last_thumb = t, thumb
+        return None
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_interval + self.skipped_same

@@ -1,0 +1,128 @@
+"""One frame through the reader: dedup gate -> detect (tracked crop) -> reading -> sequence check."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.capture import Frame
+from edge.dedup import DedupGate
+from edge.detect import Detector
+from edge.reading import DisplayFormat, Reading, read_digits
+from edge.sequence import SequenceCheck
+from edge.track import DisplayTracker
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    frame: str
+    index: int
+    t: float
+    status: str  # "accepted" | "held" | "skipped"
+    reading: Reading | None
+    mode: str  # "crop" | "find" | "skipped"
+    ms: float
+
+    def to_json(self) -> dict:
+        r = self.reading
+        accepted = self.status == "accepted"
+        return {
+            "frame": self.frame,
+            "t": round(self.t, 3),
+            "status": self.status,
+            "reading": r.text if accepted else None,
+            "value": r.value if accepted else None,
+            "confidence": round(r.confidence, 4) if r else 0.0,
+            "reason": r.reason if r else self.mode_reason,
+            "digits": r.digits.to_list() if r else [],
+        }
+
+    @property
+    def mode_reason(self) -> str | None:
+        return "duplicate frame" if self.status == "skipped" else None
+
+
+@dataclass
+class ReaderStats:
+    frames: int = 0
+    read: int = 0
+    accepted: int = 0
+    held: int = 0
+    skipped: int = 0
+    ms: list = field(default_factory=list)
+
+    def add(self, result: FrameResult) -> None:
+        self.frames += 1
+        if result.status == "skipped":
+            self.skipped += 1
+            return
+        self.read += 1
+        self.ms.append(result.ms)
+        if result.status == "accepted":
+            self.accepted += 1
+        else:
+            self.held += 1
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 * len(self.ms) / sum(self.ms) if self.ms else 0.0
+
+
+class Reader:
+    """Reads frames into accepted or held readings, keeping the display tracked between frames."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        fmt: DisplayFormat | str = "time",
+        dedup: DedupGate | None = None,
+        min_conf: float = 0.5,
+        crop_size: int = 256,
+        pad: float = 0.6,
+        use_crop: bool = True,
+    ) -> None:
+        self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
+        self.detector = detector
+        self.dedup = dedup or DedupGate(enabled=False)
+        self.min_conf = min_conf
+        self.use_crop = use_crop
+        self.tracker = DisplayTracker(detector, crop_size=crop_size, pad=pad)
+        self.sequence = SequenceCheck(self.fmt)
+        self.stats = ReaderStats()
+
+    def swap_detector(self, detector: Detector) -> None:
+        """Use another (already warmed-up) model from the next frame on."""
+        self.detector = detector
+        self.tracker.detector = detector
+
+    def read_image(self, image: np.ndarray) -> tuple[Reading, str]:
+        """The reading of one image without the sequence check, and how it was found."""
+        n = self.fmt.n_digits
+        if self.use_crop and self.tracker.roi is not None:
+            reading = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
+            if len(reading.digits) == n:
+                self.tracker.follow(reading.digits, image)
+                return reading, "crop"
+        reading = read_digits(self.tracker.detect_full(image), self.fmt, self.min_conf)
+        self.tracker.follow(reading.digits, image)
+        if self.use_crop and len(reading.digits):
+            closer = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
+            if len(closer.digits) == n:
+                self.tracker.follow(closer.digits, image)
+                return closer, "find"
+        return reading, "find"
+
+    def process(self, frame: Frame) -> FrameResult:
+        start = time.perf_counter()
+        skip = self.dedup.update(frame.image, frame.t, self.tracker.roi)
+        if skip is not None:
+            result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0)
+        else:
+            reading, mode = self.read_image(frame.image)
+            reading = self.sequence.update(reading, frame.t)
+            ms = (time.perf_counter() - start) * 1000
+            result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms)
+        self.stats.add(result)
+        return result

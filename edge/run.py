@@ -1,0 +1,118 @@
+"""The read loop: a source through the reader into the session log, a JSONL stream and a live line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, TextIO
+
+from edge.pipeline import FrameResult, Reader
+from edge.store import SessionLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveLine:
+    """One status line on stderr: rewritten in place on a terminal, every few seconds otherwise."""
+
+    stream: TextIO = sys.stderr
+    every: float = 5.0
+    _last: float = 0.0
+
+    def show(self, text: str, force: bool = False) -> None:
+        tty = self.stream.isatty()
+        now = time.monotonic()
+        if tty:
+            self.stream.write("\r" + text[:160].ljust(80))
+            self.stream.flush()
+        elif force or now - self._last >= self.every:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._last = now
+
+    def done(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+def status_text(reader: Reader, result: FrameResult, extra: str = "") -> str:
+    s = reader.stats
+    r = result.reading
+    if result.status == "accepted":
+        shown = reader.fmt.show(r.text)
+    elif r is not None and r.text:
+        shown = f"({reader.fmt.show(r.text)}?)"
+    else:
+        shown = "--"
+    conf = f"{r.confidence:.2f}" if r else "-"
+    return (
+        f"{shown:>9} conf {conf}  frame {result.frame}  {s.fps:5.1f} fps  "
+        f"read {s.read} accepted {s.accepted} held {s.held} skipped {s.skipped}{extra}"
+    )
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT/SIGTERM set `stop` so the loop ends between frames and closes the session."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, _frame):
+        log.info("received %s, stopping after this frame", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run(
+    source,
+    reader: Reader,
+    session_log: SessionLog | None = None,
+    jsonl: TextIO | None = None,
+    live: LiveLine | None = None,
+    stop: threading.Event | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
+) -> Reader:
+    """Read every frame of `source` until it ends or `stop` is set; returns the reader (its stats)."""
+    stop = stop or threading.Event()
+    result = None
+    try:
+        for frame in source:
+            result = reader.process(frame)
+            if session_log is not None:
+                session_log.record(result)
+                session_log.tick(frame.t)
+            if jsonl is not None:
+                jsonl.write(json.dumps(result.to_json()) + "\n")
+                jsonl.flush()
+            if on_result is not None:
+                on_result(result)
+            if live is not None:
+                live.show(status_text(reader, result))
+            if stop.is_set():
+                break
+    finally:
+        if session_log is not None:
+            session_log.close("stopped" if stop.is_set() else "source ended")
+        if live is not None and result is not None:
+            live.show(status_text(reader, result), force=True)
+            live.done()
+        close = getattr(source, "close", None)
+        if close:
+            close()
+    return reader

@@ -1,0 +1,213 @@
+"""The session log: SQLite through sqlite-utils, WAL, schema by ordered migrations.
+
+Every accepted or held reading is committed before the next frame is read, so a kill at any
+moment leaves a database that opens with every reading accepted before it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from edge.errors import StoreError
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_sessions_and_readings(db: sqlite_utils.Database) -> None:
+    db["sessions"].create(
+        {
+            "id": int,
+            "started_at": float,  # wall clock, unix seconds
+            "ended_at": float,
+            "source": str,
+            "model": str,
+            "format": str,
+            "first_value": float,
+            "last_value": float,
+            "readings": int,
+            "status": str,  # "open" | "closed"
+            "end_reason": str,
+        },
+        pk="id",
+    )
+    db["readings"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "wall": float,  # wall clock, unix seconds
+            "t": float,  # seconds on the source's clock
+            "frame": str,
+            "text": str,
+            "value": float,
+            "confidence": float,
+            "status": str,  # "accepted" | "held"
+            "reason": str,
+            "digits": str,  # JSON list of {"digit", "conf", "xyxy"}
+            "model": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+    )
+    db["readings"].create_index(["session_id", "status"])
+
+
+@migration
+def m002_events(db: sqlite_utils.Database) -> None:
+    """Outages, model swaps, full disks: what happened besides readings."""
+    db["events"].create({"id": int, "wall": float, "kind": str, "detail": str, "session_id": int}, pk="id")
+
+
+def open_db(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating if needed) the database and run the migrations it has not seen."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db)
+        # Prove we can write before the first frame is read, not after.
+        with db.conn:
+            db.execute("CREATE TABLE IF NOT EXISTS _write_check (x)")
+            db.execute("DELETE FROM _write_check")
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open database {path} for writing: {exc}") from None
+    return db
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db.conn:
+            fn(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
+
+
+class SessionLog:
+    """Writes readings and groups them into rowing sessions.
+
+    A session opens at the first accepted reading; a new one starts when the time resets (the
+    value drops and it is no rollover) or after `gap` seconds without an accepted reading; a
+    session closes after `idle` seconds without the value changing.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0):
+        self.db, self.source, self.model, self.fmt = db, source, model, fmt
+        self.gap, self.idle = gap, idle
+        self.session_id: int | None = None
+        self._last_value: float | None = None
+        self._last_accepted_t: float | None = None
+        self._last_change_t: float | None = None
+
+    def _write(self, fn) -> None:
+        try:
+            with self.db.conn:
+                fn()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the session database: {exc}") from None
+
+    def record(self, result) -> None:
+        """Log one read frame (a pipeline FrameResult); skipped frames are only counted elsewhere."""
+        r = result.reading
+        if r is None:
+            return
+        now = time.time()
+        if result.status == "accepted":
+            self._advance(result.t, r.value, "re-anchored" in r.flags, now)
+        row = {
+            "session_id": self.session_id,
+            "wall": now,
+            "t": result.t,
+            "frame": result.frame,
+            "text": r.text,
+            "value": r.value,
+            "confidence": r.confidence,
+            "status": result.status,
+            "reason": r.reason,
+            "digits": json.dumps(r.digits.to_list()),
+            "model": self.model,
+        }
+
+        def write():
+            self.db["readings"].insert(row)
+            if result.status == "accepted" and self.session_id is not None:
+                self.db.execute(
+                    "UPDATE sessions SET last_value = ?, readings = readings + 1, ended_at = ? WHERE id = ?",
+                    [r.value, now, self.session_id],
+                )
+
+        self._write(write)
+
+    def tick(self, t: float) -> None:
+        """Close the open session once the display stopped changing for `idle` seconds."""
+        if self.session_id is not None and self._last_change_t is not None and t - self._last_change_t > self.idle:
+            self.close("idle")
+
+    def _advance(self, t: float, value: float, reanchored: bool, now: float) -> None:
+        new = self.session_id is None
+        if not new and self._last_accepted_t is not None and t - self._last_accepted_t > self.gap:
+            self.close("gap")
+            new = True
+        elif not new and reanchored and self._last_value is not None and value < self._last_value:
+            self.close("reset")
+            new = True
+        if new:
+            self._open(value, now)
+        if value != self._last_value:
+            self._last_change_t = t
+        self._last_value, self._last_accepted_t = value, t
+
+    def _open(self, value: float, now: float) -> None:
+        def write():
+            table = self.db["sessions"]
+            table.insert(
+                {
+                    "started_at": now, "ended_at": now, "source": self.source, "model": self.model,
+                    "format": self.fmt, "first_value": value, "last_value": value, "readings": 0,
+                    "status": "open", "end_reason": None,
+                }
+            )
+            self.session_id = table.last_pk
+
+        self._write(write)
+        self._last_change_t = None
+
+    def close(self, reason: str = "stopped") -> None:
+        if self.session_id is None:
+            return
+        sid = self.session_id
+        self._write(lambda: self.db.execute(
+            "UPDATE sessions SET status = 'closed', end_reason = ? WHERE id = ?", [reason, sid]
+        ))
+        self.session_id = None
+
+    def event(self, kind: str, detail: str) -> None:
+        self._write(lambda: self.db["events"].insert(
+            {"wall": time.time(), "kind": kind, "detail": detail, "session_id": self.session_id}
+        ))
+
+
+def list_sessions(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM sessions ORDER BY id"))
+
+
+def session_readings(db: sqlite_utils.Database, session_id: int, accepted_only: bool = True) -> list[dict]:
+    where = "session_id = ?" + (" AND status = 'accepted'" if accepted_only else "")
+    return list(db.query(f"SELECT wall, t, frame, text, value, confidence, status, reason FROM readings WHERE {where} ORDER BY id", [session_id]))

@@ -1,0 +1,57 @@
+"""Track the display: read a crop around it at a small input size, re-find it when the crop fails.
+
+The LCD fills a small part of a 1280x720 frame. Finding it costs one full-frame pass; after that
+each frame is read from a crop around the last digits, at `crop_size` when the model takes a
+dynamic input (a fixed-input model reads the crop at its own size, which still sharpens small
+digits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.detect import Detector
+from edge.detections import Detections
+
+
+def crop_box(digits_xyxy: np.ndarray, frame_w: int, frame_h: int, pad: float = 0.6) -> tuple[int, int, int, int]:
+    """The union of the digit boxes grown by `pad` x its height on every side, clamped to the frame."""
+    x1, y1 = digits_xyxy[:, 0].min(), digits_xyxy[:, 1].min()
+    x2, y2 = digits_xyxy[:, 2].max(), digits_xyxy[:, 3].max()
+    margin = pad * (y2 - y1)
+    return (
+        int(max(0, np.floor(x1 - margin))),
+        int(max(0, np.floor(y1 - margin))),
+        int(min(frame_w, np.ceil(x2 + margin))),
+        int(min(frame_h, np.ceil(y2 + margin))),
+    )
+
+
+@dataclass
+class DisplayTracker:
+    detector: Detector
+    crop_size: int = 256
+    pad: float = 0.6
+    roi: tuple[int, int, int, int] | None = None
+    finds: int = 0
+    crops: int = 0
+
+    def detect_crop(self, image: np.ndarray) -> Detections:
+        x1, y1, x2, y2 = self.roi
+        self.crops += 1
+        size = (self.crop_size, self.crop_size)
+        return self.detector.detect(image[y1:y2, x1:x2], size).shifted(x1, y1)
+
+    def detect_full(self, image: np.ndarray) -> Detections:
+        self.finds += 1
+        return self.detector.detect(image)
+
+    def follow(self, digits: Detections, image: np.ndarray) -> None:
+        """Move the crop onto the digits just read (or drop it when there are none)."""
+        if len(digits):
+            h, w = image.shape[:2]
+            self.roi = crop_box(digits.xyxy, w, h, self.pad)
+        else:
+            self.roi = None

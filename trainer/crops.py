@@ -1,0 +1,109 @@
+"""Training examples shaped like what the reader sees: crops of the display around the digits.
+
+The reader finds the display on the full frame, then reads a crop: the union of the digit boxes
+expanded by `pad * union_height` on every side (pad 0.6), letterboxed to a small input. From each
+labeled photo we cut such crops with a random pad in [0.3, 1.2] and a small random shift, and carry
+the labels over (a digit less than MIN_VISIBLE inside the crop is dropped: it was cut off).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.errors import DatasetError, OutputError
+from edge.labels import LabelBox, write_label_file
+from trainer.dataset import Dataset, Item, gather_folder
+
+log = logging.getLogger(__name__)
+
+PAD_RANGE = (0.3, 1.2)
+SHIFT = 0.25  # largest shift, as a fraction of the union height
+MIN_VISIBLE = 0.6  # a digit with less of its box inside the crop is dropped
+
+
+def crop_window(
+    boxes: np.ndarray, width: int, height: int, pad: float, shift: tuple[float, float] = (0.0, 0.0)
+) -> tuple[int, int, int, int]:
+    """The reader's crop: union of xyxy `boxes` grown by pad * union height, shifted, clipped."""
+    x1, y1 = boxes[:, 0].min(), boxes[:, 1].min()
+    x2, y2 = boxes[:, 2].max(), boxes[:, 3].max()
+    margin = pad * (y2 - y1)
+    dx, dy = shift[0] * (y2 - y1), shift[1] * (y2 - y1)
+    return (
+        int(max(0, np.floor(x1 - margin + dx))),
+        int(max(0, np.floor(y1 - margin + dy))),
+        int(min(width, np.ceil(x2 + margin + dx))),
+        int(min(height, np.ceil(y2 + margin + dy))),
+    )
+
+
+def boxes_in_window(boxes: list[LabelBox], width: int, height: int, window: tuple[int, int, int, int]) -> list[LabelBox]:
+    """Labels of a crop: each box clipped to the window, dropped if mostly cut off."""
+    cx1, cy1, cx2, cy2 = window
+    cw, ch = cx2 - cx1, cy2 - cy1
+    out = []
+    for box in boxes:
+        x1, y1, x2, y2 = box.to_xyxy(width, height)
+        area = max(1e-9, (x2 - x1) * (y2 - y1))
+        ix1, iy1, ix2, iy2 = max(x1, cx1), max(y1, cy1), min(x2, cx2), min(y2, cy2)
+        if ix2 <= ix1 or iy2 <= iy1 or (ix2 - ix1) * (iy2 - iy1) / area < MIN_VISIBLE:
+            continue
+        out.append(LabelBox.from_xyxy(box.cls, (ix1 - cx1, iy1 - cy1, ix2 - cx1, iy2 - cy1), cw, ch))
+    return out
+
+
+def make_crops(items: list[Item], out_dir: Path, per_image: int = 2, seed: int = 0) -> list[Item]:
+    """Write `per_image` display crops of every labeled item; crops keep their photo's source id."""
+    out_dir = Path(out_dir)
+    images_dir, labels_dir = out_dir / "images", out_dir / "labels"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    crops = []
+    for index, item in enumerate(items):
+        if not item.boxes:
+            continue
+        image = cv2.imread(str(item.image))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        xyxy = np.array([b.to_xyxy(w, h) for b in item.boxes], np.float32)
+        # One generator per item, seeded by its name: a photo's crops do not depend on the others.
+        rng = np.random.default_rng([seed, *item.image.name.encode()])
+        for k in range(per_image):
+            pad = rng.uniform(*PAD_RANGE)
+            window = crop_window(xyxy, w, h, pad, tuple(rng.uniform(-SHIFT, SHIFT, 2)))
+            boxes = boxes_in_window(list(item.boxes), w, h, window)
+            x1, y1, x2, y2 = window
+            if not boxes or x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            stem = f"{item.image.stem}.crop{k}"
+            image_path = images_dir / f"{stem}.jpg"
+            try:
+                if not cv2.imwrite(str(image_path), image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                    raise OSError(f"cv2 could not write {image_path}")
+                write_label_file(labels_dir / f"{stem}.txt", boxes)
+            except OSError as exc:
+                raise OutputError(f"cannot write crops to {out_dir}: {exc}") from None
+            crops.append(Item(image_path, tuple(boxes), item.source, x2 - x1, y2 - y1, labels_dir / f"{stem}.txt"))
+    log.info("made %d display crops from %d photos", len(crops), len(items))
+    return crops
+
+
+def synthetic_items(out_dir: Path, n: int, seed: int = 0) -> list[Item]:
+    """Rendered display crops from the reader's own renderer (edge.synth), rare digits boosted.
+
+    They go to the training side only: the frozen test split stays real photos.
+    """
+    try:
+        from edge.synth import write_yolo_set
+    except ImportError as exc:
+        raise DatasetError(f"--synthetic needs edge.synth.write_yolo_set, which is not available: {exc}") from None
+    write_yolo_set(Path(out_dir), n, seed, kind="crop", rare_boost=True)
+    dataset: Dataset = gather_folder(Path(out_dir))
+    for problem in dataset.problems:
+        log.warning("synthetic set: %s", problem)
+    return [Item(i.image, i.boxes, f"synth:{i.source}", i.width, i.height, i.label) for i in dataset.items]

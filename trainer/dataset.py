@@ -1,0 +1,157 @@
+"""Gather YOLO-format folders (`images/`, `labels/`) into one checked list of labeled items.
+
+Every defect is reported by file and line and the item is left out, never silently: a bad line
+leaves its whole image out, because training on an image with one digit unlabeled teaches the
+model to miss that digit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edge.errors import DatasetError, LabelError
+from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line
+
+log = logging.getLogger(__name__)
+
+# Roboflow exports name augmented copies `<source>_jpg.rf.<hash>.jpg`; twins share `<source>`.
+_TWIN = re.compile(r"^(?P<source>.+?)_(?:jpe?g|png|bmp|webp)\.rf\.[0-9a-fA-F]+$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labeled image: where it is, its boxes, its size, and the photo it came from."""
+
+    image: Path
+    boxes: tuple[LabelBox, ...]
+    source: str
+    width: int
+    height: int
+    label: Path | None = None
+
+    @property
+    def classes(self) -> set[int]:
+        return {b.cls for b in self.boxes}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A defect found while gathering: the file, the line (0 for the whole file), and what is wrong."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    items: tuple[Item, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def class_counts(self) -> dict[str, int]:
+        counts = {name: 0 for name in CLASS_NAMES}
+        for item in self.items:
+            for box in item.boxes:
+                counts[box.digit] += 1
+        return counts
+
+
+def source_id(path: str | Path) -> str:
+    """`<source>_jpg.rf.<hash>.jpg` -> `<source>`; any other name -> its stem."""
+    stem = Path(path).stem
+    match = _TWIN.match(stem)
+    return match.group("source") if match else stem
+
+
+def read_labels(path: Path, num_classes: int = len(CLASS_NAMES)) -> tuple[list[LabelBox], list[Problem]]:
+    """All boxes of a label file and every bad line in it (not just the first)."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [Problem(Path(path), 0, f"unreadable label file ({exc})")]
+    boxes, problems = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            boxes.append(parse_label_line(line, "", num_classes))
+        except LabelError as exc:
+            problems.append(Problem(Path(path), number, str(exc).removeprefix(": ")))
+    return boxes, problems
+
+
+def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
+    """Check one `images/` + `labels/` folder; keep the good items, report the rest."""
+    folder = Path(folder)
+    images_dir, labels_dir = folder / "images", folder / "labels"
+    if not images_dir.is_dir() or not labels_dir.is_dir():
+        raise DatasetError(f"{folder}: not a labeled folder (needs images/ and labels/)")
+    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    labels = {p.stem: p for p in sorted(labels_dir.glob("*.txt"))}
+    items, problems = [], []
+    for stem in sorted(set(labels) - set(images)):
+        problems.append(Problem(labels[stem], 0, "label file without an image"))
+    for stem, image_path in images.items():
+        label_path = labels.get(stem)
+        if label_path is None and not allow_background:
+            problems.append(Problem(image_path, 0, "image without a label file"))
+            continue
+        boxes, bad = read_labels(label_path) if label_path else ([], [])
+        if bad:
+            problems.extend(bad)
+            continue
+        if not boxes and not allow_background:
+            problems.append(Problem(label_path, 0, "empty label file (no digits)"))
+            continue
+        image = cv2.imread(str(image_path))
+        if image is None:
+            problems.append(Problem(image_path, 0, "unreadable image"))
+            continue
+        h, w = image.shape[:2]
+        items.append(Item(image_path, tuple(boxes), source_id(image_path), w, h, label_path))
+    return Dataset(tuple(items), tuple(problems))
+
+
+def gather(folders: list[Path], allow_background: bool = False) -> Dataset:
+    """Gather several labeled folders into one set; log a warning per problem."""
+    if not folders:
+        raise DatasetError("no labeled folder given (use --data DIR)")
+    items, problems = [], []
+    for folder in folders:
+        if not Path(folder).exists():
+            raise DatasetError(f"labeled folder not found: {folder}")
+        part = gather_folder(Path(folder), allow_background)
+        items.extend(part.items)
+        problems.extend(part.problems)
+    for problem in problems:
+        log.warning("left out: %s", problem)
+    return Dataset(tuple(items), tuple(problems))
+
+
+def require_trainable(dataset: Dataset, min_classes: int = 2) -> None:
+    """Stop with a one-line error when there is nothing worth training on."""
+    if not any(item.boxes for item in dataset.items):
+        raise DatasetError(f"no usable labeled images ({len(dataset.problems)} problems reported)")
+    present = [name for name, n in dataset.class_counts.items() if n]
+    if len(present) < min_classes:
+        raise DatasetError(f"the labeled set has only {len(present)} digit class(es) ({', '.join(present)}); need {min_classes}+")
+
+
+def fingerprint(items: list[Item] | tuple[Item, ...]) -> str:
+    """sha256 over every image's and label's bytes, in a fixed order: the data a model saw."""
+    digest = hashlib.sha256()
+    for item in sorted(items, key=lambda i: (i.source, i.image.name)):
+        digest.update(item.image.name.encode())
+        digest.update(hashlib.sha256(item.image.read_bytes()).digest())
+        digest.update("".join(b.to_line() + "\n" for b in item.boxes).encode())
+    return digest.hexdigest()

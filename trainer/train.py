@@ -1,0 +1,129 @@
+"""Ultralytics training, offline, with augmentations that are right for digits.
+
+No flips (a mirrored 2 is a 5); mosaic, HSV and scale jitter stay on. Nothing is downloaded:
+YOLO_OFFLINE is set, models are built from a yaml or loaded from a local .pt, plots (which fetch
+a font) are off, and the AMP self-check (which fetches yolo26n.pt) is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edge.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "yolov5n.yaml"
+
+
+@dataclass
+class TrainSettings:
+    """What the card records about a training run."""
+
+    model: str = DEFAULT_MODEL
+    epochs: int = 100
+    minutes: float | None = None
+    imgsz: int = 256
+    batch: int = 32
+    device: str = "auto"
+    workers: int = 2
+    patience: int = 50
+    seed: int = 0
+    augment: dict = field(
+        default_factory=lambda: {
+            "fliplr": 0.0, "flipud": 0.0, "mosaic": 1.0, "scale": 0.5,
+            "translate": 0.1, "degrees": 3.0, "hsv_h": 0.015, "hsv_s": 0.5, "hsv_v": 0.5,
+        }
+    )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    best_pt: Path
+    run_dir: Path
+    device: str
+    device_name: str
+    epochs_done: int
+    minutes: float
+
+
+def offline() -> None:
+    """Call before importing ultralytics: never reach the network."""
+    os.environ["YOLO_OFFLINE"] = "1"
+
+
+def resolve_device(device: str = "auto") -> tuple[str, str]:
+    """'auto' | 'cuda' | 'cpu' -> (Ultralytics device string, human-readable name)."""
+    import torch
+
+    if device not in ("auto", "cuda", "cpu"):
+        raise ModelError(f"unknown device {device!r}; choose cuda, cpu or auto")
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return "0", torch.cuda.get_device_name(0)
+    if device == "cuda":
+        raise ModelError("--device cuda: torch sees no CUDA GPU here")
+    import platform
+
+    return "cpu", f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+@contextlib.contextmanager
+def _no_amp_download():
+    """Ultralytics' AMP check downloads yolo26n.pt; trust AMP on CUDA instead of checking."""
+    import ultralytics.engine.trainer as trainer_module
+
+    original = trainer_module.check_amp
+    trainer_module.check_amp = lambda model: next(model.parameters()).device.type == "cuda"
+    try:
+        yield
+    finally:
+        trainer_module.check_amp = original
+
+
+def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResult:
+    """Train (from a yaml, or fine-tune a .pt) on `data_yaml`; results land in `run_dir`."""
+    offline()
+    from ultralytics import YOLO
+
+    if settings.model.endswith(".pt") and not Path(settings.model).is_file():
+        raise ModelError(f"parent model weights not found: {settings.model}")
+    device, device_name = resolve_device(settings.device)
+    log.info("training %s on %s for %s", settings.model, device_name,
+             f"{settings.minutes} min" if settings.minutes else f"{settings.epochs} epochs")
+    model = YOLO(settings.model, task="detect")
+    run_dir = Path(run_dir)
+    start = time.monotonic()
+    with _no_amp_download():
+        model.train(
+            data=str(data_yaml),
+            project=str(run_dir.parent.resolve()),
+            name=run_dir.name,
+            exist_ok=True,
+            epochs=settings.epochs,
+            time=settings.minutes / 60 if settings.minutes else None,
+            imgsz=settings.imgsz,
+            batch=settings.batch,
+            device=device,
+            workers=settings.workers,
+            patience=settings.patience,
+            seed=settings.seed,
+            deterministic=False,
+            amp=device != "cpu",
+            plots=False,
+            verbose=True,
+            **settings.augment,
+        )
+    minutes = (time.monotonic() - start) / 60
+    trainer = model.trainer
+    best = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
+    if not best.is_file():
+        raise ModelError(f"training finished without weights in {trainer.save_dir}")
+    return TrainResult(best, Path(trainer.save_dir), device, device_name, int(trainer.epoch) + 1, round(minutes, 2))
