@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -17,17 +19,39 @@ from edge.errors import SegreadError
 DEFAULT_DB = "segread.db"
 
 
+# Commands of edge/ that live beside their stage, imported only when used.
+LAZY_COMMANDS = {
+    "demo": "edge.demo:demo",
+    "review": "edge.review.cli:review",
+    "serve": "edge.service.cli:serve",
+    "check-config": "edge.service.cli:check_config",
+    "status": "edge.service.cli:status",
+}
+
+
 class SegreadGroup(click.Group):
-    """Adds commands that other installed parts register (the trainer's retrain and evaluate)."""
+    """Adds edge's lazily imported commands and those other installed parts register through the
+    `segread.commands` entry point group (the trainer's retrain and evaluate)."""
 
     def _plugins(self) -> dict:
         return {ep.name: ep for ep in entry_points(group="segread.commands")}
 
+    def _lazy(self) -> dict:
+        found = {}
+        for name, target in LAZY_COMMANDS.items():
+            module = target.split(":")[0]
+            if importlib.util.find_spec(module.rsplit(".", 1)[0]) and importlib.util.find_spec(module):
+                found[name] = target
+        return found
+
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()) | set(self._lazy()))
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
+        if command is None and name in self._lazy():
+            module, attr = self._lazy()[name].split(":")
+            command = getattr(importlib.import_module(module), attr)
         if command is None and name in self._plugins():
             try:
                 command = self._plugins()[name].load()

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, TextIO
 
+from edge.capture import Frame
 from edge.pipeline import FrameResult, Reader
 from edge.store import SessionLog
 
@@ -86,7 +87,7 @@ def run(
     jsonl: TextIO | None = None,
     live: LiveLine | None = None,
     stop: threading.Event | None = None,
-    on_result: Callable[[FrameResult], None] | None = None,
+    on_result: Callable[[Frame, FrameResult], None] | None = None,
 ) -> Reader:
     """Read every frame of `source` until it ends or `stop` is set; returns the reader (its stats)."""
     stop = stop or threading.Event()
@@ -101,7 +102,7 @@ def run(
                 jsonl.write(json.dumps(result.to_json()) + "\n")
                 jsonl.flush()
             if on_result is not None:
-                on_result(result)
+                on_result(frame, result)
             if live is not None:
                 live.show(status_text(reader, result))
             if stop.is_set():

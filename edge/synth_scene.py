@@ -195,8 +195,8 @@ def degrade(img: np.ndarray, rng: np.random.Generator, style: dict, scale: float
     dim = 1.0 / max(0.35, min(1.0, style.get("exposure", 1.0)))  # low light: more sensor noise
     sigma = style.get("noise", 0.0) * dim
     if sigma > 0:
-        img = img + rng.normal(0, sigma, img.shape[:2] + (1,)).astype(np.float32)
-        img = img + rng.normal(0, sigma * 0.5, img.shape).astype(np.float32)
+        img = img + rng.standard_normal(img.shape[:2] + (1,), dtype=np.float32) * sigma
+        img = img + rng.standard_normal(img.shape, dtype=np.float32) * (sigma * 0.5)
     out = to_uint8(img)
     if style.get("jpeg", 0):
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(style["jpeg"])])

@@ -78,6 +78,8 @@ def materialise(parts: dict[str, list[Item]], out_dir: Path, link: bool = True) 
     """
     out_dir = Path(out_dir)
     train_root, test_root = out_dir / "train", out_dir / "test"
+    for root in (train_root, test_root):  # a rerun starts clean: no stale image stays in a split
+        shutil.rmtree(root, ignore_errors=True)
     for name in ("train", "val"):
         write_items(parts.get(name, []), train_root / "images" / name, train_root / "labels" / name, link)
     write_items(parts.get("test", []), test_root / "images", test_root / "labels", link)
