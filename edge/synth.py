@@ -110,7 +110,8 @@ def render_scene(
     boxes = boxes + np.array([px, py, px, py], np.float32)
     display = np.array([[px, py, px + panel.shape[1], py + panel.shape[0]]], np.float32)
     if camera is None:
-        camera = (rng.uniform(-40, 40), rng.uniform(-30, 30), rng.uniform(0.85, 1.15), rng.uniform(-4, 4))
+        k = size[0] / 1280
+        camera = (rng.uniform(-40, 40) * k, rng.uniform(-30, 30) * k, rng.uniform(0.85, 1.15), rng.uniform(-4, 4))
     m = camera_matrix(size, *camera)
     img = cv2.warpAffine(img, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     image = degrade(light(img, st), rng, st, scale=size[0] / 1280)
@@ -164,11 +165,13 @@ class SyntheticWorkout:
         self._ticks = ticks
         self._ghost = (plan.random(n) < 0.1) & (ticks > 0)
         t = np.arange(n) / max(n, 1)
-        base = (plan.uniform(-30, 30), plan.uniform(-20, 20), plan.uniform(0.92, 1.08), plan.uniform(-2, 2))
-        amp = plan.uniform(8, 20, 4)
+        k = self.size[0] / 1280  # drift in pixels of a 1280-wide frame
+        base = (plan.uniform(-30, 30) * k, plan.uniform(-20, 20) * k, plan.uniform(0.92, 1.08), plan.uniform(-2, 2))
+        amp = plan.uniform(8, 20, 4) * k
         ph = plan.uniform(0, 2 * np.pi, 4)
-        self._dx = base[0] + amp[0] * np.sin(2 * np.pi * t + ph[0]) + amp[1] * np.sin(6 * np.pi * t + ph[1]) * 0.4
-        self._dy = base[1] + amp[2] * np.sin(2 * np.pi * t + ph[2]) * 0.6 + amp[3] * np.sin(4 * np.pi * t + ph[3]) * 0.3
+        slow = np.pi * t * plan.uniform(0.6, 1.4)  # about half a cycle: the pose wanders, not oscillates
+        self._dx = base[0] + amp[0] * np.sin(slow + ph[0]) + amp[1] * np.sin(6 * np.pi * t + ph[1]) * 0.3
+        self._dy = base[1] + amp[2] * np.sin(slow + ph[2]) * 0.6 + amp[3] * np.sin(4 * np.pi * t + ph[3]) * 0.3
         self._scale = base[2] * (1 + 0.015 * np.sin(2 * np.pi * t + ph[1]))
         self._angle = base[3] + 0.5 * np.sin(2 * np.pi * t + ph[2])
         exposure = 1 + 0.08 * np.sin(2 * np.pi * t * plan.uniform(0.5, 2) + ph[3])

@@ -222,7 +222,8 @@ def _rounded_rect(img: np.ndarray, x1, y1, x2, y2, r, color, thickness=-1) -> No
              ((x1, y1 + r), (x1, y2 - r)), ((x2, y1 + r), (x2, y2 - r)))
     for a, b in lines:
         cv2.line(img, a, b, color, thickness, cv2.LINE_AA)
-    for (cx, cy), start in (((x1 + r, y1 + r), 180), ((x2 - r, y1 + r), 270), ((x2 - r, y2 - r), 0), ((x1 + r, y2 - r), 90)):
+    corners = (((x1 + r, y1 + r), 180), ((x2 - r, y1 + r), 270), ((x2 - r, y2 - r), 0), ((x1 + r, y2 - r), 90))
+    for (cx, cy), start in corners:
         cv2.ellipse(img, (cx, cy), (r, r), 0, start, start + 90, color, thickness, cv2.LINE_AA)
 
 
@@ -261,7 +262,8 @@ def draw_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarr
             cv2.fillPoly(img, [pts.astype(np.int32)], color, cv2.LINE_AA)
         else:
             x, y = rng.uniform(0, w), rng.uniform(0, h)
-            cv2.rectangle(img, (int(x), int(y)), (int(x + rng.uniform(0.1, 0.5) * w), int(y + rng.uniform(0.1, 0.6) * h)), color, -1)
+            x2, y2 = x + rng.uniform(0.1, 0.5) * w, y + rng.uniform(0.1, 0.6) * h
+            cv2.rectangle(img, (int(x), int(y)), (int(x2), int(y2)), color, -1)
     if rng.random() < 0.7:  # a dark cable across the frame
         p1 = (0, int(rng.uniform(0, h)))
         p2 = (w, int(rng.uniform(0, h)))
@@ -293,15 +295,17 @@ def draw_monitor(img: np.ndarray, panel: np.ndarray, rng: np.random.Generator, s
     _rounded_rect(img, x1, y1, x2, y2, pw * 0.1, tuple(c * 1.08 for c in case), max(2, int(pw * 0.03)))
     _rounded_rect(img, x1, y1, x2, y2, pw * 0.1, tuple(c * 0.55 for c in case), 1)
     bx, by = pw * 0.08, ph * 0.17
-    _rounded_rect(img, px - bx, py - by, px + pw + bx, py + ph + by, pw * 0.06, tuple(c * 1.04 for c in case))
-    _rounded_rect(img, px - bx, py - by, px + pw + bx, py + ph + by, pw * 0.06, tuple(c * 0.6 for c in case), max(1, int(pw * 0.015)))
+    bezel = (px - bx, py - by, px + pw + bx, py + ph + by, pw * 0.06)
+    _rounded_rect(img, *bezel, tuple(c * 1.04 for c in case))
+    _rounded_rect(img, *bezel, tuple(c * 0.6 for c in case), max(1, int(pw * 0.015)))
     ix, iy = int(round(px)), int(round(py))
     region = img[max(iy, 0) : iy + ph, max(ix, 0) : ix + pw]
     region[:] = panel[max(-iy, 0) : max(-iy, 0) + region.shape[0], max(-ix, 0) : max(-ix, 0) + region.shape[1]]
     cv2.rectangle(img, (ix - 1, iy - 1), (ix + pw, iy + ph), tuple(c * 0.45 for c in case), 1, cv2.LINE_AA)
     ink = (0.22, 0.22, 0.24)
     sy = py + ph * 1.55
-    _rounded_rect(img, cx - pw * 0.58, sy - ph * 0.13, cx + pw * 0.58, sy + ph * 0.13, ph * 0.1, tuple(c * 0.85 for c in case))
+    strip = (cx - pw * 0.58, sy - ph * 0.13, cx + pw * 0.58, sy + ph * 0.13, ph * 0.1)
+    _rounded_rect(img, *strip, tuple(c * 0.85 for c in case))
     _text(img, "SCAN TIME CNT TOTAL CNT CAL", cx, sy, pw * 1.1, ink, max(1, int(pw / 150)))
     _text(img, "SUNNY", cx, py + ph * 2.25, pw * 0.42, (0.25, 0.2, 0.75), max(1, int(pw / 120)))
     r = pw * 0.14
