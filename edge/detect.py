@@ -8,7 +8,9 @@ evenly with grey 114), so boxes are the ones Ultralytics' own predict would give
 from __future__ import annotations
 
 import ast
+import glob
 import logging
+import os
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -40,16 +42,24 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> Detections: ...
 
 
-def select_providers(device: str = "auto", available: Sequence[str] | None = None) -> list[str]:
-    """Execution providers to ask for, best first: TensorRT -> CUDA -> CPU, only those installed."""
+def gpu_present() -> bool:
+    """An NVIDIA GPU's device nodes exist (desktop driver or Jetson). onnxruntime-gpu lists its CUDA
+    providers even on a machine without one, then fails noisily at session creation."""
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/nvhost-ctrl-gpu"))
+
+
+def select_providers(device: str = "auto", available: Sequence[str] | None = None, gpu: bool | None = None) -> list[str]:
+    """Execution providers to ask for, best first: TensorRT -> CUDA -> CPU, only those that can run here."""
     import onnxruntime as ort
 
     if device not in DEVICE_PROVIDERS:
         raise ModelError(f"unknown device {device!r}; choose one of {', '.join(DEVICE_PROVIDERS)}")
     available = list(ort.get_available_providers() if available is None else available)
+    if not (gpu_present() if gpu is None else gpu):
+        available = [p for p in available if p not in PROVIDER_ORDER[:2]]
     chosen = [p for p in DEVICE_PROVIDERS[device] if p in available]
     if device in ("cuda", "tensorrt") and not any(p != "CPUExecutionProvider" for p in chosen):
-        raise ModelError(f"--device {device}: no GPU execution provider in this onnxruntime ({', '.join(available)})")
+        raise ModelError(f"--device {device}: no usable GPU execution provider here (available: {', '.join(available)})")
     return chosen or ["CPUExecutionProvider"]
 
 
@@ -105,6 +115,7 @@ class OnnxDetector:
         path = Path(path)
         if not path.is_file():
             raise ModelError(f"model not found: {path}")
+        ort.set_default_logger_severity(3)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         try:

@@ -1,0 +1,117 @@
+"""Shared fixtures: the shared real data (skipped with a reason when absent), a tiny real ONNX model,
+and a hand-written fake detector for the inference boundary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.detections import Detections
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SEGREAD_SHARED", ROOT.parent / "shared"))
+RUN3 = SHARED / "data" / "sessions" / "run3_0800-1200"
+RUN3_CSV = SHARED / "data" / "sessions" / "run3_0800-1200.csv"
+DIGITS = SHARED / "data" / "digits"
+PEER = SHARED / "models" / "peer-baseline-yolov5n-640.onnx"
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared data not present: {path} (CI and developers have ../shared beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def run3() -> Path:
+    need(RUN3_CSV)
+    return need(RUN3)
+
+
+@pytest.fixture(scope="session")
+def peer_model() -> Path:
+    return need(PEER)
+
+
+class FakeDetector:
+    """Implements the Detector interface; returns scripted detections per call, in order."""
+
+    names = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
+    imgsz = (640, 640)
+    model_id = "fake"
+
+    def __init__(self, script: list[Detections] | None = None, default: Detections | None = None):
+        self.script = list(script or [])
+        self.default = default if default is not None else Detections.empty()
+        self.calls: list[tuple] = []
+
+    def detect(self, image: np.ndarray, imgsz=None) -> Detections:
+        self.calls.append((image.shape, imgsz))
+        return self.script.pop(0) if self.script else self.default
+
+
+def digits_at(text: str, conf: float = 0.9, x0: float = 100, y0: float = 100, w: float = 30, h: float = 60, gap: float = 10) -> Detections:
+    """Detections for `text` laid out left to right like a real display."""
+    from edge.labels import DIGIT_TO_CLASS
+
+    xyxy = [[x0 + i * (w + gap), y0, x0 + i * (w + gap) + w, y0 + h] for i in range(len(text))]
+    confs = conf if isinstance(conf, (list, tuple)) else [conf] * len(text)
+    return Detections(np.array(xyxy, np.float32), np.array(confs, np.float32), [DIGIT_TO_CLASS[c] for c in text])
+
+
+@pytest.fixture
+def fake_detector():
+    return FakeDetector
+
+
+def make_tiny_onnx(path: Path, names: dict | None = None, n_out: int = 14, size: int = 64, dynamic: bool = False) -> Path:
+    """A real, valid ONNX model with the shape and metadata of an Ultralytics digit detector.
+
+    Its output is a fixed set of candidate boxes (4 digits) whatever the input, scaled by the
+    input mean so the graph really reads the image.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    names = names if names is not None else {i: n for i, n in enumerate("1234567890")}
+    n_boxes = 8
+    const = np.zeros((1, n_out, n_boxes), np.float32)
+    for i in range(min(4, n_boxes)):
+        const[0, 0:4, i] = [10 + i * 12, size / 2, 10, 20]
+        if n_out > 4 + i:
+            const[0, 4 + i, i] = 0.9
+    hw = ["h", "w"] if dynamic else [size, size]
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+            helper.make_node("Mul", ["m", "zero"], ["z"]),
+            helper.make_node("Add", ["const", "z"], ["output0"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, *hw])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, n_out, n_boxes])],
+        [
+            helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("const", TensorProto.FLOAT, const.shape, const.flatten().tolist()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {"stride": "32", "task": "detect", "imgsz": f"[{size}, {size}]"}
+    if names:
+        meta["names"] = repr(names)
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    pytest.importorskip("onnx")
+    return make_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny.onnx")

@@ -1,0 +1,66 @@
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture import FolderSource, open_source
+from edge.dedup import DedupGate
+from edge.errors import SourceError
+
+
+def _write(folder, names):
+    folder.mkdir(exist_ok=True)
+    for i, name in enumerate(names):
+        cv2.imwrite(str(folder / name), np.full((32, 48, 3), 20 * i, np.uint8))
+
+
+def test_folder_replays_in_natural_order_with_names_and_timestamps(tmp_path):
+    _write(tmp_path / "f", ["10.jpg", "2.jpg", "1.jpg"])
+    frames = list(FolderSource(tmp_path / "f", interval=1.5))
+    assert [f.name for f in frames] == ["1.jpg", "2.jpg", "10.jpg"]
+    assert [f.t for f in frames] == [0.0, 1.5, 3.0]
+
+
+def test_corrupt_jpeg_is_skipped_and_counted(tmp_path):
+    _write(tmp_path / "f", ["0.jpg", "2.jpg"])
+    (tmp_path / "f" / "1.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    src = FolderSource(tmp_path / "f")
+    assert [f.name for f in src] == ["0.jpg", "2.jpg"]
+    assert src.corrupt == ["1.jpg"]
+
+
+def test_unreadable_sources_are_clear_errors(tmp_path):
+    with pytest.raises(SourceError, match="not a folder, a video file"):
+        open_source(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        open_source(str(tmp_path / "empty"))
+
+
+def test_video_file_source(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(5):
+        writer.write(np.full((48, 64, 3), i * 40, np.uint8))
+    writer.release()
+    frames = list(open_source(str(path)))
+    assert len(frames) == 5 and frames[1].t == pytest.approx(0.1)
+
+
+def test_dedup_skips_unchanged_and_too_soon_but_reads_at_max_interval():
+    gate = DedupGate(min_interval=0.5, max_interval=3.0, threshold=4.0)
+    a = np.full((60, 80, 3), 100, np.uint8)
+    b = a.copy()
+    b[10:50, 10:70] = 200
+    assert gate.update(a, 0.0) is None
+    assert gate.update(b, 0.2) == "interval"
+    assert gate.update(a, 1.0) == "unchanged"
+    assert gate.update(b, 1.5) is None
+    assert gate.update(b, 2.0) == "unchanged"
+    assert gate.update(b, 4.6) is None  # overdue: read anyway
+    assert (gate.skipped_interval, gate.skipped_same) == (1, 2)
+
+
+def test_dedup_disabled_reads_everything():
+    gate = DedupGate(enabled=False)
+    a = np.zeros((10, 10, 3), np.uint8)
+    assert all(gate.update(a, t * 0.01) is None for t in range(5))

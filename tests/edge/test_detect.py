@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.detect import OnnxDetector, decode, letterbox, select_providers
+from edge.errors import ModelError
+from tests.conftest import make_tiny_onnx
+
+
+def test_letterbox_keeps_aspect_and_centres_like_ultralytics():
+    image = np.zeros((720, 1280, 3), np.uint8)
+    out, r, (left, top) = letterbox(image, (640, 640))
+    assert out.shape == (640, 640, 3)
+    assert r == pytest.approx(0.5)
+    assert (left, top) == (0, 140)
+    assert (out[:140] == 114).all() and (out[-140:] == 114).all()
+
+
+def test_decode_agnostic_nms_keeps_one_box_per_place():
+    out = np.zeros((14, 3), np.float32)
+    out[:4, 0] = [50, 50, 20, 40]
+    out[4 + 2, 0] = 0.9  # a "3"
+    out[:4, 1] = [51, 50, 20, 40]
+    out[4 + 7, 1] = 0.6  # an "8" on the same place
+    out[:4, 2] = [150, 50, 20, 40]
+    out[4 + 0, 2] = 0.8
+    dets = decode(out, 0.25, 0.5)
+    assert sorted(dets.digits) == ["1", "3"]
+
+
+def test_providers_fall_back_to_cpu_without_gpu():
+    assert select_providers("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"], gpu=False) == ["CPUExecutionProvider"]
+    assert select_providers("auto", ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], gpu=True)[0] == "TensorrtExecutionProvider"
+    assert select_providers("cuda", ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], gpu=True) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(ModelError, match="no usable GPU"):
+        select_providers("cuda", ["CPUExecutionProvider"], gpu=False)
+
+
+def test_real_onnx_session_reads_metadata_and_maps_boxes_back(tiny_onnx):
+    det = OnnxDetector(tiny_onnx, device="cpu")
+    assert det.imgsz == (64, 64) and det.names[0] == "1"
+    dets = det.detect(np.full((128, 256, 3), 40, np.uint8))
+    assert sorted(dets.digits) == ["1", "2", "3", "4"]
+    # Boxes come back in the 256x128 image's pixels, not the model's 64x64 input.
+    assert dets.xyxy[:, 2].max() <= 256 and dets.xyxy[:, 0].min() >= 0
+
+
+def test_missing_model_is_one_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="model not found"):
+        OnnxDetector(tmp_path / "nope.onnx")
+
+
+def test_truncated_model_is_refused(tmp_path, tiny_onnx):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(Path(tiny_onnx).read_bytes()[:200])
+    with pytest.raises(ModelError, match="cannot load model"):
+        OnnxDetector(broken)
+
+
+def test_model_without_names_or_with_wrong_shape_is_refused(tmp_path):
+    pytest.importorskip("onnx")
+    with pytest.raises(ModelError, match="no class names"):
+        OnnxDetector(make_tiny_onnx(tmp_path / "nonames.onnx", names={}))
+    with pytest.raises(ModelError, match="output shape"):
+        OnnxDetector(make_tiny_onnx(tmp_path / "wrong.onnx", n_out=9))
+
+
+def test_peer_model_finds_four_digits_on_a_real_frame(peer_model, run3):
+    det = OnnxDetector(peer_model, device="cpu")
+    dets = det.detect(cv2.imread(str(run3 / "0.jpg")))
+    assert len(dets) >= 4
+    # All on the LCD, which sits left of centre in the upper half of the 1280x720 frame.
+    assert (dets.centers[:, 0] > 250).all() and (dets.centers[:, 0] < 650).all()

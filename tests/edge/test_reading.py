@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from edge.detections import Detections
+from edge.labels import DIGIT_TO_CLASS
+from edge.reading import DisplayFormat, read_digits
+from edge.sequence import SequenceCheck
+from tests.conftest import digits_at
+
+TIME = DisplayFormat.parse("time")
+
+
+def test_digits_are_ordered_by_position_not_by_detection_order():
+    dets = digits_at("0753")
+    shuffled = dets[np.array([2, 0, 3, 1])]
+    r = read_digits(shuffled, TIME)
+    assert (r.status, r.text, r.value) == ("accepted", "0753", 7 * 60 + 53)
+
+
+def test_overlapping_boxes_on_one_place_keep_the_more_confident():
+    dets = digits_at("9524", conf=[0.8, 0.9, 0.9, 0.9])
+    # The peer's habit: a "4" on top of the leading 9, and a "1" inside the last box.
+    extra = Detections(
+        np.array([[102, 101, 131, 160], [228, 100, 240, 160]], np.float32), [0.6, 0.5], [DIGIT_TO_CLASS["4"], DIGIT_TO_CLASS["1"]]
+    )
+    r = read_digits(Detections.concat([dets, extra]), TIME)
+    assert r.text == "9524" and r.status == "accepted"
+    assert "overlap" in r.flags
+
+
+def test_boxes_off_the_main_row_are_ignored():
+    dets = digits_at("1234")
+    far = digits_at("99", y0=400, h=20, w=10)  # small print elsewhere on the monitor
+    assert read_digits(Detections.concat([dets, far]), TIME).text == "1234"
+
+
+def test_wrong_digit_count_invalid_time_and_low_confidence_are_held_with_reasons():
+    assert read_digits(digits_at("123"), TIME).reason == "3 digits, expected 4"
+    bad = read_digits(digits_at("1275"), TIME)
+    assert bad.status == "held" and "not a valid time" in bad.reason
+    low = read_digits(digits_at("1234", conf=[0.9, 0.3, 0.9, 0.9]), TIME, min_conf=0.5)
+    assert low.status == "held" and low.reason.startswith("low confidence")
+    assert low.confidence == pytest.approx(0.3)
+
+
+def test_counter_format():
+    fmt = DisplayFormat.parse("digits:3")
+    assert read_digits(digits_at("275"), fmt).value == 275
+    with pytest.raises(ValueError):
+        DisplayFormat.parse("digits:x")
+
+
+def _seq(readings, dt=1.5):
+    check = SequenceCheck(TIME)
+    out = []
+    for i, text in enumerate(readings):
+        r = read_digits(digits_at(text), TIME)
+        out.append(check.update(r, i * dt))
+    return out
+
+
+def test_time_advancing_and_rolling_over_at_99_minutes_is_accepted():
+    out = _seq(["9857", "9859", "0001", "0002", "0004"])
+    assert [r.status for r in out] == ["accepted"] * 5
+
+
+def test_a_reading_that_contradicts_the_sequence_is_held():
+    out = _seq(["0750", "0752", "4753", "0755"])
+    assert [r.status for r in out] == ["accepted", "accepted", "held", "accepted"]
+    assert out[2].reason.startswith("sequence: 47:53 does not follow 07:52")
+
+
+def test_agreeing_readings_re_anchor_after_a_reset():
+    out = _seq(["2210", "2212", "0000", "0001", "0003", "0004"])
+    assert [r.status for r in out] == ["accepted", "accepted", "held", "held", "accepted", "accepted"]
+    assert "re-anchored" in out[4].flags

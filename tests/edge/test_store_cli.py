@@ -1,0 +1,114 @@
+import json
+import os
+import sqlite3
+import stat
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.capture import FolderSource
+from edge.cli import main
+from edge.pipeline import Reader
+from edge.run import run
+from edge.store import SessionLog, list_sessions, open_db, session_readings
+from tests.conftest import FakeDetector, digits_at
+
+
+def _frames(folder, n):
+    folder.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.full((120, 320, 3), 90 + (i % 2) * 40, np.uint8))
+    return folder
+
+
+def _read(tmp_path, texts, db_name="s.db"):
+    det = FakeDetector([digits_at(t) if t else digits_at("") for t in texts])
+    reader = Reader(det, "time", use_crop=False)
+    db = open_db(tmp_path / db_name)
+    log = SessionLog(db, "test", "fake", "time")
+    run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=1.0), reader, log)
+    return db, reader
+
+
+def test_session_log_holds_every_reading_and_one_session_across_rollover(tmp_path):
+    db, reader = _read(tmp_path, ["9858", "9859", "0000", "0001", "4702", "0003"])
+    sessions = list_sessions(db)
+    assert len(sessions) == 1
+    s = sessions[0]
+    assert (s["first_value"], s["last_value"], s["readings"], s["status"]) == (98 * 60 + 58, 3, 5, "closed")
+    rows = session_readings(db, s["id"])
+    assert [r["text"] for r in rows] == ["9858", "9859", "0000", "0001", "0003"]
+    held = list(db.query("select text, reason from readings where status = 'held'"))
+    assert held[0]["text"] == "4702" and held[0]["reason"].startswith("sequence")
+
+
+def test_a_reset_starts_a_new_session(tmp_path):
+    db, _ = _read(tmp_path, ["1510", "1511", "0000", "0001", "0002", "0003"])
+    sessions = list_sessions(db)
+    assert len(sessions) == 2
+    assert sessions[0]["end_reason"] == "reset" and sessions[1]["first_value"] == 2
+
+
+def test_migrations_run_once_and_wal_is_on(tmp_path):
+    db = open_db(tmp_path / "a.db")
+    db2 = open_db(tmp_path / "a.db")
+    names = [r[0] for r in db2.execute("select name from _migrations").fetchall()]
+    assert len(names) == len(set(names)) >= 2
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_database_is_refused_up_front(tmp_path):
+    open_db(tmp_path / "ro.db")
+    os.chmod(tmp_path / "ro.db", stat.S_IRUSR)
+    with pytest.raises(Exception, match="cannot open database"):
+        open_db(tmp_path / "ro.db")
+
+
+def test_cli_read_writes_jsonl_per_frame_and_logs_sessions(tmp_path, tiny_onnx, capsys):
+    frames = _frames(tmp_path / "frames", 3)
+    (frames / "3.jpg").write_bytes(b"garbage")
+    out = tmp_path / "out.jsonl"
+    rc = main(["read", str(frames), "--model", str(tiny_onnx), "--db", str(tmp_path / "s.db"), "--no-dedup", "--jsonl", str(out)])
+    assert rc == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["frame"] for r in records] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert set(records[0]) == {"frame", "t", "status", "reading", "value", "confidence", "reason", "digits"}
+    assert all(r["status"] in ("accepted", "held") for r in records)
+    for r in records:
+        assert (r["reading"] is None) == (r["status"] != "accepted")
+    err = capsys.readouterr().err
+    assert "skipped 1 unreadable image" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["read", "{frames}", "--model", "{tmp}/missing.onnx"], "model not found"),
+        (["read", "{tmp}/nowhere", "--model", "{model}"], "is not a folder"),
+        (["read", "{frames}", "--model", "{model}", "--db", "{tmp}/dir.db/x/../"], "cannot open database"),
+    ],
+)
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_onnx, capsys, args, message):
+    frames = _frames(tmp_path / "frames", 1)
+    (tmp_path / "dir.db").mkdir()
+    args = [a.format(tmp=tmp_path, frames=frames, model=tiny_onnx) for a in args]
+    if "--db" not in args:
+        args += ["--db", str(tmp_path / "s.db")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("segread: error:")
+
+
+def test_sessions_list_and_export(tmp_path, capsys):
+    db, _ = _read(tmp_path, ["0100", "0101", "0103"])
+    capsys.readouterr()
+    assert main(["sessions", "--db", str(tmp_path / "s.db")]) == 0
+    assert "01:00 -> 01:03" in capsys.readouterr().out
+    assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "1", "--csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("wall,t,frame,text") and len(lines) == 4
+    assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["readings"]) == 3
+    assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "9"]) == 2
