@@ -1,0 +1,51 @@
+"""Display crops: the reader's window, labels carried over, cut-off digits dropped."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.labels import LabelBox, write_label_file
+from trainer.crops import boxes_in_window, crop_window, make_crops
+from trainer.dataset import gather
+
+
+def test_window_is_the_union_grown_by_pad_times_its_height():
+    boxes = np.array([[100, 50, 120, 90], [130, 50, 150, 90]], np.float32)
+    assert crop_window(boxes, 640, 480, 0.5) == (80, 30, 170, 110)
+    assert crop_window(boxes, 640, 480, 0.5, (0.25, 0.0)) == (90, 30, 180, 110)
+    assert crop_window(boxes, 160, 100, 1.0) == (60, 10, 160, 100)  # clipped to the frame
+
+
+def test_labels_follow_the_crop_and_cut_off_digits_are_dropped():
+    boxes = [LabelBox(0, 0.2, 0.5, 0.1, 0.2), LabelBox(1, 0.5, 0.5, 0.1, 0.2)]  # on a 100x100 frame
+    kept = boxes_in_window(boxes, 100, 100, (40, 30, 80, 70))
+    assert [b.cls for b in kept] == [1]
+    b = kept[0]
+    assert np.allclose([b.cx, b.cy, b.w, b.h], [0.25, 0.5, 0.25, 0.5])
+    # a digit half outside the window is dropped, not labeled as a half digit
+    assert boxes_in_window(boxes, 100, 100, (50, 30, 90, 70)) == []
+
+
+def test_make_crops_writes_images_and_labels_that_gather_back(tmp_path):
+    src = tmp_path / "set"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    image = np.full((480, 640, 3), 90, np.uint8)
+    cv2.rectangle(image, (300, 200), (320, 240), (255, 255, 255), -1)
+    cv2.imwrite(str(src / "images" / "shot_jpg.rf.abc.jpg"), image)
+    write_label_file(src / "labels" / "shot_jpg.rf.abc.txt", [LabelBox.from_xyxy(4, (300, 200, 320, 240), 640, 480)])
+    items = gather([src]).items
+
+    crops = make_crops(list(items), tmp_path / "crops", per_image=3, seed=1)
+
+    assert len(crops) == 3 and {c.source for c in crops} == {"shot"}
+    again = gather([tmp_path / "crops"])
+    assert not again.problems and len(again.items) == 3
+    for crop in again.items:
+        assert 40 * 1.6 <= crop.height <= 40 * 3.4 + 1
+        (box,) = crop.boxes
+        x1, y1, x2, y2 = box.to_xyxy(crop.width, crop.height)
+        patch = cv2.imread(str(crop.image))[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2]
+        assert patch.mean() > 200  # the label still sits on the digit
+    assert [c.image.name for c in make_crops(list(items), tmp_path / "again", 3, seed=1)] == [c.image.name for c in crops]

@@ -1,0 +1,110 @@
+"""Gathering labeled folders: twins, and every defect reported by file and line, then left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.errors import DatasetError
+from trainer.dataset import fingerprint, gather, require_trainable, source_id
+
+GOOD = "0 0.5 0.5 0.2 0.4\n3 0.7 0.5 0.2 0.4\n"
+
+
+def make_folder(root: Path, files: dict[str, str | None], images: list[str] | None = None) -> Path:
+    """A YOLO folder: `files` maps a stem to its label text (None: no label file)."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for stem, text in files.items():
+        image = np.full((48, 64, 3), 40 + 10 * len(stem), np.uint8)
+        cv2.imwrite(str(root / "images" / f"{stem}.jpg"), image)
+        if text is not None:
+            (root / "labels" / f"{stem}.txt").write_text(text)
+    return root
+
+
+@pytest.mark.parametrize(
+    "name, source",
+    [
+        ("digittake-100-jpg_jpg.rf.53b56204bb1420470a789f1ce414d896.jpg", "digittake-100-jpg"),
+        ("digittake-100-jpg_jpg.rf.ebcd3c7eead884c717d2597547fbce6a.jpg", "digittake-100-jpg"),
+        ("IMG_1234_png.rf.0a1b.png", "IMG_1234"),
+        ("frame_0042.jpg", "frame_0042"),
+        ("review/42.jpg", "42"),
+    ],
+)
+def test_twins_share_a_source_id(name, source):
+    assert source_id(name) == source
+
+
+def test_each_defect_is_reported_by_file_and_line_and_left_out(tmp_path):
+    folder = make_folder(
+        tmp_path / "set",
+        {
+            "good": GOOD,
+            "columns": GOOD + "1 0.5 0.5 0.2\n",
+            "klass": "10 0.5 0.5 0.2 0.4\n",
+            "coords": GOOD + "\n2 1.5 0.5 0.2 0.4\n2 0.5 0.5 0.2 -0.1\n",
+            "words": "a b c d e\n",
+            "nolabel": None,
+        },
+    )
+    (folder / "labels" / "my-directory-list.txt").write_text("The file x.txt contains:\n")
+    (folder / "images" / "broken.jpg").write_bytes(b"not a jpeg")
+    (folder / "labels" / "broken.txt").write_text(GOOD)
+
+    found = gather([folder])
+
+    assert [i.image.stem for i in found.items] == ["good"]
+    where = {(p.path.name, p.line) for p in found.problems}
+    assert where == {
+        ("columns.txt", 3),
+        ("klass.txt", 1),
+        ("coords.txt", 4),
+        ("coords.txt", 5),
+        ("words.txt", 1),
+        ("nolabel.jpg", 0),
+        ("my-directory-list.txt", 0),
+        ("broken.jpg", 0),
+    }
+    messages = {p.path.name: str(p) for p in found.problems}
+    assert "without an image" in messages["my-directory-list.txt"]
+    assert "unreadable image" in messages["broken.jpg"]
+    assert "class 10" in messages["klass.txt"]
+    assert str(folder / "labels" / "klass.txt") + ":1:" in messages["klass.txt"]
+
+
+def test_image_without_label_is_background_only_when_allowed(tmp_path):
+    folder = make_folder(tmp_path / "set", {"good": GOOD, "empty": None})
+    assert len(gather([folder]).items) == 1
+    allowed = gather([folder], allow_background=True)
+    assert len(allowed.items) == 2 and not allowed.problems
+
+
+def test_several_folders_gather_into_one_set(tmp_path):
+    a = make_folder(tmp_path / "a", {"x": GOOD})
+    b = make_folder(tmp_path / "b", {"y": GOOD, "z": GOOD})
+    assert sorted(i.image.stem for i in gather([a, b]).items) == ["x", "y", "z"]
+
+
+def test_missing_empty_and_single_class_sets_stop_with_a_dataset_error(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        gather([tmp_path / "nowhere"])
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(DatasetError, match="images/ and labels/"):
+        gather([tmp_path / "flat"])
+    with pytest.raises(DatasetError, match="no usable"):
+        require_trainable(gather([make_folder(tmp_path / "bad", {"b": "12 0 0 0 0\n"})]))
+    with pytest.raises(DatasetError, match="only 1 digit class"):
+        require_trainable(gather([make_folder(tmp_path / "one", {"o": "4 0.5 0.5 0.2 0.2\n"})]))
+
+
+def test_fingerprint_follows_image_and_label_bytes(tmp_path):
+    folder = make_folder(tmp_path / "set", {"a": GOOD, "b": GOOD})
+    before = fingerprint(gather([folder]).items)
+    assert fingerprint(gather([folder]).items) == before
+    (folder / "labels" / "a.txt").write_text("1 0.5 0.5 0.2 0.4\n")
+    assert fingerprint(gather([folder]).items) != before

@@ -1,0 +1,86 @@
+"""The promotion rule, the card, and models/current switching only at the very end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge.models import resolve_model
+from trainer.promote import decide, install, make_card
+
+
+def report(map50_95: float, right: int | None = None, wrong: int = 0) -> dict:
+    sessions = None if right is None else {"right": right, "wrong_accepted": wrong, "held": 200 - right - wrong, "total": 200}
+    return {"test": {"map50": 0.9, "map50_95": map50_95, "per_digit": {}}, "sessions": sessions}
+
+
+PASSED = {"passed": True, "max_box_diff_px": 0.001, "max_score_diff": 0.0001, "unmatched": 0}
+
+
+def test_first_model_is_promoted_when_parity_passes():
+    assert decide(report(0.5), None, PASSED)[0]
+    promoted, reasons = decide(report(0.5), None, {**PASSED, "passed": False})
+    assert not promoted and "parity" in reasons[0]
+
+
+@pytest.mark.parametrize(
+    "candidate, current, promoted, why",
+    [
+        (report(0.80, 190, 1), report(0.75, 180, 2), True, ">= current"),
+        (report(0.75, 180, 2), report(0.75, 180, 2), True, ">= current"),  # not worse is enough
+        (report(0.74, 199, 0), report(0.75, 180, 2), False, "mAP50-95 0.7400 < current 0.7500"),
+        (report(0.90, 179, 0), report(0.75, 180, 2), False, "right 179 < current 180"),
+        (report(0.90, 195, 3), report(0.75, 180, 2), False, "wrong-accepted 3 > current 2"),
+        (report(0.80), report(0.75, 180, 2), True, ">= current"),  # no sessions given: test split alone
+    ],
+)
+def test_candidate_replaces_current_only_when_not_worse(candidate, current, promoted, why):
+    ok, reasons = decide(candidate, current, PASSED)
+    assert ok is promoted
+    assert any(why in r for r in reasons)
+
+
+def card(name: str) -> dict:
+    return make_card(
+        name,
+        fingerprint="ab" * 32,
+        split_sizes={"train": 7, "val": 2, "test": 3, "train_crops": 14},
+        settings={"model": "yolov5n.yaml", "epochs": 2, "imgsz": 64, "fliplr": 0.0},
+        device="CPU (x86_64, 2 cores)",
+        minutes=0.4,
+        epochs_done=2,
+        metrics={"candidate": report(0.5, 10)},
+        parent=None,
+        parity=PASSED,
+        problems=["labels/x.txt: label file without an image"],
+    )
+
+
+def test_card_records_data_training_device_metrics_parent_and_parity():
+    c = card("m1")
+    assert c["data"] == {"fingerprint": "ab" * 32, "split": {"train": 7, "val": 2, "test": 3, "train_crops": 14},
+                         "problems": ["labels/x.txt: label file without an image"]}
+    assert c["training"]["fliplr"] == 0.0 and c["device"].startswith("CPU") and c["minutes"] == 0.4
+    assert c["metrics"]["candidate"]["test"]["map50_95"] == 0.5
+    assert c["parent"] is None and c["parity"]["passed"] and c["pt"] == "m1.pt"
+    assert c["created"] and c["host"]
+
+
+def test_install_promotes_or_keeps_aside(tmp_path):
+    models = tmp_path / "models"
+    onnx, pt = tmp_path / "run.onnx", tmp_path / "best.pt"
+    onnx.write_bytes(b"onnx-1")
+    pt.write_bytes(b"pt-1")
+
+    install(models, "m1", onnx, pt, card("m1"), promote=True)
+    assert resolve_model(models) == models / "m1.onnx"
+    assert json.loads((models / "m1.json").read_text())["name"] == "m1"
+    assert (models / "m1.pt").read_bytes() == b"pt-1"
+
+    onnx.write_bytes(b"onnx-2")
+    install(models, "m2", onnx, pt, card("m2"), promote=False)
+    assert resolve_model(models) == models / "m1.onnx"
+    assert (models / "candidates" / "m2.onnx").read_bytes() == b"onnx-2"
+    assert (models / "candidates" / "m2.json").is_file()
+    assert not [p for p in models.rglob("*") if ".tmp." in p.name]

@@ -1,0 +1,114 @@
+"""`segread retrain` and `segread evaluate`: plain click commands, loaded by edge/cli.py through
+the `segread.commands` entry point group (edge never imports trainer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge.errors import SegreadError
+from edge.models import DEFAULT_MODELS_DIR
+
+
+class UserError(click.ClickException):
+    """A SegreadError shown as one line, exit code 2."""
+
+    exit_code = 2
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except SegreadError as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: models/current is unchanged", err=True)
+        sys.exit(130)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+data_option = click.option(
+    "--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
+    help="A labeled YOLO folder (images/, labels/); repeat for more.",
+)
+sessions_option = click.option(
+    "--sessions", type=click.Path(path_type=Path), default=None,
+    help="Folder of sessions with truth (<name>.csv beside <name>/ frames) for the reading gate.",
+)
+
+
+@click.command()
+@data_option
+@click.option("--minutes", type=float, default=None, help="Training time budget (overrides --epochs).")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@click.option("--from", "start", type=click.Choice(["current", "scratch"]), default="current", show_default=True,
+              help="Fine-tune the current model, or train a fresh yolov5n.")
+@click.option("--imgsz", type=int, default=256, show_default=True)
+@click.option("--batch", type=int, default=32, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/retrain"), show_default=True)
+@click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
+@click.option("--crops", "crops_per_image", type=int, default=2, show_default=True,
+              help="Display crops cut from each labeled photo.")
+@click.option("--compare", multiple=True, type=click.Path(path_type=Path),
+              help="Another model (e.g. the peer) to evaluate on the same split, for the card.")
+@sessions_option
+def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_dir, runs_dir, synthetic,
+            crops_per_image, compare, sessions):
+    """Train a candidate model and promote it if it is not worse than the current one.
+
+    Example: segread retrain --data ../shared/data/digits --minutes 8 --device cuda --from scratch
+    """
+    from trainer.retrain import RetrainOptions, retrain as run_retrain
+    from trainer.train import TrainSettings
+
+    _logging()
+    settings = TrainSettings(epochs=epochs, minutes=minutes, imgsz=imgsz, batch=batch, device=device, workers=workers)
+    options = RetrainOptions(
+        data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
+        crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
+    )
+    card = _run(run_retrain, options)
+    click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": card["metrics"],
+                           "parity": card["parity"], "path": card["path"]}, indent=2))
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@data_option
+@sessions_option
+@click.option("--imgsz", type=int, default=256, show_default=True, help="Ignored for fixed-size ONNX models.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
+def evaluate(model, data, sessions, imgsz, work_dir):
+    """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
+
+    Example: segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
+    """
+    from edge.errors import DatasetError
+    from edge.models import resolve_model
+    from trainer import dataset, split
+    from trainer.evaluate import evaluate as run_evaluate
+
+    _logging()
+
+    def run() -> dict:
+        path = resolve_model(model)
+        gathered = dataset.gather(list(data))
+        parts = split.split(gathered.items)
+        if not parts["test"]:
+            raise DatasetError("no photo of --data falls in the frozen test split")
+        yamls = split.materialise({"test": parts["test"]}, work_dir)
+        report = run_evaluate(path, yamls["test"], sessions, imgsz)
+        return {"model": str(path), "test_images": len(parts["test"]),
+                "problems": [str(p) for p in gathered.problems], **report}
+
+    click.echo(json.dumps(_run(run), indent=2))

@@ -1,0 +1,106 @@
+"""Evaluate a model on the frozen test split and on real sessions with truth; one JSON report.
+
+Detection scores come from Ultralytics' val (a .pt or an .onnx; a fixed-size ONNX such as the
+peer's is validated at its own input size). Readings go through the reader's own code path,
+edge.score.score_session, because mAP says little about whether a display is read right.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from edge.errors import DatasetError, ModelError
+from edge.labels import CLASS_NAMES
+from trainer.train import offline
+
+log = logging.getLogger(__name__)
+
+
+def fixed_input_size(model_path: Path) -> int | None:
+    """The input size of an ONNX model with a fixed input, else None."""
+    if Path(model_path).suffix != ".onnx":
+        return None
+    import onnx
+
+    dims = onnx.load(str(model_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    values = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return int(values[2]) if len(values) == 4 and values[2] and values[3] else None
+
+
+def detection_metrics(model_path: Path, data_yaml: Path, imgsz: int = 256, batch: int = 16) -> dict:
+    """mAP50, mAP50-95 and per-digit precision/recall on the `val` images of `data_yaml`."""
+    offline()
+    from ultralytics import YOLO
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"model not found: {model_path}")
+    imgsz = fixed_input_size(model_path) or imgsz
+    model = YOLO(str(model_path), task="detect")
+    result = model.val(
+        data=str(data_yaml), split="val", imgsz=imgsz, batch=batch, device="cpu" if _no_cuda() else 0,
+        plots=False, verbose=False, workers=0, save_json=False,
+    )
+    names = result.names
+    per_digit = {d: {"precision": None, "recall": None, "ap50_95": None} for d in CLASS_NAMES}
+    for k, class_index in enumerate(result.box.ap_class_index):
+        digit = str(names[int(class_index)])
+        per_digit[digit] = {
+            "precision": round(float(result.box.p[k]), 4),
+            "recall": round(float(result.box.r[k]), 4),
+            "ap50_95": round(float(result.box.ap[k]), 4),
+        }
+    return {
+        "model": str(model_path),
+        "imgsz": imgsz,
+        "map50": round(float(result.box.map50), 4),
+        "map50_95": round(float(result.box.map), 4),
+        "per_digit": per_digit,
+    }
+
+
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def find_sessions(folder: Path) -> list[tuple[Path, Path]]:
+    """(frames folder, truth csv) pairs: `<name>.csv` beside `<name>/`, or a csv inside a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"sessions folder not found: {folder}")
+    pairs = []
+    for csv in sorted(folder.glob("*.csv")):
+        if (folder / csv.stem).is_dir():
+            pairs.append((folder / csv.stem, csv))
+    if not pairs:  # a single session folder holding its frames and its csv
+        inside = sorted(folder.glob("*.csv"))
+        if len(inside) == 1:
+            pairs.append((folder, inside[0]))
+    if not pairs:
+        raise DatasetError(f"{folder}: no session with truth (expected <name>.csv beside a <name>/ frames folder)")
+    return pairs
+
+
+def session_readings(model_path: Path, sessions_dir: Path) -> dict:
+    """Right / wrong-accepted / held counts per session and in total, read by the reader's code."""
+    try:
+        from edge.score import score_session
+    except ImportError as exc:
+        raise ModelError(f"session scoring needs edge.score.score_session, which is not available: {exc}") from None
+    per_session, total = {}, {"right": 0, "wrong_accepted": 0, "held": 0, "total": 0}
+    for frames_dir, truth_csv in find_sessions(sessions_dir):
+        score = dict(score_session(Path(model_path), frames_dir, truth_csv))
+        per_session[frames_dir.name] = score
+        for key in total:
+            total[key] += int(score.get(key, 0))
+    return {**total, "sessions": per_session}
+
+
+def evaluate(model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256) -> dict:
+    """The report promotion compares: {"test": detection metrics, "sessions": readings or None}."""
+    report = {"test": detection_metrics(model_path, test_yaml, imgsz)}
+    report["sessions"] = session_readings(model_path, sessions_dir) if sessions_dir else None
+    return report

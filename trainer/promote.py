@@ -1,0 +1,119 @@
+"""Model cards, the promotion rule, and the atomic switch of `models/current`.
+
+A candidate replaces the current model only when it passed the parity check and is not worse on
+the frozen test split (mAP50-95) and on session readings (right count, wrong-accepted count), both
+measured in the same run on the same split. Otherwise it is kept aside in `models/candidates/`
+with its card, which says why. Files are written under temporary names and renamed; the pointer is
+switched last, so an interrupted retrain leaves `models/current` untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+from edge.errors import OutputError
+from edge.models import POINTER, resolve_model, set_current
+
+CANDIDATES = "candidates"
+
+
+def decide(candidate: dict, current: dict | None, parity: dict | None = None, tolerance: float = 0.0) -> tuple[bool, list[str]]:
+    """(promote?, reasons). Metrics dicts look like evaluate.evaluate()'s report."""
+    reasons = []
+    if parity is not None and not parity.get("passed"):
+        reasons.append(f"parity check failed (max box diff {parity.get('max_box_diff_px')} px, "
+                       f"max score diff {parity.get('max_score_diff')}, unmatched {parity.get('unmatched')})")
+    if current is None:
+        return not reasons, reasons or ["no current model"]
+    new, old = candidate["test"]["map50_95"], current["test"]["map50_95"]
+    if new < old - tolerance:
+        reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")
+    new_s, old_s = candidate.get("sessions"), current.get("sessions")
+    if new_s and old_s:
+        if new_s["right"] < old_s["right"]:
+            reasons.append(f"sessions right {new_s['right']} < current {old_s['right']}")
+        if new_s["wrong_accepted"] > old_s["wrong_accepted"]:
+            reasons.append(f"sessions wrong-accepted {new_s['wrong_accepted']} > current {old_s['wrong_accepted']}")
+    if reasons:
+        return False, reasons
+    return True, [f"test mAP50-95 {new:.4f} >= current {old:.4f}"
+                  + (f"; sessions right {new_s['right']} >= {old_s['right']}, wrong-accepted "
+                     f"{new_s['wrong_accepted']} <= {old_s['wrong_accepted']}" if new_s and old_s else "")]
+
+
+def current_model(models_dir: Path) -> Path | None:
+    """The promoted .onnx, or None when `models/current` does not exist yet."""
+    if not (Path(models_dir) / POINTER).is_file():
+        return None
+    return resolve_model(Path(models_dir) / POINTER)
+
+
+def make_card(
+    name: str,
+    *,
+    fingerprint: str,
+    split_sizes: dict,
+    settings: dict,
+    device: str,
+    minutes: float,
+    epochs_done: int,
+    metrics: dict,
+    parent: str | None,
+    parity: dict | None,
+    problems: list[str] | None = None,
+) -> dict:
+    return {
+        "name": name,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "device": device,
+        "minutes": minutes,
+        "epochs": epochs_done,
+        "parent": parent,
+        "data": {"fingerprint": fingerprint, "split": split_sizes, "problems": problems or []},
+        "training": settings,
+        "metrics": metrics,
+        "parity": parity,
+        "pt": f"{name}.pt",
+    }
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp.{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def _atomic_json(data: dict, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def install(models_dir: Path, name: str, onnx_path: Path, pt_path: Path, card: dict, promote: bool) -> Path:
+    """Place `<name>.onnx/.pt/.json` in models/ (and switch current) or in models/candidates/."""
+    models_dir = Path(models_dir)
+    folder = models_dir if promote else models_dir / CANDIDATES
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    _atomic_copy(pt_path, folder / f"{name}.pt")
+    _atomic_copy(onnx_path, folder / f"{name}.onnx")
+    _atomic_json(card, folder / f"{name}.json")
+    if promote:
+        set_current(models_dir, name)
+    return folder / f"{name}.onnx"

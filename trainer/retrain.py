@@ -1,0 +1,132 @@
+"""The whole retrain: gather -> split -> crops -> train -> export -> parity -> evaluate -> promote.
+
+Everything is built in a run folder; models/ is touched only at the very end (files renamed into
+place, then the pointer switched), so an interrupted retrain leaves `models/current` as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.errors import DatasetError, OutputError
+from edge.models import read_card
+from trainer import crops, dataset, evaluate, export, promote, split
+from trainer.train import DEFAULT_MODEL, TrainSettings, train
+
+log = logging.getLogger(__name__)
+
+MIN_FREE_MB = 500
+PARITY_IMAGES = 16
+
+
+@dataclass
+class RetrainOptions:
+    data: list[Path]
+    models_dir: Path
+    runs_dir: Path = Path("runs/retrain")
+    start: str = "current"  # "current" | "scratch"
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    crops_per_image: int = 2
+    synthetic: int = 0
+    sessions: Path | None = None
+    compare: list[Path] = field(default_factory=list)
+    name: str | None = None
+    parity_conf: float = 0.05
+    min_free_mb: int = MIN_FREE_MB
+
+
+def check_space(folder: Path, min_free_mb: int) -> None:
+    """Stop before training when the outputs will not fit."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        free_mb = shutil.disk_usage(folder).free / 2**20
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    if free_mb < min_free_mb:
+        raise OutputError(f"only {free_mb:.0f} MB free in {folder}; retrain needs {min_free_mb} MB")
+
+
+def parent_weights(models_dir: Path, start: str) -> tuple[str, str | None]:
+    """(what to train from, parent model name): the current model's .pt, or a fresh yaml."""
+    if start == "scratch":
+        return DEFAULT_MODEL, None
+    current = promote.current_model(models_dir)
+    if current is None:
+        log.warning("no current model in %s yet: training from scratch", models_dir)
+        return DEFAULT_MODEL, None
+    pt = current.parent / read_card(current).get("pt", f"{current.stem}.pt")
+    if not pt.is_file():
+        raise DatasetError(f"--from current: {current.name} has no training weights ({pt} missing); use --from scratch")
+    return str(pt), current.stem
+
+
+def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, dict, dict]:
+    """Checked items, split sizes and the materialised yamls {"train", "test"}."""
+    gathered = dataset.gather(options.data)
+    dataset.require_trainable(gathered)
+    parts = split.split(gathered.items)
+    if not parts["test"]:
+        raise DatasetError(f"no photo fell in the frozen test split ({len({i.source for i in gathered.items})} photos); add more")
+    sizes = {name: len(items) for name, items in parts.items()}
+    if not parts["val"]:
+        log.warning("no photo fell in the val split: validating on the train split (test stays frozen)")
+        parts["val"] = list(parts["train"])
+    for name in ("train", "val"):
+        extra = crops.make_crops(parts[name], run_dir / "crops" / name, options.crops_per_image, options.settings.seed)
+        parts[name] = parts[name] + extra
+        sizes[f"{name}_crops"] = len(extra)
+    if options.synthetic:
+        synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
+        parts["train"] = parts["train"] + synth
+        sizes["train_synthetic"] = len(synth)
+    yamls = split.materialise(parts, run_dir / "data")
+    return gathered, sizes, {**yamls, "test_images": [i.image for i in parts["test"]]}
+
+
+def retrain(options: RetrainOptions) -> dict:
+    """Run a retrain end to end; returns the candidate's card (with the decision in it)."""
+    name = options.name or f"segread-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    run_dir = Path(options.runs_dir) / name
+    check_space(run_dir, options.min_free_mb)
+    check_space(options.models_dir, 50)
+    gathered, sizes, yamls = prepare(options, run_dir)
+    log.info("split: %s; %d problems left out", sizes, len(gathered.problems))
+
+    settings = options.settings
+    settings.model, parent = parent_weights(options.models_dir, options.start)
+    result = train(yamls["train"], run_dir / "train", settings)
+
+    onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz)
+    parity = export.parity(result.best_pt, onnx_path, yamls["test_images"][:PARITY_IMAGES], conf=options.parity_conf)
+
+    metrics = {"candidate": evaluate.evaluate(onnx_path, yamls["test"], options.sessions, settings.imgsz)}
+    current = promote.current_model(options.models_dir)
+    if current is not None:
+        current_imgsz = read_card(current).get("training", {}).get("imgsz", settings.imgsz)
+        metrics["current"] = evaluate.evaluate(current, yamls["test"], options.sessions, current_imgsz)
+    for other in options.compare:
+        metrics[Path(other).stem] = evaluate.evaluate(Path(other), yamls["test"], options.sessions, settings.imgsz)
+
+    promoted, reasons = promote.decide(metrics["candidate"], metrics.get("current"), parity)
+    card = promote.make_card(
+        name,
+        fingerprint=dataset.fingerprint(gathered.items),
+        split_sizes=sizes,
+        settings=settings.to_dict(),
+        device=result.device_name,
+        minutes=result.minutes,
+        epochs_done=result.epochs_done,
+        metrics=metrics,
+        parent=parent,
+        parity=parity,
+        problems=[str(p) for p in gathered.problems],
+    )
+    card["decision"] = {"promoted": promoted, "reasons": reasons, "run_dir": str(run_dir.resolve())}
+    card["path"] = str(promote.install(options.models_dir, name, onnx_path, result.best_pt, card, promoted))
+    log.info("%s %s: %s", name, "promoted" if promoted else "kept aside", "; ".join(reasons))
+    return card
