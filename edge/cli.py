@@ -91,8 +91,8 @@ def reader_options(fn):
                       help="Dedup: least seconds between read frames.")(fn)
     fn = click.option("--max-interval", default=5.0, show_default=True, type=click.FloatRange(0),
                       help="Dedup: read a frame at least this often, changed or not.")(fn)
-    fn = click.option("--crop-size", default=256, show_default=True, type=click.IntRange(32, 1280),
-                      help="Input size for the tracked display crop (dynamic-shape models).")(fn)
+    fn = click.option("--crop-size", default=None, type=click.IntRange(32, 1280),
+                      help="Input size for the tracked display crop [default: the model's own size].")(fn)
     return fn
 
 

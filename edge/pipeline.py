@@ -79,7 +79,8 @@ class Reader:
         fmt: DisplayFormat | str = "time",
         dedup: DedupGate | None = None,
         min_conf: float = 0.5,
-        crop_size: int = 256,
+        crop_size: int | None = None,
+        find_size: int = 640,
         pad: float = 0.6,
         use_crop: bool = True,
     ) -> None:
@@ -88,7 +89,7 @@ class Reader:
         self.dedup = dedup or DedupGate(enabled=False)
         self.min_conf = min_conf
         self.use_crop = use_crop
-        self.tracker = DisplayTracker(detector, crop_size=crop_size, pad=pad)
+        self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, pad=pad)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
 

@@ -1,9 +1,11 @@
 """Track the display: read a crop around it at a small input size, re-find it when the crop fails.
 
-The LCD fills a small part of a 1280x720 frame. Finding it costs one full-frame pass; after that
-each frame is read from a crop around the last digits, at `crop_size` when the model takes a
-dynamic input (a fixed-input model reads the crop at its own size, which still sharpens small
-digits).
+The LCD fills a small part of a 1280x720 frame. Finding it costs one full-frame pass at
+`find_size`; after that each frame is read from a crop around the last digits at `crop_size`
+(by default the size the model was trained at). Both sizes apply to models exported with a
+dynamic input; a fixed-input model reads both at its own size, which still sharpens the crop.
+The digits in a 1280x720 frame at 640 and in a display crop at 128 have about the same pixel
+size, so one model trained on display crops serves both passes.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def crop_box(digits_xyxy: np.ndarray, frame_w: int, frame_h: int, pad: float = 0
 @dataclass
 class DisplayTracker:
     detector: Detector
-    crop_size: int = 256
+    crop_size: int | None = None
+    find_size: int = 640
     pad: float = 0.6
     roi: tuple[int, int, int, int] | None = None
     finds: int = 0
@@ -41,12 +44,12 @@ class DisplayTracker:
     def detect_crop(self, image: np.ndarray) -> Detections:
         x1, y1, x2, y2 = self.roi
         self.crops += 1
-        size = (self.crop_size, self.crop_size)
+        size = (self.crop_size, self.crop_size) if self.crop_size else None
         return self.detector.detect(image[y1:y2, x1:x2], size).shifted(x1, y1)
 
     def detect_full(self, image: np.ndarray) -> Detections:
         self.finds += 1
-        return self.detector.detect(image)
+        return self.detector.detect(image, (self.find_size, self.find_size))
 
     def follow(self, digits: Detections, image: np.ndarray) -> None:
         """Move the crop onto the digits just read (or drop it when there are none)."""
