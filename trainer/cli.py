@@ -78,8 +78,17 @@ def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_
         crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
     )
     card = _run(run_retrain, options)
-    click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": card["metrics"],
-                           "parity": card["parity"], "path": card["path"]}, indent=2))
+    summary = {name: _brief(report) for name, report in card["metrics"].items()}
+    click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
+                           "parity": card["parity"], "minutes": card["minutes"], "epochs": card["epochs"],
+                           "card": str(Path(card["path"]).with_suffix(".json"))}, indent=2))
+
+
+def _brief(report: dict) -> dict:
+    """A report without per-frame lists: the card keeps those."""
+    test = {k: v for k, v in report["test"].items() if k != "per_digit"}
+    sessions = report.get("sessions")
+    return {"test": test, "sessions": {k: v for k, v in sessions.items() if k != "sessions"} if sessions else None}
 
 
 @click.command()

@@ -20,6 +20,7 @@ from edge.errors import OutputError
 from edge.models import POINTER, resolve_model, set_current
 
 CANDIDATES = "candidates"
+FIRST_MODEL_FLOOR = 0.05  # a first model must find digits at all: test mAP50-95 at least this
 
 
 def decide(candidate: dict, current: dict | None, parity: dict | None = None, tolerance: float = 0.0) -> tuple[bool, list[str]]:
@@ -29,7 +30,10 @@ def decide(candidate: dict, current: dict | None, parity: dict | None = None, to
         reasons.append(f"parity check failed (max box diff {parity.get('max_box_diff_px')} px, "
                        f"max score diff {parity.get('max_score_diff')}, unmatched {parity.get('unmatched')})")
     if current is None:
-        return not reasons, reasons or ["no current model"]
+        score = candidate["test"]["map50_95"]
+        if score < FIRST_MODEL_FLOOR:
+            reasons.append(f"first model: test mAP50-95 {score:.4f} < floor {FIRST_MODEL_FLOOR}")
+        return not reasons, reasons or [f"no current model; test mAP50-95 {score:.4f}"]
     new, old = candidate["test"]["map50_95"], current["test"]["map50_95"]
     if new < old - tolerance:
         reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")

@@ -18,8 +18,9 @@ def report(map50_95: float, right: int | None = None, wrong: int = 0) -> dict:
 PASSED = {"passed": True, "max_box_diff_px": 0.001, "max_score_diff": 0.0001, "unmatched": 0}
 
 
-def test_first_model_is_promoted_when_parity_passes():
+def test_first_model_is_promoted_when_parity_passes_and_it_finds_digits():
     assert decide(report(0.5), None, PASSED)[0]
+    assert not decide(report(0.0), None, PASSED)[0]
     promoted, reasons = decide(report(0.5), None, {**PASSED, "passed": False})
     assert not promoted and "parity" in reasons[0]
 
