@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 PAD_RANGE = (0.3, 1.2)
 SHIFT = 0.25  # largest shift, as a fraction of the union height
 MIN_VISIBLE = 0.6  # a digit with less of its box inside the crop is dropped
+MIN_DIGIT_PX = 10  # a photo trains as itself only if its digits stay this tall at imgsz
+
+
+def digit_height_at(item: Item, imgsz: int) -> float:
+    """Median digit height in pixels once the item is letterboxed to imgsz."""
+    if not item.boxes:
+        return 0.0
+    scale = imgsz / max(item.width, item.height)
+    return float(np.median([b.h for b in item.boxes])) * item.height * scale
 
 
 def crop_window(

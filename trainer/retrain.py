@@ -78,7 +78,11 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         parts["val"] = list(parts["train"])
     for name in ("train", "val"):
         extra = crops.make_crops(parts[name], run_dir / "crops" / name, options.crops_per_image, options.settings.seed)
-        parts[name] = parts[name] + extra
+        # The reader feeds the model display crops: a whole photo whose digits would shrink below
+        # a readable size at imgsz teaches nothing the crops do not, and costs an image's time.
+        kept = [i for i in parts[name] if crops.digit_height_at(i, options.settings.imgsz) >= crops.MIN_DIGIT_PX]
+        sizes[f"{name}_photos_used"] = len(kept)
+        parts[name] = kept + extra
         sizes[f"{name}_crops"] = len(extra)
     if options.synthetic:
         synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
