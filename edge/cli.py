@@ -26,6 +26,7 @@ LAZY_COMMANDS = {
     "serve": "edge.service.cli:serve",
     "check-config": "edge.service.cli:check_config",
     "status": "edge.service.cli:status",
+    "retrain-ready": "edge.service.cli:retrain_ready",
 }
 
 
@@ -188,16 +189,22 @@ def sessions(ctx, db):
 @click.argument("session_id", type=int)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV (default).")
 @click.option("--json", "as_json", is_flag=True, help="JSON.")
+@click.option("--tcx", "as_tcx", is_flag=True, help="TCX (Garmin Training Center; Strava and Garmin Connect import it).")
 @click.option("--all", "include_held", is_flag=True, help="Include held readings.")
 @click.pass_context
-def sessions_export(ctx, session_id, as_csv, as_json, include_held):
-    """Write one session's readings to stdout as CSV or JSON."""
+def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
+    """Write one session's readings to stdout as CSV, JSON or TCX."""
     from edge.store import open_db, session_readings
 
     db = open_db(ctx.obj["db"])
     session = db["sessions"].get(session_id) if db["sessions"].count_where("id = ?", [session_id]) else None
     if session is None:
         raise click.ClickException(f"no session {session_id}")
+    if as_tcx:
+        from edge.export_tcx import session_tcx
+
+        click.echo(session_tcx(db, session_id), nl=False)
+        return
     rows = session_readings(db, session_id, accepted_only=not include_held)
     if as_json:
         click.echo(json.dumps({"session": session, "readings": rows}, indent=2))

@@ -211,3 +211,11 @@ def list_sessions(db: sqlite_utils.Database) -> list[dict]:
 def session_readings(db: sqlite_utils.Database, session_id: int, accepted_only: bool = True) -> list[dict]:
     where = "session_id = ?" + (" AND status = 'accepted'" if accepted_only else "")
     return list(db.query(f"SELECT wall, t, frame, text, value, confidence, status, reason FROM readings WHERE {where} ORDER BY id", [session_id]))
+
+
+@migration
+def m004_service_status(db: sqlite_utils.Database) -> None:
+    """The running service's heartbeat, one row per service (id 1), read by `segread status`."""
+    db["service_status"].create(
+        {"id": int, "pid": int, "started_at": float, "updated_at": float, "state": str, "detail": str}, pk="id"
+    )

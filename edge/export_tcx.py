@@ -1,0 +1,99 @@
+"""A logged session as Garmin Training Center XML (TCX v2), the workout file Strava and Garmin take.
+
+One Activity (Sport="Other": TCX knows no rowing), one Lap. For a time display the lap's
+TotalTimeSeconds is what the display advanced over the session (rollovers included), otherwise
+the wall-clock span; one Trackpoint per change of the display, stamped with the wall clock at
+which it was read. Written with the standard library only.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import sqlite_utils
+
+from edge.store import session_readings
+
+NS = "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+CSV_FIELDS = ["wall", "t", "frame", "text", "value", "confidence", "status", "reason"]
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def display_seconds(values: list[float]) -> float:
+    """How far a time display advanced over `values`, counting a wrap (99:59 -> 00:00) forward."""
+    total = 0.0
+    for a, b in zip(values, values[1:]):
+        step = b - a
+        if step < -60:  # a rollover; small backward steps are fading segments, not time
+            step += 6000 if a >= 5940 else 3600 if a < 3600 else 5940
+        total += max(step, 0.0)
+    return total
+
+
+def session_tcx(db: sqlite_utils.Database, session_id: int) -> str:
+    """The TCX document of one session, as text."""
+    session = db["sessions"].get(session_id)
+    rows = session_readings(db, session_id, accepted_only=True)
+    values = [r["value"] for r in rows if r["value"] is not None]
+    start = rows[0]["wall"] if rows else session["started_at"]
+    end = rows[-1]["wall"] if rows else (session["ended_at"] or start)
+    if session["format"] == "time" and len(values) > 1:
+        total = display_seconds(values)
+    else:
+        total = max(end - start, 0.0)
+
+    ET.register_namespace("", NS)
+    root = ET.Element(f"{{{NS}}}TrainingCenterDatabase", {f"{{{XSI}}}schemaLocation": f"{NS} {NS}/TrainingCenterDatabasev2.xsd"})
+    activity = ET.SubElement(ET.SubElement(root, f"{{{NS}}}Activities"), f"{{{NS}}}Activity", Sport="Other")
+    ET.SubElement(activity, f"{{{NS}}}Id").text = _iso(start)
+    lap = ET.SubElement(activity, f"{{{NS}}}Lap", StartTime=_iso(start))
+    for tag, text in (("TotalTimeSeconds", f"{total:.1f}"), ("DistanceMeters", "0"), ("Calories", "0"),
+                      ("Intensity", "Active"), ("TriggerMethod", "Manual")):
+        ET.SubElement(lap, f"{{{NS}}}{tag}").text = text
+    track = ET.SubElement(lap, f"{{{NS}}}Track")
+    last = object()
+    for r in rows:
+        if r["value"] == last:
+            continue
+        last = r["value"]
+        ET.SubElement(ET.SubElement(track, f"{{{NS}}}Trackpoint"), f"{{{NS}}}Time").text = _iso(r["wall"])
+    shown = f"{int(values[0]) // 60:02d}:{int(values[0]) % 60:02d} -> {int(values[-1]) // 60:02d}:{int(values[-1]) % 60:02d}" \
+        if values and session["format"] == "time" else f"{values[0]:g} -> {values[-1]:g}" if values else "no readings"
+    ET.SubElement(lap, f"{{{NS}}}Notes").text = f"segread session {session_id}: display {shown} ({session['format']})"
+    creator = ET.SubElement(activity, f"{{{NS}}}Creator", {f"{{{XSI}}}type": "Device_t"})
+    ET.SubElement(creator, f"{{{NS}}}Name").text = "segread"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def session_csv(db: sqlite_utils.Database, session_id: int, include_held: bool = False) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    writer.writerows(session_readings(db, session_id, accepted_only=not include_held))
+    return out.getvalue()
+
+
+def export_session(db: sqlite_utils.Database, session_id: int, folder: Path, formats=("csv", "tcx")) -> list[Path]:
+    """Write `session-<id>-<date>.csv/.tcx` into `folder` (atomically); the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    session = db["sessions"].get(session_id)
+    stamp = dt.datetime.fromtimestamp(session["started_at"]).strftime("%Y%m%d-%H%M")
+    written = []
+    for fmt in formats:
+        text = session_tcx(db, session_id) if fmt == "tcx" else session_csv(db, session_id)
+        path = folder / f"session-{session_id:05d}-{stamp}.{fmt}"
+        tmp = path.with_suffix(f".{fmt}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        written.append(path)
+    return written

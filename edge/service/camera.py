@@ -1,0 +1,232 @@
+"""A frame source that survives faults: a camera that disappears, stalls or sends garbage.
+
+A capture thread iterates the real source into a small queue (frigate `video/ffmpeg.py`): for a
+live camera the put never blocks and a full queue drops the frame (counted); for a file or a
+folder it waits, so a replay loses nothing. The reader side waits with `queue.get(timeout=...)`;
+no usable frame for `stall_s` seconds, an exception, or a live source that ends is an outage: it
+is reported once through `on_event("outage", why)`, the source is reopened with exponential
+backoff, and the first good frame after it reports `on_event("recovered", ...)`.
+
+Frames are re-stamped on one clock that runs through outages (a live source: seconds since the
+service started), so a short outage is a gap in time, not a new session.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from edge.capture import Frame
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+def usable(image) -> bool:
+    """A real image: a non-empty 2-D or 3-D numpy array."""
+    return isinstance(image, np.ndarray) and image.size > 0 and image.ndim in (2, 3) and min(image.shape[:2]) > 0
+
+
+class _Feed:
+    """One opened source iterated by a daemon thread into a bounded queue."""
+
+    def __init__(self, source: Iterable[Frame], size: int, live: bool) -> None:
+        self.source, self.live = source, live
+        self.q: queue.Queue = queue.Queue(maxsize=size)
+        self.halt = threading.Event()
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, name="segread-capture", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source:
+                if self.halt.is_set():
+                    return
+                if self.live:
+                    try:
+                        self.q.put_nowait(frame)
+                    except queue.Full:
+                        self.dropped += 1
+                else:
+                    self._put(frame)
+            self._put(_END)
+        except Exception as exc:  # noqa: BLE001 - any failure of a source is an outage
+            self._put(exc)
+        finally:
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("closing source failed: %s", exc)
+
+    def _put(self, item) -> None:
+        while not self.halt.is_set():
+            try:
+                self.q.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def stop(self) -> None:
+        self.halt.set()
+        while True:  # wake a blocked put
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                break
+        self.thread.join(timeout=1.0)
+        if self.thread.is_alive():
+            log.warning("capture thread still blocked in the old source; leaving it behind")
+
+
+class ResilientSource:
+    """Iterate frames from `open_source()` until `stop` is set, reopening it after every outage.
+
+    `on_wait()` is called about every `tick` seconds while no frame comes (waiting, backing off),
+    so the caller can keep its watchdog and heartbeat going through an outage.
+    """
+
+    def __init__(
+        self,
+        open_source: Callable[[], Iterable[Frame]],
+        stop: threading.Event,
+        live: bool,
+        stall_s: float = 5.0,
+        backoff_min: float = 0.5,
+        backoff_max: float = 30.0,
+        buffer: int = 4,
+        on_event: Callable[[str, str], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
+        tick: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "source",
+    ) -> None:
+        self.open_source, self.stop, self.live = open_source, stop, live
+        self.stall_s, self.backoff_min, self.backoff_max, self.buffer = stall_s, backoff_min, backoff_max, buffer
+        self.on_event = on_event or (lambda kind, detail: None)
+        self.on_wait = on_wait or (lambda: None)
+        self.tick, self.clock, self.name = tick, clock, name
+        self.outages = 0
+        self.garbage = 0
+        self.frames = 0
+        self._dropped_before = 0
+        self._feed: _Feed | None = None
+        self._delay = backoff_min
+        self._outage_since: float | None = None
+        self._attempts = 0
+        self._restart = False
+        self._t0: float | None = None
+        self._t_offset = 0.0
+        self._last_t = 0.0
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped_before + (self._feed.dropped if self._feed else 0)
+
+    @property
+    def in_outage(self) -> bool:
+        return self._outage_since is not None
+
+    def reopen_with(self, open_source: Callable[[], Iterable[Frame]], live: bool | None = None) -> None:
+        """Switch to another source between frames (a reloaded config), without calling it an outage."""
+        self.open_source = open_source
+        if live is not None:
+            self.live = live
+        self._restart = True
+
+    def __iter__(self) -> Iterator[Frame]:
+        self._t0 = self.clock()
+        while not self.stop.is_set():
+            self._restart = False
+            try:
+                source = self.open_source()
+            except Exception as exc:  # noqa: BLE001 - SourceError, or whatever OpenCV raises
+                self._fault(f"cannot open {self.name}: {exc}")
+                self._backoff()
+                continue
+            if not self.live and self._outage_since is not None:
+                self._t_offset = self._last_t + (self.clock() - self._outage_since)
+            feed = self._feed = _Feed(source, self.buffer, self.live)
+            feed.thread.start()
+            try:
+                ended = yield from self._drain(feed)
+            finally:
+                feed.stop()
+                self._dropped_before += feed.dropped
+                self._feed = None
+            if ended:
+                return
+            if not self._restart:
+                self._backoff()
+
+    def _drain(self, feed: _Feed):
+        """Yield good frames; True when a file or folder came to its end, False to reopen."""
+        last_good = self.clock()
+        while not self.stop.is_set() and not self._restart:
+            left = last_good + self.stall_s - self.clock()
+            if left <= 0:
+                extra = f" ({self.garbage} unusable so far)" if self.garbage else ""
+                self._fault(f"no usable frame from {self.name} for {self.stall_s:g} s{extra}")
+                return False
+            try:
+                item = feed.q.get(timeout=min(self.tick, left))
+            except queue.Empty:
+                self.on_wait()
+                continue
+            if item is _END:
+                if self.live:
+                    self._fault(f"{self.name} stopped delivering frames")
+                    return False
+                return True
+            if isinstance(item, BaseException):
+                self._fault(f"{self.name} failed: {str(item).splitlines()[0] if str(item) else type(item).__name__}")
+                return False
+            if not usable(getattr(item, "image", None)):
+                self.garbage += 1
+                continue
+            self._recovered()
+            yield self._stamp(item)
+            last_good = self.clock()  # the reader's own time does not count as a stall
+        return False
+
+    def _stamp(self, frame: Frame) -> Frame:
+        t = self.clock() - self._t0 if self.live else self._t_offset + frame.t
+        self._last_t = t
+        index = self.frames
+        self.frames += 1
+        return Frame(frame.image, frame.name, index, t)
+
+    def _fault(self, why: str) -> None:
+        self._attempts += 1
+        if self._outage_since is None:
+            self._outage_since = self.clock()
+            self.outages += 1
+            log.warning("outage: %s; reopening with backoff", why)
+            self.on_event("outage", why)
+        else:
+            log.info("still out (attempt %d): %s", self._attempts, why)
+
+    def _recovered(self) -> None:
+        if self._outage_since is None:
+            return
+        took = self.clock() - self._outage_since
+        self.on_event("recovered", f"{self.name} back after {took:.1f} s, {self._attempts} failed attempt(s)")
+        log.warning("%s recovered after %.1f s", self.name, took)
+        self._outage_since, self._attempts, self._delay = None, 0, self.backoff_min
+
+    def _backoff(self) -> None:
+        until = self.clock() + self._delay
+        self._delay = min(self._delay * 2, self.backoff_max)
+        while not self.stop.is_set():
+            left = until - self.clock()
+            if left <= 0:
+                return
+            self.stop.wait(min(self.tick, left))
+            self.on_wait()

@@ -1,0 +1,150 @@
+"""`segread serve`, `segread check-config`, `segread status`, `segread retrain-ready`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import sqlite_utils
+
+from edge.errors import StoreError
+
+config_argument = click.option(
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+    help="Service configuration, .toml or .json (see systemd/segread.toml).",
+)
+
+
+@contextmanager
+def reload_on_sighup(reload: threading.Event):
+    """SIGHUP sets `reload`; the loop reloads the config and the model between frames."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@click.command()
+@config_argument
+@click.option("--quiet", is_flag=True, help="No live status line on stderr.")
+def serve(config_path, quiet):
+    """Run the reader as a service: read until SIGTERM, reopen a failing camera, pick up new models.
+
+    SIGHUP reloads the config file and the model. Under systemd (Type=notify) it reports readiness
+    after the first model warm-up and pings the watchdog from the frame loop.
+
+    \b
+    Example:
+      segread serve --config /etc/segread/segread.toml
+      kill -HUP $(pidof segread)    # reload config and model
+    """
+    from edge.run import LiveLine, stop_on_signals
+    from edge.service.config import load_config
+    from edge.service.service import Service
+
+    cfg = load_config(config_path)
+    stop, reload = threading.Event(), threading.Event()
+    live = None if quiet else LiveLine(every=cfg.status.live_every_s)
+    service = Service(cfg, Path(config_path), live=live)
+    with stop_on_signals(stop), reload_on_sighup(reload):
+        service.run(stop, reload)
+    s = service.reader.stats
+    click.echo(
+        f"segread: stopped: frames {s.frames} read {s.read} accepted {s.accepted} held {s.held} skipped {s.skipped} "
+        f"dropped {service.camera.dropped} outages {service.camera.outages}", err=True,
+    )
+
+
+@click.command("check-config")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--show", is_flag=True, help="Print the full config with every default filled in, as JSON.")
+def check_config(path, show):
+    """Validate a service config file without running anything.
+
+    \b
+    Example:
+      segread check-config /etc/segread/segread.toml
+    """
+    from edge.service.config import load_config
+
+    cfg = load_config(path)
+    if show:
+        click.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
+    click.echo(f"{path}: ok (source {cfg.source.spec}, model {cfg.model.pointer}, database {cfg.database})", err=True)
+
+
+def open_readonly(path: Path) -> sqlite_utils.Database:
+    """Open a running service's database for reading (WAL: no lock on the writer)."""
+    if not path.is_file():
+        raise StoreError(f"no database at {path}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read database {path}: {exc}") from None
+    return sqlite_utils.Database(conn)
+
+
+@click.command()
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Session database [default: segread.db].")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Take the database path from this service config.")
+@click.option("--events", default=5, show_default=True, type=click.IntRange(0), help="How many recent events to show.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+def status(db, config_path, events, as_json):
+    """What a running service is doing: its heartbeat, current session, last reading, recent events.
+
+    \b
+    Example:
+      segread status --db /var/lib/segread/segread.db
+      segread status --config /etc/segread/segread.toml --json
+    """
+    from edge.cli import _clock
+    from edge.service.status import format_status, read_status
+
+    if config_path:
+        from edge.service.config import load_config
+
+        db = db or str(load_config(config_path).database)
+    database = open_readonly(Path(db or "segread.db"))
+    try:
+        info = read_status(database, events=events)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read database {db}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    for line in format_status(info, _clock):
+        click.echo(line)
+
+
+@click.command("retrain-ready")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Folder of returned labels (YOLO .txt files).")
+@click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
+              help="Models folder; labels newer than its `current` pointer count as new.")
+@click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New label files needed to retrain.")
+@click.pass_context
+def retrain_ready(ctx, data, models, min_new):
+    """Exit 0 when enough new labels came back to retrain, 1 otherwise (for systemd ExecCondition=).
+
+    \b
+    Example:
+      segread retrain-ready --data /var/lib/segread/labels --models /var/lib/segread/models --min-new 200
+    """
+    pointer = Path(models) / "current"
+    since = pointer.stat().st_mtime if pointer.exists() else 0.0
+    folder = Path(data)
+    labels = [p for p in folder.rglob("*.txt") if p.name != "classes.txt"] if folder.is_dir() else []
+    new = sum(1 for p in labels if p.stat().st_mtime > since)
+    ready = new >= min_new
+    click.echo(f"{new} new label file(s) since the current model, {min_new} needed: {'retrain' if ready else 'not yet'}", err=True)
+    ctx.exit(0 if ready else 1)

@@ -1,0 +1,241 @@
+"""The service: the edge read loop (`edge.run.run`) with a resilient source, model hot-swap,
+systemd readiness and watchdog, a heartbeat, storage limits and session exports.
+
+Everything that changes the running state happens between frames, in the loop's thread:
+the model swap, a config reload asked for by SIGHUP, limit checks, exports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from edge.capture import Frame, open_source
+from edge.dedup import DedupGate
+from edge.detect import OnnxDetector
+from edge.errors import SegreadError
+from edge.export_tcx import export_session
+from edge.pipeline import FrameResult, Reader
+from edge.reading import DisplayFormat
+from edge.run import LiveLine, run, status_text
+from edge.sequence import SequenceCheck
+from edge.service import limits
+from edge.service.camera import ResilientSource
+from edge.service.config import ServiceConfig, SourceConfig, load_config
+from edge.service.hotswap import ModelWatcher
+from edge.service.status import Heartbeat
+from edge.service.systemd import Notifier
+from edge.store import SessionLog, open_db
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[SourceConfig], Iterable[Frame]]
+
+
+def default_source(cfg: SourceConfig) -> Iterable[Frame]:
+    return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval)
+
+
+class Service:
+    """Build with a validated config; `run(stop, reload)` reads until `stop` is set or a file source ends."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        config_path: Path | None = None,
+        source_factory: SourceFactory = default_source,
+        notifier: Notifier | None = None,
+        live: LiveLine | None = None,
+    ) -> None:
+        self.cfg, self.config_path, self.source_factory = config, config_path, source_factory
+        self.notifier = notifier or Notifier()
+        self.live = live
+        self.exported: list[Path] = []
+        self._session_id: int | None = None
+        self._next_limits = 0.0
+        self._queue_off: str | None = None
+        self._queue_size = 0
+
+    # -- building ------------------------------------------------------------------------------
+    def _load_model(self, path: Path) -> OnnxDetector:
+        return OnnxDetector(path, device=self.cfg.model.device)
+
+    def _dedup(self) -> DedupGate:
+        d = self.cfg.dedup
+        return DedupGate(min_interval=d.min_interval, max_interval=d.max_interval, threshold=d.threshold, enabled=d.enabled)
+
+    def _event(self, kind: str, detail: str) -> None:
+        try:
+            self.session_log.event(kind, detail)
+        except SegreadError as exc:
+            log.error("cannot log event %s (%s): %s", kind, detail, exc)
+
+    def open(self, stop: threading.Event) -> None:
+        cfg = self.cfg
+        self.db = open_db(cfg.database)
+        self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
+        detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
+        self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
+                             crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop)
+        self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
+                                      fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
+        self._close_interrupted()
+        self.heartbeat = Heartbeat(self.db, every=cfg.status.heartbeat_s)
+        self.camera = ResilientSource(
+            lambda: self.source_factory(self.cfg.source), stop, live=cfg.source.is_live(),
+            stall_s=cfg.camera.stall_s, backoff_min=cfg.camera.backoff_min, backoff_max=cfg.camera.backoff_max,
+            buffer=cfg.camera.buffer, on_event=self._event, on_wait=self._waiting, name=f"source {cfg.source.spec}",
+        )
+        self._event("start", f"model {detector.model_id}, source {cfg.source.spec}")
+        self.heartbeat.beat("running", self.detail(), force=True)
+        self.notifier.ready(status=f"reading {cfg.source.spec} with {detector.model_id}")
+
+    def _close_interrupted(self) -> None:
+        """Sessions left open by a killed process: close them as interrupted and export them."""
+        for row in list(self.db.query("SELECT id FROM sessions WHERE status = 'open'")):
+            with self.db.conn:
+                self.db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' WHERE id = ?", [row["id"]])
+            self._export(row["id"])
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, reload: threading.Event | None = None) -> int:
+        self.stop, self.reload = stop, reload or threading.Event()
+        if not hasattr(self, "reader"):
+            self.open(stop)
+        try:
+            run(self.camera, self.reader, self.session_log, stop=stop, on_result=self._after_frame)
+        finally:
+            self.notifier.stopping("stopping")
+            self._session_ended(None)
+            try:
+                self.heartbeat.beat("stopped", self.detail(), force=True)
+                self._event("stop", "stopped by signal" if stop.is_set() else "source ended")
+            except Exception as exc:  # noqa: BLE001 - never hide the loop's own error
+                log.error("cannot record the stop: %s", exc)
+            if self.live is not None:
+                self.live.done()
+        return 0
+
+    def _after_frame(self, frame: Frame, result: FrameResult) -> None:
+        self.notifier.watchdog()
+        if self.session_log.session_id != self._session_id:
+            self._session_ended(self.session_log.session_id)
+        if self.reload.is_set():
+            self.reload.clear()
+            self.reload_config()
+        swapped = self.watcher.poll()
+        if swapped is not None:
+            self.swap(swapped)
+        self.heartbeat.beat("running", self.detail())
+        now = time.monotonic()
+        if now >= self._next_limits:
+            self._next_limits = now + self.cfg.limits.check_s
+            self.check_limits()
+        if self.live is not None:
+            self.live.show(status_text(self.reader, result, self._extra()))
+
+    def _waiting(self) -> None:
+        """Called about once a second while the camera is out: keep the watchdog and heartbeat fed."""
+        self.notifier.watchdog()
+        self.heartbeat.beat("outage" if self.camera.in_outage else "waiting", self.detail())
+
+    def swap(self, detector) -> None:
+        old = self.reader.detector.model_id
+        self.reader.swap_detector(detector)
+        self.session_log.model = detector.model_id
+        self._event("model_swap", f"{old} -> {detector.model_id}")
+        self.notifier.status(f"reading with {detector.model_id}")
+
+    def _session_ended(self, new_id: int | None) -> None:
+        old, self._session_id = self._session_id, new_id
+        if old is not None:
+            self._export(old)
+
+    def _export(self, session_id: int) -> None:
+        if not self.cfg.session.export:
+            return
+        try:
+            self.exported += export_session(self.db, session_id, self.cfg.exports_dir, self.cfg.session.export)
+        except (OSError, SegreadError) as exc:
+            log.error("cannot export session %s: %s", session_id, exc)
+            self._event("export_failed", f"session {session_id}: {exc}")
+
+    # -- limits, reload, status ----------------------------------------------------------------
+    def check_limits(self) -> None:
+        lim = self.cfg.limits
+        summary = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
+        if summary:
+            self._event("pruned", summary)
+        low = limits.free_mb(self.cfg.frames_dir) < lim.min_free_mb
+        if low and self._queue_off is None:
+            self._queue_off = f"less than {lim.min_free_mb:g} MB free for {self.cfg.frames_dir}: queueing stopped, reading goes on"
+            log.warning(self._queue_off)
+            self._event("disk_full", self._queue_off)
+        elif not low and self._queue_off is not None:
+            self._queue_off = None
+            self._event("disk_ok", "free space is back: queueing resumed")
+
+    @property
+    def queueing(self) -> bool:
+        return self.cfg.queue.enabled and self._queue_off is None
+
+    def reload_config(self) -> None:
+        """SIGHUP: read the config file again and apply it between frames; a bad file changes nothing."""
+        if self.config_path is None:
+            self.watcher.force()
+            return
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config_path)
+        except SegreadError as exc:
+            self._event("config_refused", str(exc))
+            log.error("config reload refused, keeping the running settings: %s", exc)
+            self.notifier.ready(status="config reload refused")
+            return
+        old, self.cfg = self.cfg, new
+        self.reader.dedup = self._dedup()
+        self.reader.min_conf = new.reader.min_conf
+        self.reader.use_crop = new.reader.crop
+        if new.reader.format != old.reader.format:
+            fmt = DisplayFormat.parse(new.reader.format)
+            self.session_log.close("format changed")
+            self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, SequenceCheck(fmt), new.reader.format
+        self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
+        cam = self.camera
+        cam.stall_s, cam.backoff_min, cam.backoff_max = new.camera.stall_s, new.camera.backoff_min, new.camera.backoff_max
+        if new.source != old.source:
+            cam.reopen_with(lambda: self.source_factory(self.cfg.source), live=new.source.is_live())
+            cam.name = f"source {new.source.spec}"
+        self.heartbeat.every = new.status.heartbeat_s
+        self.watcher.retarget(new.model.pointer, new.model.poll_s)  # SIGHUP reloads the model too
+        self._next_limits = 0.0
+        note = "; database change needs a restart" if new.database != old.database else ""
+        self._event("config_reloaded", f"{self.config_path}{note}")
+        self.notifier.ready(status="config reloaded")
+
+    def detail(self) -> dict:
+        reader = getattr(self, "reader", None)
+        s = reader.stats if reader else None
+        anchor = reader.sequence.anchor if reader else None
+        if hasattr(self, "db"):
+            self._queue_size = limits.queued_frames(self.db)
+        return {
+            "model": reader.detector.model_id if reader else None,
+            "source": self.cfg.source.spec,
+            "frames": s.frames if s else 0, "read": s.read if s else 0, "accepted": s.accepted if s else 0,
+            "held": s.held if s else 0, "skipped": s.skipped if s else 0, "fps": round(s.fps, 2) if s else 0.0,
+            "dropped": self.camera.dropped if hasattr(self, "camera") else 0,
+            "outages": self.camera.outages if hasattr(self, "camera") else 0,
+            "queue": self._queue_size, "queueing": self.queueing, "last_value": anchor[0] if anchor else None,
+            "session_id": self.session_log.session_id if hasattr(self, "session_log") else None,
+        }
+
+    def _extra(self) -> str:
+        s = self.session_log
+        session = f"session {s.session_id}" if s.session_id is not None else "no session"
+        queue = self._queue_size if self.queueing else f"{self._queue_size} (off)"
+        return (f"  {session}  dropped {self.camera.dropped}  outages {self.camera.outages}  "
+                f"queue {queue}  model {self.reader.detector.model_id}")
