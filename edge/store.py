@@ -214,6 +214,40 @@ def session_readings(db: sqlite_utils.Database, session_id: int, accepted_only: 
 
 
 @migration
+def m003_review_queue(db: sqlite_utils.Database) -> None:
+    """The review queue: frames the reader was unsure of, and every decision a person made on them."""
+    db["review_items"].create(
+        {
+            "id": int,
+            "created": float,  # wall clock, unix seconds
+            "session_id": int,
+            "t": float,  # seconds on the source's clock
+            "frame": str,
+            "image": str,  # JPEG path, relative to the database's folder
+            "width": int,
+            "height": int,
+            "model": str,
+            "reasons": str,  # "; "-joined
+            "prelabels": str,  # JSON list of {"digit", "conf", "xyxy"} in frame pixels, never changed
+            "text": str,  # what the reader read (held or accepted)
+            "status_read": str,  # the reader's verdict: "accepted" | "held"
+            "format": str,  # the display format read: "time" | "digits:N"
+            "suggestion": str,  # candidate texts from the sequence, "|"-joined
+            "status": str,  # "pending" | "accepted" | "fixed" | "skipped"
+            "phash": str,  # 64-bit dHash of the display crop, hex
+        },
+        pk="id",
+    )
+    db["review_items"].create_index(["status"])
+    db["review_decisions"].create(
+        {"id": int, "item_id": int, "action": str, "digits": str, "labels": str, "who": str, "wall": float},
+        pk="id",
+        foreign_keys=[("item_id", "review_items", "id")],
+    )
+    db["review_decisions"].create_index(["item_id"])
+
+
+@migration
 def m004_service_status(db: sqlite_utils.Database) -> None:
     """The running service's heartbeat, one row per service (id 1), read by `segread status`."""
     db["service_status"].create(

@@ -1,0 +1,210 @@
+"""The review queue in the session database, fed by the read loop.
+
+    queue = ReviewQueue.for_reader(db, reader, session_log)
+    run(source, reader, session_log, on_result=queue.consider)
+
+Each chosen frame is saved as a JPEG in `<db stem>-frames/` beside the database (written and
+fsynced first), then its row is committed, all before the next frame is read. A full disk stops
+queueing, says so once, and reading goes on.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import sqlite_utils
+
+from edge.capture import Frame
+from edge.pipeline import FrameResult
+from edge.reading import DisplayFormat
+from edge.review.select import Candidate, SelectConfig, Selector
+from edge.review.suggest import Suggester
+
+log = logging.getLogger(__name__)
+
+
+def db_file(db: sqlite_utils.Database) -> Path | None:
+    """The main database file, or None for an in-memory database."""
+    for _, name, path in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and path:
+            return Path(path)
+    return None
+
+
+def frames_folder(db: sqlite_utils.Database) -> Path:
+    """`<db stem>-frames/` next to the database (the working folder for an in-memory one)."""
+    path = db_file(db)
+    return path.parent / f"{path.stem}-frames" if path else Path("segread-frames")
+
+
+def image_path(db: sqlite_utils.Database, stored: str) -> Path:
+    """A stored image path made absolute: stored paths are relative to the database's folder."""
+    p = Path(stored)
+    if p.is_absolute():
+        return p
+    base = db_file(db)
+    return (base.parent if base else Path.cwd()) / p
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` durably: temporary file, fsync, rename, fsync the folder."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recent_hashes(db: sqlite_utils.Database, limit: int) -> list[tuple[int, str]]:
+    """(display hash, digits of the boxes left to right) of the last `limit` queued items, oldest first."""
+    rows = db.execute(
+        "SELECT phash, prelabels FROM review_items WHERE phash IS NOT NULL ORDER BY id DESC LIMIT ?", [limit]
+    ).fetchall()
+    found = []
+    for phash, prelabels in reversed(rows):
+        boxes = sorted(json.loads(prelabels or "[]"), key=lambda b: b["xyxy"][0])
+        found.append((int(phash, 16), "".join(str(b["digit"]) for b in boxes)))
+    return found
+
+
+class ReviewQueue:
+    """Decides per read frame whether it enters the queue, and stores it when it does."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        model: str | Callable[[], str] = "",
+        fmt: DisplayFormat | str = "time",
+        config: SelectConfig | None = None,
+        frames_dir: Path | None = None,
+        session=None,
+        jpeg_quality: int = 92,
+    ) -> None:
+        self.db = db
+        self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
+        self.config = config or SelectConfig()
+        self._model = model if callable(model) else (lambda: model)
+        self.frames_dir = Path(frames_dir) if frames_dir else frames_folder(db)
+        self.session = session
+        self.jpeg_quality = jpeg_quality
+        self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes))
+        self.suggester = Suggester(self.fmt)
+        self.stored = 0
+        self.stopped: str | None = None  # why queueing stopped (a full disk); reading goes on
+
+    @classmethod
+    def for_reader(cls, db, reader, session=None, config: SelectConfig | None = None, **kw) -> "ReviewQueue":
+        """A queue that records the reader's current model (it may be swapped while reading)."""
+        return cls(db, lambda: reader.detector.model_id, reader.fmt, config, session=session, **kw)
+
+    def consider(self, frame: Frame, result: FrameResult) -> list[int]:
+        """The read loop's `on_result`: queue this frame (or the one before it) when chosen; return new ids."""
+        session_id = getattr(self.session, "session_id", None)
+        ids = []
+        if self.stopped is None:
+            for candidate in self.selector.update(frame, result, session_id):
+                item_id = self._store(candidate, session_id)
+                if item_id is None:
+                    self.selector.forget(candidate)
+                    break
+                ids.append(item_id)
+                self._suggest(self.suggester.wait(item_id, candidate.result.t))
+        self._suggest(self.suggester.update(result))
+        return ids
+
+    def live_text(self) -> str:
+        """A few words for the live status line: how many were queued, and any limit or stop."""
+        text = f"  queued {self.stored}"
+        if self.stopped:
+            return text + f" (queue stopped: {self.stopped})"
+        if self.selector.limit_hit:
+            return text + f" (queue limit {self.selector.limit_hit}, {self.selector.limited} not queued)"
+        return text
+
+    def _name(self, frame: Frame) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(frame.name).stem)[:60] or "frame"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.frames_dir / f"{stamp}-{safe}.jpg"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.frames_dir / f"{stamp}-{safe}-{n}.jpg"
+        return path
+
+    def _store(self, c: Candidate, session_id) -> int | None:
+        ok, jpeg = cv2.imencode(".jpg", c.frame.image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            log.warning("review queue: could not encode frame %s as JPEG; not queued", c.frame.name)
+            return None
+        try:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+            path = self._name(c.frame)
+            write_bytes(path, jpeg.tobytes())
+        except OSError as exc:
+            why = "disk full" if exc.errno == errno.ENOSPC else f"cannot write frames to {self.frames_dir}: {exc.strerror or exc}"
+            self._stop(why)
+            return None
+        base = db_file(self.db)
+        stored_path = os.path.relpath(path, base.parent) if base else str(path.resolve())
+        r = c.result.reading
+        h, w = c.frame.image.shape[:2]
+        row = {
+            "created": time.time(), "session_id": session_id, "t": c.result.t, "frame": c.frame.name,
+            "image": stored_path, "width": w, "height": h, "model": self._model(),
+            "reasons": "; ".join(c.reasons), "prelabels": json.dumps(r.digits.to_list()), "text": r.text,
+            "status_read": c.result.status, "format": str(self.fmt), "suggestion": None, "status": "pending", "phash": f"{c.phash:016x}",
+        }
+        try:
+            with self.db.conn:
+                table = self.db["review_items"]
+                table.insert(row)
+                item_id = table.last_pk
+        except sqlite3.Error as exc:
+            path.unlink(missing_ok=True)
+            self._stop(f"cannot write the queue to the database: {exc}")
+            return None
+        self.stored += 1
+        return item_id
+
+    def _suggest(self, settled: list[tuple[int, str]]) -> None:
+        if not settled or self.stopped:
+            return
+        try:
+            with self.db.conn:
+                for item_id, suggestion in settled:
+                    self.db.execute(
+                        "UPDATE review_items SET suggestion = ? WHERE id = ? AND status = 'pending'", [suggestion, item_id]
+                    )
+        except sqlite3.Error as exc:
+            log.warning("review queue: could not store suggestions: %s", exc)
+
+    def _stop(self, why: str) -> None:
+        self.stopped = why
+        log.error("review queue stopped: %s; reading goes on without queueing frames", why)
+        try:
+            with self.db.conn:
+                self.db["events"].insert(
+                    {"wall": time.time(), "kind": "review-queue-stopped", "detail": why,
+                     "session_id": getattr(self.session, "session_id", None)}
+                )
+        except sqlite3.Error:
+            pass

@@ -1,0 +1,163 @@
+import errno
+import json
+import logging
+import sqlite3
+
+import numpy as np
+import pytest
+
+import edge.review.queue as queue_module
+from edge.review.queue import ReviewQueue, image_path
+from edge.review.select import SelectConfig, dhash, flipped, hamming
+from tests.conftest import digits_at
+
+LOW = [0.9, 0.9, 0.9, 0.3]
+
+
+def test_unsure_frames_are_queued_with_their_reason_and_confident_ones_are_not(read_session):
+    s = read_session([
+        ("0755", digits_at("0755")),
+        ("0756", digits_at("0756", conf=LOW)),  # a digit the model was unsure of
+        ("0757", digits_at("0757")[np.array([0, 1, 2])]),  # a digit missing
+        ("0758", digits_at("0758")),
+        ("0759", digits_at("0759")),
+        ("0123", digits_at("0123")),  # contradicts the session: held by the sequence check
+        ("0800", digits_at("0800")),
+    ])
+    items = s.items()
+    assert [i["frame"] for i in items] == ["1.jpg", "2.jpg", "5.jpg"]
+    assert items[0]["reasons"].startswith("low-confidence 0.30")
+    assert "digit-count 3/4" in items[1]["reasons"]
+    assert items[2]["reasons"].startswith("sequence")
+    first = items[0]
+    assert json.loads(first["prelabels"]) == digits_at("0756", conf=LOW).to_list()
+    assert (first["model"], first["status"], first["text"], first["session_id"]) == ("fake", "pending", "0756", 1)
+    assert image_path(s.db, first["image"]).is_file()
+    assert image_path(s.db, first["image"]).parent.name == "s-frames"
+    assert s.reader.stats.read == 7
+
+
+def test_a_held_frame_gets_the_values_between_its_accepted_neighbours(read_session):
+    s = read_session([
+        ("0756", digits_at("0756")),
+        ("0757", digits_at("0757")[np.array([0, 1, 2])]),
+        ("0759", digits_at("0759")),
+    ])
+    (item,) = s.items()
+    assert item["suggestion"] == "0757|0758"
+
+
+def test_suggestion_waits_for_the_next_accepted_reading(read_session):
+    seen = []
+
+    def snapshot(session, frame, result):
+        seen.append([i["suggestion"] for i in session.items()])
+
+    read_session([
+        ("0756", digits_at("0756")),
+        ("0757", digits_at("0757", conf=LOW)),
+        ("0758", digits_at("0758")[np.array([0, 1])]),
+        ("0759", digits_at("0759")),
+    ], on_result=snapshot)
+    assert seen[1] == [None]
+    assert seen[-1] == ["0757|0758", "0757|0758"]
+
+
+def test_every_item_is_committed_with_its_image_before_the_next_frame(read_session):
+    checks = []
+
+    def look_from_another_connection(session, frame, result):
+        conn = sqlite3.connect(session.db_path)
+        rows = conn.execute("SELECT frame, image FROM review_items").fetchall()
+        conn.close()
+        checks.append((frame.name, rows, [image_path(session.db, r[1]).is_file() for r in rows]))
+
+    read_session([("0755", digits_at("0755")), ("0756", digits_at("0756", conf=LOW))],
+                 on_result=look_from_another_connection)
+    assert checks[1][0] == "1.jpg" and [r[0] for r in checks[1][1]] == ["1.jpg"] and checks[1][2] == [True]
+
+
+def test_near_duplicates_are_queued_once_but_other_digits_are_not_duplicates(read_session):
+    s = read_session([
+        ("0756", digits_at("0756", conf=LOW)),
+        ("0756", digits_at("0756", conf=LOW)),  # the same display again (frozen): a near-duplicate
+        ("0757", digits_at("0757", conf=LOW)),  # one second on: a different label, queued
+    ])
+    assert [i["frame"] for i in s.items()] == ["0.jpg", "2.jpg"]
+    assert s.queue.selector.duplicates == 1
+
+
+def test_a_restarted_reader_does_not_queue_what_is_already_queued(tmp_path, read_session):
+    read_session([("0756", digits_at("0756", conf=LOW))])
+    again = read_session([("0756", digits_at("0756", conf=LOW))])
+    assert len(again.items()) == 1 and again.queue.selector.duplicates == 1
+
+
+def test_the_hourly_limit_stops_queueing_says_so_once_and_reading_goes_on(read_session, caplog):
+    script = [(f"07{50 + i}", digits_at(f"07{50 + i}", conf=LOW)) for i in range(6)]
+    with caplog.at_level(logging.WARNING, logger="edge.review.select"):
+        s = read_session(script, SelectConfig(max_per_hour=2, sample_rate=0.0))
+    assert len(s.items()) == 2
+    assert s.reader.stats.read == 6
+    assert s.queue.selector.limited == 4
+    assert "queue limit per-hour" in s.queue.live_text()
+    assert len([r for r in caplog.records if "items this hour" in r.message]) == 1
+
+
+def test_the_session_limit(read_session):
+    script = [(f"07{50 + i}", digits_at(f"07{50 + i}", conf=LOW)) for i in range(5)]
+    s = read_session(script, SelectConfig(max_per_session=3, sample_rate=0.0))
+    assert len(s.items()) == 3 and s.queue.selector.limit_hit == "per-session"
+
+
+def test_a_full_disk_stops_queueing_and_reading_goes_on(read_session, monkeypatch, caplog):
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(queue_module, "write_bytes", full)
+    script = [(f"07{50 + i}", digits_at(f"07{50 + i}", conf=LOW)) for i in range(4)]
+    with caplog.at_level(logging.ERROR, logger="edge.review.queue"):
+        s = read_session(script)
+    assert s.items() == []
+    assert s.reader.stats.read == 4
+    assert s.queue.stopped == "disk full" and "queue stopped: disk full" in s.queue.live_text()
+    assert len([r for r in caplog.records if "disk full" in r.message]) == 1
+    assert [e["kind"] for e in s.db.query("SELECT kind FROM events")] == ["review-queue-stopped"]
+
+
+def test_a_digit_that_flips_between_neighbours_queues_the_odd_frame(read_session):
+    s = read_session([
+        ("9533", digits_at("9533")),
+        ("9534", digits_at("4534")),  # the leading 9 read as 4, confidently
+        ("9535", digits_at("9535")),
+    ], SelectConfig(strategies=("flip",)))
+    (item,) = s.items()
+    assert item["frame"] == "1.jpg" and item["reasons"] == "flip 9533 4534 9535"
+    assert flipped("9533", "4534", "9535") == [0] and flipped("0756", "0757", "0758") == []
+
+
+def test_a_seeded_sample_of_confident_frames_is_the_same_on_a_replay(tmp_path, read_session):
+    script = [(f"{10 + i // 60:02d}{i % 60:02d}", digits_at(f"{10 + i // 60:02d}{i % 60:02d}")) for i in range(40)]
+    cfg = SelectConfig(sample_rate=0.2, seed=3, hash_distance=0)
+    a = read_session(script, cfg, db_name="a.db")
+    b = read_session(script, cfg, db_name="b.db")
+    frames = [i["frame"] for i in a.items()]
+    assert 0 < len(frames) < 20 and frames == [i["frame"] for i in b.items()]
+    assert {i["reasons"] for i in a.items()} == {"sample"}
+
+
+def test_settings_are_checked_and_name_the_key():
+    with pytest.raises(ValueError, match="min_conf"):
+        SelectConfig(min_conf=1.5)
+    with pytest.raises(ValueError, match="strategies"):
+        SelectConfig(strategies=("nonsense",))
+
+
+def test_dhash_is_stable_under_noise_and_sees_a_different_picture():
+    from tests.edge.review.conftest import draw
+
+    def crop(text, seed):
+        return draw(text, seed)[90:170, 90:270]
+
+    a, b, c = dhash(crop("0756", 1)), dhash(crop("0756", 2)), dhash(crop("", 1))
+    assert hamming(a, b) <= 2 and hamming(a, c) >= 8
