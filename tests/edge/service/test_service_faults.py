@@ -1,0 +1,158 @@
+"""Camera faults and model hot-swap, with the service running in this process on a real database,
+real ONNX Runtime sessions and real image files; only the camera is scripted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.capture import FolderSource, Frame
+from edge.errors import SourceError
+from edge.models import set_current
+from edge.service.camera import ResilientSource
+from edge.service.config import load_config
+from edge.service.service import Service
+from edge.store import open_db
+from tests.edge.service.conftest import strip_image, write_config, write_workout
+
+
+class FlakyCamera:
+    """A live camera showing a workout clock (one display second per second) that misbehaves on
+    schedule after a few good frames: open #1 raises inside the stream, #2 sends only garbage,
+    #3 stalls, #4 ends; #5 cannot even open; #6 on is a good camera."""
+
+    opens = 0
+
+    def __init__(self, t0: float, fps: float = 40.0, good_frames: int = 12) -> None:
+        FlakyCamera.opens += 1
+        self.n, self.t0, self.fps, self.good = FlakyCamera.opens, t0, fps, good_frames
+        if self.n == 5:
+            raise SourceError("cannot open camera 0: no such device")
+
+    def __iter__(self):
+        for i in range(10_000):
+            time.sleep(1 / self.fps)
+            if i >= self.good and self.n <= 4:
+                if self.n == 1:
+                    raise SourceError("select() timeout")
+                if self.n == 2:
+                    yield Frame(np.zeros((0, 0, 3), np.uint8), "bad", i, 0.0)
+                    continue
+                if self.n == 3:
+                    time.sleep(3600)
+                return
+            v = int(time.monotonic() - self.t0)
+            yield Frame(strip_image(f"{v // 60:02d}{v % 60:02d}"), str(i), i, i / self.fps)
+
+    def close(self) -> None:
+        pass
+
+
+def test_camera_outages_are_logged_recovered_and_do_not_split_the_session(tmp_path, models_dir):
+    FlakyCamera.opens = 0
+    cfg = load_config(write_config(
+        tmp_path / "c.json", models_dir, "0", source={"live": True},
+        camera={"stall_s": 0.4, "backoff_min": 0.05, "backoff_max": 0.1},
+    ))
+    t0 = time.monotonic()
+    svc = Service(cfg, source_factory=lambda _: FlakyCamera(t0))
+    stop = threading.Event()
+
+    def stop_when_done():
+        while FlakyCamera.opens < 6 and time.monotonic() - t0 < 20:
+            time.sleep(0.05)
+        time.sleep(0.4)  # a few good frames from the last open
+        stop.set()
+
+    threading.Thread(target=stop_when_done, daemon=True).start()
+    assert svc.run(stop) == 0
+    db = open_db(cfg.database)
+    events = [(e["kind"], e["detail"]) for e in db.query("SELECT kind, detail FROM events ORDER BY id")]
+    outages = [d for k, d in events if k == "outage"]
+    recovered = [d for k, d in events if k == "recovered"]
+    assert len(outages) == len(recovered) == 4, events
+    assert "select() timeout" in outages[0]
+    assert "no usable frame" in outages[1] and "unusable" in outages[1]  # garbage only, for stall_s
+    assert "no usable frame" in outages[2]  # stalled
+    assert "stopped delivering" in outages[3]
+    assert "2 failed attempt(s)" in recovered[3]  # the end, then a camera that would not open
+    assert svc.camera.garbage > 0
+    sessions = list(db.query("SELECT * FROM sessions"))
+    assert len(sessions) == 1 and sessions[0]["end_reason"] == "stopped"
+    readings = list(db.query("SELECT status, session_id FROM readings"))
+    assert readings and all(r["status"] == "accepted" and r["session_id"] == 1 for r in readings)
+
+
+def test_resilient_source_drops_only_for_a_live_camera(tmp_path):
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=2, per_second=20)
+    stop = threading.Event()
+    replay = ResilientSource(lambda: FolderSource(folder), stop, live=False, buffer=1)
+    frames = []
+    for frame in replay:
+        time.sleep(0.002)  # a reader slower than the folder
+        frames.append(frame.name)
+    assert frames == [f"{i}.png" for i in range(40)] and replay.dropped == 0
+
+    live = ResilientSource(lambda: FolderSource(folder), stop, live=True, buffer=1, stall_s=0.3)
+    got = 0
+    for _ in live:
+        got += 1
+        time.sleep(0.01)
+        if got == 5:
+            stop.set()
+    assert live.dropped > 0
+
+
+def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_path, models_dir):
+    folder = tmp_path / "in"
+    texts = write_workout(folder, seconds=12, per_second=20)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder, source={"fps": 80, "interval": 0.05}))
+
+    def source(_):
+        for frame in FolderSource(folder, fps=80, interval=0.05):
+            if frame.index == 40:
+                set_current(models_dir, "strip-b")
+            if frame.index == 140:
+                set_current(models_dir, "broken")
+            yield frame
+
+    svc = Service(cfg, source_factory=source)
+    assert svc.run(threading.Event()) == 0
+    db = open_db(cfg.database)
+    rows = list(db.query("SELECT frame, text, status, model FROM readings ORDER BY id"))
+    assert [r["frame"] for r in rows] == [f"{i}.png" for i in range(len(texts))]  # no frame lost
+    assert [r["text"] for r in rows] == texts and {r["status"] for r in rows} == {"accepted"}
+    models = [r["model"] for r in rows]
+    switch = models.index("strip-b")
+    assert 40 <= switch < 140 and set(models[:switch]) == {"strip-a"} and set(models[switch:]) == {"strip-b"}
+    kinds = {e["kind"]: e["detail"] for e in db.query("SELECT kind, detail FROM events")}
+    assert kinds["model_swap"] == "strip-a -> strip-b"
+    assert "broken.onnx" in kinds["model_refused"]
+    assert svc.reader.detector.model_id == "strip-b"
+
+
+def test_a_pointer_naming_a_missing_model_is_refused_without_loading(tmp_path, models_dir):
+    from edge.service.hotswap import ModelWatcher
+
+    events = []
+    loads = []
+    watcher = ModelWatcher(models_dir / "current", lambda p: loads.append(p) or p, lambda k, d: events.append((k, d)), poll_s=0.0)
+    (models_dir / "current").write_text("nope\n")
+    assert watcher.poll() is None
+    assert events and events[0][0] == "model_refused" and "nope" in events[0][1] and not loads
+    set_current(models_dir, "strip-b")
+    watcher.poll()
+    assert watcher.wait() == models_dir / "strip-b.onnx"
+
+
+@pytest.mark.parametrize("image", [None, np.zeros((0, 5, 3), np.uint8), np.zeros(7, np.uint8), "frame"])
+def test_garbage_frames_are_not_passed_to_the_reader(image):
+    from edge.service.camera import usable
+
+    assert not usable(image)
+    assert usable(np.zeros((4, 4, 3), np.uint8))

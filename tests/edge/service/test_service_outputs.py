@@ -1,0 +1,104 @@
+"""Session exports (CSV, TCX), `segread sessions export --tcx`, and the storage limits."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.detections import Detections
+from edge.export_tcx import NS, display_seconds, export_session
+from edge.pipeline import FrameResult
+from edge.reading import Reading
+from edge.service import limits
+from edge.store import SessionLog, open_db
+
+T = f"{{{NS}}}"
+
+
+def log_workout(db, values, fmt="time"):
+    log = SessionLog(db, source="test", model="m", fmt=fmt)
+    empty = Detections.empty()
+    for i, v in enumerate(values):
+        text = f"{int(v) // 60:02d}{int(v) % 60:02d}"
+        r = Reading(text, float(v), 0.9, empty, "accepted", None)
+        log.record(FrameResult(str(i), i, float(i), "accepted", r, "crop", 1.0))
+    return log
+
+
+def test_tcx_has_one_activity_lap_with_display_time_and_trackpoints(tmp_path):
+    db = open_db(tmp_path / "s.db")
+    log = log_workout(db, [60, 60, 61, 62, 63, 65])
+    sid = log.session_id
+    log.close("idle")
+    paths = export_session(db, sid, tmp_path / "exports")
+    assert sorted(p.suffix for p in paths) == [".csv", ".tcx"]
+    root = ET.parse(next(p for p in paths if p.suffix == ".tcx")).getroot()
+    (activity,) = root.iter(T + "Activity")
+    assert activity.get("Sport") == "Other"
+    (lap,) = activity.iter(T + "Lap")
+    assert float(lap.find(T + "TotalTimeSeconds").text) == 5.0
+    times = [tp.find(T + "Time").text for tp in lap.iter(T + "Trackpoint")]
+    assert len(times) == 5 and all(t.endswith("Z") for t in times)  # one per change of the display
+    assert "01:00 -> 01:05" in lap.find(T + "Notes").text
+    csv_text = next(p for p in paths if p.suffix == ".csv").read_text().splitlines()
+    assert csv_text[0].startswith("wall,t,frame,text") and len(csv_text) == 7
+
+
+def test_display_seconds_counts_a_rollover_forward():
+    assert display_seconds([5998, 5999, 0, 1]) == 3
+    assert display_seconds([10, 9, 10, 11]) == 2  # a fading segment is not time going back
+
+
+def test_sessions_export_tcx_command(tmp_path, capsys):
+    db_path = tmp_path / "s.db"
+    log = log_workout(open_db(db_path), [0, 1, 2])
+    log.close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<?xml") and "TrainingCenterDatabase" in out and "<TotalTimeSeconds>2.0<" in out
+
+
+def add_items(db, base, n, status):
+    (base / "frames").mkdir(exist_ok=True)
+    for _ in range(n):
+        pk = db["review_items"].insert({"status": status, "image": None}).last_pk
+        rel = f"frames/{pk}.jpg"
+        (base / rel).write_bytes(b"x" * 100)
+        db["review_items"].update(pk, {"image": rel})
+
+
+def test_queued_frames_pruned_oldest_reviewed_first(tmp_path):
+    db = open_db(tmp_path / "s.db")
+    if "review_items" not in db.table_names():
+        pytest.skip("the review queue's table (migration m003) is not in this checkout")
+    add_items(db, tmp_path, 3, "pending")
+    add_items(db, tmp_path, 4, "accepted")
+    add_items(db, tmp_path, 2, "pending")
+    assert limits.prune_frames(db, tmp_path / "s.db", 5) == 4
+    left = list(db.query("SELECT id, status, image FROM review_items ORDER BY id"))
+    assert [r["status"] for r in left] == ["pending"] * 5
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == sorted(f"{r['id']}.jpg" for r in left)
+    assert limits.prune_frames(db, tmp_path / "s.db", 3) == 2  # then the oldest pending
+    assert [r["id"] for r in db.query("SELECT id FROM review_items ORDER BY id")] == [3, 8, 9]
+
+
+def test_database_bounded_by_pruning_held_readings_then_closed_sessions(tmp_path):
+    db = open_db(tmp_path / "s.db")
+    log = SessionLog(db, source="t", model="m", fmt="time")
+    digits = Detections(np.zeros((4, 4), np.float32), np.full(4, 0.9, np.float32), [0, 1, 2, 3])
+    for i in range(3000):
+        status = "held" if i % 2 else "accepted"
+        r = Reading("0000", float(i // 2), 0.9, digits, status, None if status == "accepted" else "low confidence")
+        log.record(FrameResult(str(i), i, float(i // 2), status, r, "crop", 1.0))
+    log.close()
+    before = limits.used_mb(db)
+    target = before * 0.6
+    summary = limits.enforce(db, tmp_path / "s.db", target, 100)
+    assert summary and "held readings" in summary
+    assert limits.used_mb(db) <= target
+    assert db["sessions"].count == 1  # the summary row stays
+    assert db.execute("SELECT count(*) FROM readings WHERE status = 'held'").fetchone()[0] == 0
+    assert limits.enforce(db, tmp_path / "s.db", target, 100) is None
