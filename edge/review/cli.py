@@ -1,0 +1,202 @@
+"""`segread review`: answer the queued frames from the terminal, export them, import corrections."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from edge.errors import ReviewError
+from edge.review import items as queue_items
+from edge.review.suggest import show as show_suggestion
+
+DEFAULT_DB = "segread.db"
+
+
+def _open(ctx):
+    from edge.store import open_db
+
+    path = ctx.obj["review_db"]
+    if not Path(path).exists():
+        raise ReviewError(f"no database at {path}; `segread read SOURCE --queue --db {path}` creates the queue")
+    return open_db(path)
+
+
+def _when(ts) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def _line(item) -> str:
+    read = item.text or "--"
+    return (
+        f"{item.id:>5}  {item.status:<8}  read {read:<6}  suggest {show_suggestion(item.suggestion, item.display):<16}  "
+        f"{item.frame}  {item.reasons}"
+    )
+
+
+@click.group()
+@click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="SQLite session log holding the queue.")
+@click.option("--who", default=None, help="Name recorded with each decision [default: your login name].")
+@click.pass_context
+def review(ctx, db, who):
+    """Review the frames the reader was unsure of: list, show, accept, fix, skip, export, import.
+
+    \b
+    Example:
+      segread review list
+      segread review fix 12 0757
+      segread review export labeled/ --status answered   # then: segread retrain --data labeled/
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["review_db"] = db
+    ctx.obj["who"] = who or queue_items.who_default()
+
+
+@review.command("list")
+@click.option("--status", default="pending", show_default=True, type=click.Choice(queue_items.STATUS_CHOICES),
+              help="Which items: pending, answered (accepted or fixed), all, or one status.")
+@click.pass_context
+def list_cmd(ctx, status):
+    """List queued items: id, status, what was read, the suggestion, the frame and why it was queued.
+
+    \b
+    Example:
+      segread review list --status all
+    """
+    rows = queue_items.list_items(_open(ctx), status)
+    if not rows:
+        click.echo(f"no {status} items" if status != "all" else "the queue is empty")
+    for item in rows:
+        click.echo(_line(item))
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.pass_context
+def show(ctx, item_id):
+    """Show one item: frame, image path, pre-labels left to right, suggestion and every decision.
+
+    \b
+    Example:
+      segread review show 12
+    """
+    from edge.review.queue import image_path
+
+    db = _open(ctx)
+    item = queue_items.get_item(db, item_id)
+    fmt = item.display
+    click.echo(f"item {item.id}  {item.status}  queued {_when(item.created)}  session {item.session_id or '-'}")
+    click.echo(f"frame {item.frame}  t {item.t}  model {item.model or '-'}")
+    click.echo(f"image {image_path(db, item.image)}  ({item.width}x{item.height})")
+    click.echo(f"why   {item.reasons}")
+    click.echo(f"read  {item.text or '--'} ({item.status_read})   suggestion {show_suggestion(item.suggestion, fmt)}")
+    click.echo("pre-labels (left to right):")
+    for b in queue_items.left_to_right(item.prelabels):
+        click.echo(f"  {b['digit']}  conf {b.get('conf', 1.0):.2f}  box {b['xyxy']}")
+    labels = queue_items.current_labels(db, item)
+    if labels is not item.prelabels:
+        click.echo("labels now: " + "".join(b["digit"] for b in queue_items.left_to_right(labels)))
+    for d in queue_items.decisions(db, item.id):
+        click.echo(f"  {_when(d['wall'])}  {d['who']}  {d['action']}  {d['digits'] or ''}")
+    if item.status == "pending":
+        hint = item.suggestions[0] if len(item.suggestions) == 1 else "DIGITS"
+        click.echo(f"answer: segread review accept {item.id} | fix {item.id} {hint} | skip {item.id}")
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.pass_context
+def accept(ctx, item_id):
+    """The pre-labels are right: keep them as the item's labels.
+
+    \b
+    Example:
+      segread review accept 12
+    """
+    item = queue_items.accept(_open(ctx), item_id, ctx.obj["who"])
+    click.echo(f"item {item.id}: accepted")
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.argument("digits", required=False)
+@click.pass_context
+def fix(ctx, item_id, digits):
+    """Type the digits the display shows; they go onto the pre-label boxes left to right.
+
+    Without DIGITS the item's suggestion is used when it has exactly one candidate.
+
+    \b
+    Example:
+      segread review fix 12 0757
+      segread review fix 12 07:57
+    """
+    item = queue_items.fix(_open(ctx), item_id, digits, ctx.obj["who"])
+    click.echo(f"item {item.id}: {item.status}")
+
+
+@review.command()
+@click.argument("item_id", type=int)
+@click.pass_context
+def skip(ctx, item_id):
+    """Not worth labeling (no display, unreadable): kept, left out of exports and training.
+
+    \b
+    Example:
+      segread review skip 12
+    """
+    item = queue_items.skip(_open(ctx), item_id, ctx.obj["who"])
+    click.echo(f"item {item.id}: skipped")
+
+
+@review.command("export")
+@click.argument("out", type=click.Path(file_okay=True))
+@click.option("--format", "fmt", default="yolo", show_default=True, type=click.Choice(["yolo", "label-studio", "cvat"]),
+              help="yolo folder, Label Studio tasks + config, or a CVAT Ultralytics YOLO Detection 1.0 zip.")
+@click.option("--status", default="all", show_default=True, type=click.Choice(["pending", "answered", "all"]),
+              help="Which items (skipped ones never): answered items with their decided labels make a training folder.")
+@click.option("--overwrite", is_flag=True, help="Export into a non-empty folder (replacing what an export writes).")
+@click.option("--image-url", default=None,
+              help="Label Studio: URL prefix the images are served under [default: Label Studio local-files URLs].")
+@click.pass_context
+def export_cmd(ctx, out, fmt, status, overwrite, image_url):
+    """Export queued items with their labels (decided, else pre-labels) for a labeling tool or for training.
+
+    \b
+    Example:
+      segread review export to-label/ --status pending --format label-studio
+      segread review export queue.zip --format cvat
+      segread review export labeled/ --status answered && segread retrain --data labeled/
+    """
+    from edge.review.export import export
+
+    report = export(_open(ctx), Path(out), fmt, status, overwrite, image_url)
+    for problem in report.problems:
+        click.echo(f"segread: {problem}", err=True)
+    click.echo(f"exported {len(report.exported)} item(s) to {report.out}")
+
+
+@review.command("import")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Labeled folder (images/ + labels/) the imported items are added to, for `segread retrain --data`.")
+@click.pass_context
+def import_cmd(ctx, source, out):
+    """Import corrected labels from a YOLO folder, a CVAT zip or a Label Studio JSON export.
+
+    Items are matched by id (file names item-<id>, Label Studio data.item_id); unknown ids, bad
+    lines and missing images are reported and the rest imported.
+
+    \b
+    Example:
+      segread review import project-1-export.json --out labeled/
+      segread review import to-label/ --out labeled/ && segread retrain --data labeled/
+    """
+    from edge.review.importer import import_labels
+
+    report = import_labels(_open(ctx), Path(source), Path(out), ctx.obj["who"])
+    for problem in report.problems:
+        click.echo(f"segread: {problem}", err=True)
+    click.echo(f"imported {len(report.imported)} item(s) into {report.out}; {len(report.problems)} problem(s)")

@@ -1,0 +1,178 @@
+"""Import corrected labels: a YOLO folder (or a CVAT Ultralytics YOLO zip) or a Label Studio JSON export.
+
+Items are found by the id that survived the round trip: file stems `item-<id>`, Label Studio's
+`data.item_id`. Each imported item gets a decision row (accepted when the labels equal the
+pre-labels, fixed otherwise) and becomes an `images/` + `labels/` pair in `out`, the labeled
+folder `segread retrain --data` takes. Unknown ids, bad lines and missing images are reported one
+by one; everything else is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from edge.errors import LabelError, ReviewError
+from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
+from edge.review.export import write_pair
+from edge.review.items import Item, decide, get_item, same_labels
+
+STEM = re.compile(r"(?:^|[^A-Za-z0-9])item-(\d+)$")
+
+
+@dataclass
+class ImportReport:
+    out: Path
+    imported: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def item_id_from_name(name: str) -> int | None:
+    """`item-12` from `item-12.txt`, `images/item-12.jpg` or Label Studio's `a1b2c3d4-item-12.jpg`."""
+    m = STEM.search(Path(name).stem)
+    return int(m.group(1)) if m else None
+
+
+def _item(db, item_id: int | None, where: str, report: ImportReport) -> Item | None:
+    if item_id is None:
+        report.problems.append(f"{where}: no item id (expected a name like item-12 or data.item_id)")
+        return None
+    try:
+        return get_item(db, item_id)
+    except ReviewError:
+        report.problems.append(f"{where}: unknown item id {item_id}")
+        return None
+
+
+def _apply(db, item: Item, labels: list[dict], out: Path, who: str, source: Path | None, where: str,
+           report: ImportReport) -> None:
+    """Write the item's labeled pair, then record the decision (no decision without its files)."""
+    frame = None
+    for candidate in (None, source):  # the queue's own frame first, then the one beside the labels
+        try:
+            frame = write_pair(db, item, labels, out / "images", out / "labels", candidate)
+            break
+        except ReviewError:
+            continue
+    if frame is None:
+        report.problems.append(f"{where}: item {item.id}: image missing (neither the queued frame nor one beside the labels)")
+        return
+    status = "accepted" if same_labels(labels, item.prelabels) else "fixed"
+    digits = "".join(b["digit"] for b in sorted(labels, key=lambda b: b["xyxy"][0]))
+    decide(db, item.id, "import", status, who, labels, digits)
+    report.imported.append(item.id)
+
+
+def _pixels(boxes: list[LabelBox], item: Item) -> list[dict]:
+    return [{"digit": b.digit, "xyxy": [round(v, 1) for v in b.to_xyxy(item.width, item.height)]} for b in boxes]
+
+
+def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str) -> ImportReport:
+    """A YOLO folder: `labels/**/item-<id>.txt` with images under `images/` (CVAT's `*/train/` too)."""
+    folder, report = Path(folder), ImportReport(Path(out))
+    label_files = sorted(p for p in folder.rglob("*.txt") if "labels" in p.relative_to(folder).parts)
+    if not label_files:
+        raise ReviewError(f"{folder}: no label files under labels/ (expected a YOLO folder from segread review export)")
+    images = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
+    report.out.mkdir(parents=True, exist_ok=True)
+    write_classes(report.out)
+    for path in label_files:
+        where = str(path.relative_to(folder))
+        item = _item(db, item_id_from_name(path.name), where, report)
+        if item is None:
+            continue
+        try:
+            text = path.read_text()
+            boxes = [parse_label_line(line, f"{where}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        except (LabelError, OSError, UnicodeDecodeError) as exc:
+            report.problems.append(f"{exc}; item {item.id} not imported")
+            continue
+        _apply(db, item, _pixels(boxes, item), report.out, who, images.get(path.stem), where, report)
+    return report
+
+
+def _ls_boxes(results: list, item: Item, where: str) -> list[dict]:
+    boxes = []
+    for k, r in enumerate(results):
+        if r.get("type") != "rectanglelabels" and "rectanglelabels" not in r.get("value", r):
+            continue
+        v = r.get("value", r)
+        names = v.get("rectanglelabels") or []
+        if len(names) != 1 or str(names[0]) not in CLASS_NAMES:
+            raise LabelError(f"{where}: box {k}: label {names!r} is not one of the digits {', '.join(CLASS_NAMES)}")
+        try:
+            x, y, bw, bh = (float(v[key]) for key in ("x", "y", "width", "height"))
+        except (KeyError, TypeError, ValueError):
+            raise LabelError(f"{where}: box {k}: needs numeric x, y, width, height") from None
+        if bw <= 0 or bh <= 0 or not (-1 <= x <= 101 and -1 <= y <= 101):
+            raise LabelError(f"{where}: box {k}: x, y, width, height must be percentages with positive size")
+        # Percent of the image, so the frame's own size maps them back whatever size Label Studio saw.
+        fw, fh = item.width / 100, item.height / 100
+        box = [x * fw, y * fh, (x + bw) * fw, (y + bh) * fh]
+        boxes.append({"digit": str(names[0]), "xyxy": [round(c, 1) for c in box]})
+    return boxes
+
+
+def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: str) -> ImportReport:
+    """Label Studio's JSON export (full, or JSON-MIN): the latest annotation of each task that is not cancelled."""
+    path, report = Path(path), ImportReport(Path(out))
+    try:
+        tasks = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReviewError(f"{path}: not a Label Studio JSON export ({exc})") from None
+    if isinstance(tasks, dict):
+        tasks = [tasks]
+    if not isinstance(tasks, list):
+        raise ReviewError(f"{path}: expected a list of tasks")
+    report.out.mkdir(parents=True, exist_ok=True)
+    write_classes(report.out)
+    for n, task in enumerate(tasks):
+        where = f"{path.name} task {task.get('id', n) if isinstance(task, dict) else n}"
+        if not isinstance(task, dict):
+            report.problems.append(f"{where}: not a task object")
+            continue
+        data = task.get("data", task)
+        raw_id = data.get("item_id")
+        item_id = int(raw_id) if str(raw_id).isdigit() else item_id_from_name(str(data.get("image", "")))
+        item = _item(db, item_id, where, report)
+        if item is None:
+            continue
+        if "annotations" in task:
+            done = [a for a in task["annotations"] or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+            if not done:
+                report.problems.append(f"{where}: item {item.id} has no annotation; not imported")
+                continue
+            results = done[-1].get("result") or []
+        else:  # JSON-MIN: the control's name holds the boxes
+            results = task.get("label") or next((v for v in task.values() if isinstance(v, list)), [])
+        try:
+            labels = _ls_boxes(results, item, where)
+        except LabelError as exc:
+            report.problems.append(f"{exc}; item {item.id} not imported")
+            continue
+        _apply(db, item, labels, report.out, who, None, where, report)
+    return report
+
+
+def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) -> ImportReport:
+    """A YOLO folder, a CVAT Ultralytics YOLO zip, or a Label Studio .json export."""
+    source = Path(source)
+    if source.is_dir():
+        return import_yolo(db, source, out, who)
+    if source.suffix.lower() == ".json":
+        return import_label_studio(db, source, out, who)
+    if source.suffix.lower() == ".zip" and zipfile.is_zipfile(source):
+        with tempfile.TemporaryDirectory() as tmp:
+            with zipfile.ZipFile(source) as zf:
+                for name in zf.namelist():
+                    if name.startswith("/") or ".." in Path(name).parts:
+                        raise ReviewError(f"{source}: unsafe path {name!r} in the zip")
+                zf.extractall(tmp)
+            return import_yolo(db, Path(tmp), out, who)
+    raise ReviewError(f"{source}: not a YOLO folder, a .zip or a Label Studio .json export")

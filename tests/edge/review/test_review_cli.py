@@ -1,0 +1,85 @@
+import json
+
+import pytest
+
+from edge.cli import main
+
+
+def cli(db, *args, who="tester"):
+    return main(["review", "--db", str(db), "--who", who, *args])
+
+
+def test_list_show_accept_fix_skip_from_the_terminal(queued_db, capsys):
+    db = queued_db.db_path
+    assert cli(db, "list") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "pending" in out[0] and "07:56 or 07:57" in out[0]
+    assert cli(db, "show", "1") == 0
+    shown = capsys.readouterr().out
+    assert "low-confidence" in shown and "0  conf 0.90" in shown and "segread review accept 1" in shown
+
+    assert cli(db, "accept", "1") == 0
+    assert cli(db, "fix", "3", "08:01") == 0  # what the model read, typed with a colon
+    assert cli(db, "skip", "2") == 0
+    capsys.readouterr()
+    assert cli(db, "list", "--status", "all") == 0
+    statuses = [line.split()[1] for line in capsys.readouterr().out.splitlines()]
+    assert statuses == ["accepted", "skipped", "accepted"]
+
+
+def test_fix_with_the_wrong_count_is_refused_with_a_clear_message(queued_db, capsys):
+    assert cli(queued_db.db_path, "fix", "1", "757") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "3 digits typed (757) but the pre-labels have 4 boxes" in err
+    assert queued_db.db["review_items"].get(1)["status"] == "pending"
+
+
+def test_decisions_are_kept_and_never_touch_the_pre_labels(queued_db, capsys):
+    db = queued_db.db
+    before = db["review_items"].get(1)["prelabels"]
+    assert cli(queued_db.db_path, "fix", "1", "0757", who="ann") == 0
+    assert cli(queued_db.db_path, "fix", "1", "0756", who="bob") == 0
+    rows = list(db.query("SELECT action, digits, who, labels FROM review_decisions WHERE item_id = 1 ORDER BY id"))
+    assert [(r["action"], r["digits"], r["who"]) for r in rows] == [("fix", "0757", "ann"), ("fix", "0756", "bob")]
+    assert [b["digit"] for b in json.loads(rows[0]["labels"])] == list("0757")
+    assert db["review_items"].get(1)["prelabels"] == before
+    assert db["review_items"].get(1)["status"] == "accepted"  # the second answer agrees with the model
+    capsys.readouterr()
+    cli(queued_db.db_path, "show", "1")
+    assert "bob  fix  0756" in capsys.readouterr().out
+
+
+def test_fix_without_digits_takes_a_single_suggestion_or_asks(queued_db, capsys):
+    db = queued_db.db
+    db.execute("UPDATE review_items SET suggestion = '0756' WHERE id = 1")
+    db.conn.commit()
+    assert cli(queued_db.db_path, "fix", "1") == 0
+    assert cli(queued_db.db_path, "fix", "3") == 2
+    assert "0759 or 0800 or 0801" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "99"], "no review item 99"),
+    (["fix", "1", "07a7"], "is not digits"),
+    (["accept", "2"], None),
+])
+def test_user_mistakes_are_one_line_and_exit_2(queued_db, capsys, args, message):
+    code = cli(queued_db.db_path, *args)
+    err = capsys.readouterr().err
+    if message is None:
+        assert code == 0  # a 3-box frame can be accepted as it is
+        return
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_a_missing_database_is_reported_not_created(tmp_path, capsys):
+    assert cli(tmp_path / "nope.db", "list") == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_every_review_command_has_help_with_an_example(capsys):
+    for command in ["list", "show", "accept", "fix", "skip", "export", "import"]:
+        assert main(["review", command, "--help"]) == 0
+        assert "Example:" in capsys.readouterr().out

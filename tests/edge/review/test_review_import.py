@@ -1,0 +1,114 @@
+import json
+import shutil
+
+import pytest
+
+from edge.cli import main
+from edge.labels import DIGIT_TO_CLASS, read_label_file
+from edge.review.export import export
+from edge.review.importer import import_labels
+from edge.review.items import decisions, get_item, list_items
+from edge.review.queue import image_path
+
+
+def test_a_corrected_yolo_folder_comes_back_and_bad_entries_are_reported(queued_db, tmp_path, capsys):
+    db = queued_db.db
+    src = tmp_path / "to-label"
+    export(db, src, status="pending")
+    # item 1: the reviewer corrects the last digit (6 -> 7)
+    lines = (src / "labels" / "item-1.txt").read_text().splitlines()
+    lines[-1] = f"{DIGIT_TO_CLASS['7']} " + lines[-1].split(" ", 1)[1]
+    (src / "labels" / "item-1.txt").write_text("\n".join(lines) + "\n")
+    # item 2: a bad line; item 3: unchanged but its image is gone everywhere; item 999: unknown
+    (src / "labels" / "item-2.txt").write_text("0 0.5 0.5 0.1\n")
+    image_path(db, get_item(db, 3).image).unlink()
+    (src / "images" / "item-3.jpg").unlink()
+    shutil.copy(src / "labels" / "item-1.txt", src / "labels" / "item-999.txt")
+    out = tmp_path / "labeled"
+
+    code = main(["review", "--db", str(queued_db.db_path), "--who", "ann", "import", str(src), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "imported 1 item(s)" in captured.out and "3 problem(s)" in captured.out
+    assert "item-2.txt:1: expected 5 columns" in captured.err
+    assert "unknown item id 999" in captured.err
+    assert "item 3: image missing" in captured.err
+
+    item = get_item(db, 1)
+    assert item.status == "fixed"
+    (decision,) = decisions(db, 1)
+    assert (decision["action"], decision["digits"], decision["who"]) == ("import", "0757", "ann")
+    assert [b["digit"] for b in item.prelabels] == list("0756")  # pre-labels kept
+    assert [b.digit for b in read_label_file(out / "labels" / "item-1.txt")] == list("0757")
+    assert (out / "images" / "item-1.jpg").is_file() and sorted(p.name for p in (out / "labels").iterdir()) == ["item-1.txt"]
+    assert [i.id for i in list_items(db, "pending")] == [2, 3]
+
+
+def ls_export_from(tasks_json):
+    """What Label Studio's JSON export gives back after a reviewer submitted each prediction."""
+    tasks = json.loads(tasks_json)
+    for n, task in enumerate(tasks, start=1):
+        task["id"] = n
+        result = [dict(r) for r in task["predictions"][0]["result"]]
+        task["annotations"] = [{"id": n, "result": result, "was_cancelled": False, "ground_truth": False}]
+    return tasks
+
+
+def test_a_label_studio_export_comes_back_and_bad_tasks_are_reported(queued_db, tmp_path):
+    db = queued_db.db
+    export(db, tmp_path / "ls", fmt="label-studio")
+    tasks = ls_export_from((tmp_path / "ls" / "tasks.json").read_text())
+    tasks[0]["annotations"][0]["result"][3]["value"]["rectanglelabels"] = ["7"]  # 07:56 -> 07:57
+    tasks[1]["annotations"][0]["result"][0]["value"]["rectanglelabels"] = ["A"]  # not a digit
+    unknown = json.loads(json.dumps(tasks[0]))
+    unknown["data"]["item_id"] = 404
+    tasks.append(unknown)
+    exported = tmp_path / "project-1.json"
+    exported.write_text(json.dumps(tasks))
+
+    report = import_labels(db, exported, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 3]
+    assert len(report.problems) == 2
+    assert any("'A'" in p and "item 2 not imported" in p for p in report.problems)
+    assert any("unknown item id 404" in p for p in report.problems)
+    assert get_item(db, 1).status == "fixed" and get_item(db, 3).status == "accepted"
+    assert [b.digit for b in read_label_file(tmp_path / "labeled" / "labels" / "item-1.txt")] == list("0757")
+    boxes = read_label_file(tmp_path / "labeled" / "labels" / "item-3.txt")
+    pre = get_item(db, 3).prelabels
+    assert abs(boxes[0].to_xyxy(320, 240)[0] - pre[0]["xyxy"][0]) < 0.5  # percent round trip keeps the box
+
+
+def test_a_cancelled_or_unlabeled_task_is_reported_not_guessed(queued_db, tmp_path):
+    export(queued_db.db, tmp_path / "ls", fmt="label-studio")
+    tasks = ls_export_from((tmp_path / "ls" / "tasks.json").read_text())
+    tasks[0]["annotations"][0]["was_cancelled"] = True
+    tasks[1]["annotations"] = []
+    (tmp_path / "e.json").write_text(json.dumps(tasks))
+    report = import_labels(queued_db.db, tmp_path / "e.json", tmp_path / "labeled", "ann")
+    assert report.imported == [3] and len(report.problems) == 2
+    assert get_item(queued_db.db, 1).status == "pending"
+
+
+def test_a_cvat_zip_round_trips(queued_db, tmp_path):
+    report = export(queued_db.db, tmp_path / "cvat.zip", fmt="cvat")
+    back = import_labels(queued_db.db, report.out, tmp_path / "labeled", "ann")
+    assert back.imported == [1, 2, 3] and back.problems == []
+    assert {i.status for i in list_items(queued_db.db, "all")} == {"accepted"}
+
+
+def test_terminal_answers_become_a_training_folder(queued_db, tmp_path, capsys):
+    db_path = str(queued_db.db_path)
+    assert main(["review", "--db", db_path, "fix", "1", "0757"]) == 0
+    assert main(["review", "--db", db_path, "export", str(tmp_path / "train"), "--status", "answered"]) == 0
+    labels = tmp_path / "train" / "labels"
+    assert [p.name for p in labels.iterdir()] == ["item-1.txt"]
+    assert [b.digit for b in read_label_file(labels / "item-1.txt")] == list("0757")
+    assert (tmp_path / "train" / "images" / "item-1.jpg").is_file()
+
+
+def test_the_labeled_folder_is_what_the_trainer_gathers(queued_db, tmp_path):
+    dataset = pytest.importorskip("trainer.dataset")
+    export(queued_db.db, tmp_path / "src")
+    report = import_labels(queued_db.db, tmp_path / "src", tmp_path / "labeled", "ann")
+    gathered = dataset.gather_folder(tmp_path / "labeled")
+    assert len(gathered.items) == len(report.imported) == 3 and not gathered.problems
