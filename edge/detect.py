@@ -90,13 +90,13 @@ def decode(output: np.ndarray, conf_threshold: float, iou_threshold: float, agno
     mask = conf >= conf_threshold
     if not mask.any():
         return Detections.empty()
-    boxes, conf, class_id = pred[mask, :4], conf[mask], class_id[mask]
+    boxes, conf, class_id, scores = pred[mask, :4], conf[mask], class_id[mask], scores[mask]
     xyxy = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
     # Class-aware NMS offsets boxes per class; the reader wants one box per digit place, so the
     # default is agnostic: a 3 and an 8 on the same place compete and the better one wins.
     offsets = 0 if agnostic else class_id[:, None] * 4096.0
     keep = nms(xyxy + offsets, conf, iou_threshold)
-    return Detections(xyxy[keep], conf[keep], class_id[keep])
+    return Detections(xyxy[keep], conf[keep], class_id[keep], scores[keep])
 
 
 class OnnxDetector:
@@ -168,7 +168,10 @@ class OnnxDetector:
         xyxy = (dets.xyxy - np.array([left, top, left, top], np.float32)) / r
         h, w = image.shape[:2]
         xyxy = np.clip(xyxy, 0, [w, h, w, h])
-        return Detections(xyxy, dets.confidence, self._to_project_class[dets.class_id])
+        # Scores in the project's class order: column k of the model is class _to_project_class[k].
+        scores = np.empty_like(dets.class_scores)
+        scores[:, self._to_project_class] = dets.class_scores
+        return Detections(xyxy, dets.confidence, self._to_project_class[dets.class_id], scores)
 
 
 def _names_from_metadata(meta: dict, path: Path) -> tuple[str, ...]:

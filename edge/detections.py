@@ -13,13 +13,16 @@ from edge.labels import CLASS_NAMES
 class Detections:
     """N detections in frame pixel coordinates.
 
-    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64.
+    xyxy: (N, 4) float32, confidence: (N,) float32, class_id: (N,) int64, and optionally
+    class_scores: (N, 10) float32, every class's score per box in the project's class order
+    (edge.labels), which lets the reader weigh a second-best digit against the session so far.
     Index with a boolean mask or an index array to filter: `dets[dets.confidence > 0.5]`.
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
+    class_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -32,6 +35,11 @@ class Detections:
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "confidence", conf)
         object.__setattr__(self, "class_id", cls)
+        if self.class_scores is not None:
+            scores = np.asarray(self.class_scores, dtype=np.float32).reshape(len(conf), -1)
+            if scores.shape[1] != len(CLASS_NAMES):
+                raise ValueError(f"Detections: class_scores has {scores.shape[1]} columns, expected {len(CLASS_NAMES)}")
+            object.__setattr__(self, "class_scores", scores)
 
     @classmethod
     def empty(cls) -> "Detections":
@@ -43,7 +51,8 @@ class Detections:
     def __getitem__(self, index) -> "Detections":
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
-        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index])
+        scores = None if self.class_scores is None else self.class_scores[index]
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], scores)
 
     @property
     def digits(self) -> list[str]:
@@ -64,16 +73,18 @@ class Detections:
     def shifted(self, dx: float, dy: float, scale: float = 1.0) -> "Detections":
         """Map boxes from a crop back to the frame: xyxy * scale + (dx, dy)."""
         offset = np.array([dx, dy, dx, dy], np.float32)
-        return Detections(self.xyxy * scale + offset, self.confidence, self.class_id)
+        return Detections(self.xyxy * scale + offset, self.confidence, self.class_id, self.class_scores)
 
     @classmethod
     def concat(cls, parts: list["Detections"]) -> "Detections":
         if not parts:
             return cls.empty()
+        with_scores = all(p.class_scores is not None for p in parts)
         return cls(
             np.concatenate([p.xyxy for p in parts]),
             np.concatenate([p.confidence for p in parts]),
             np.concatenate([p.class_id for p in parts]),
+            np.concatenate([p.class_scores for p in parts]) if with_scores else None,
         )
 
     def to_list(self) -> list[dict]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from edge.labels import DIGIT_TO_CLASS
 from edge.reading import DisplayFormat, Reading
 
 # MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
@@ -23,6 +26,7 @@ class SequenceCheck:
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
     back_tolerance: float = 1.0  # a fading old segment may show one unit less
     confirm: int = 3  # consecutive agreeing held readings that re-anchor the sequence
+    decode_min: float | None = 0.2  # least per-digit score for a sequence-decoded reading; None: off
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
 
@@ -42,9 +46,50 @@ class SequenceCheck:
                     return delta + period
         return None
 
+    def candidates(self, t: float) -> list[str]:
+        """Every text the display may show at time t, given the anchor."""
+        prev, prev_t = self.anchor
+        upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
+        texts = set()
+        for k in range(-int(self.back_tolerance), upper + 1):
+            value = prev + k
+            for period in (None, *ROLLOVER_PERIODS) if self.fmt.kind == "time" else (None,):
+                v = value if period is None else value - period
+                if 0 <= v < (6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits):
+                    texts.add(_text(v, self.fmt))
+        return sorted(texts)
+
+    def decode(self, reading: Reading, t: float) -> Reading | None:
+        """The likeliest reading the session allows, when every digit box supports it.
+
+        Each box carries all ten class scores; a leading 9 that the model scores 0.35 as 4 and 0.3
+        as 9 is a 9 when the session so far says 95:3x. Returns None when no candidate has every
+        digit scored at least `decode_min`.
+        """
+        scores = reading.digits.class_scores
+        if self.decode_min is None or self.anchor is None or scores is None or len(reading.digits) != self.fmt.n_digits:
+            return None
+        best, best_ll, best_min = None, -np.inf, 0.0
+        for text in self.candidates(t):
+            s = scores[np.arange(len(text)), [DIGIT_TO_CLASS[c] for c in text]]
+            ll = float(np.log(np.maximum(s, 1e-6)).sum())
+            if ll > best_ll:
+                best, best_ll, best_min = text, ll, float(s.min())
+        if best is None or best_min < self.decode_min:
+            return None
+        value = self.fmt.value(best)
+        return Reading(best, value, best_min, reading.digits, "accepted", None, reading.flags + ("sequence-decoded",))
+
     def update(self, reading: Reading, t: float) -> Reading:
-        """Judge an otherwise acceptable reading against the sequence; hold it when it contradicts."""
-        if reading.status != "accepted" or reading.value is None:
+        """Judge a reading against the sequence: hold it when it contradicts, decode it with the
+        session's help when the boxes are there but the top digits are unsure or implausible."""
+        if reading.value is None or reading.status != "accepted":
+            if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
+                decoded = self.decode(reading, t)
+                if decoded is not None:
+                    self.anchor = (decoded.value, t)
+                    self._pending.clear()
+                    return decoded
             return reading
         if self.anchor is None:
             self.anchor = (reading.value, t)
@@ -54,6 +99,7 @@ class SequenceCheck:
             self.anchor = (reading.value, t)
             self._pending.clear()
             return reading
+        decoded = self.decode(reading, t)
         self._pending.append((reading.value, t))
         recent = list(self._pending)[-self.confirm :]
         if len(recent) == self.confirm and all(
@@ -65,6 +111,10 @@ class SequenceCheck:
                 reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
                 reading.flags + ("re-anchored",),
             )
+        if decoded is not None:
+            self.anchor = (decoded.value, t)
+            self._pending.clear()
+            return decoded
         shown = self.fmt.show
         return reading.with_verdict(
             "held", f"sequence: {shown(reading.text)} does not follow {shown(_text(prev, self.fmt))}"

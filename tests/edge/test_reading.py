@@ -74,3 +74,46 @@ def test_agreeing_readings_re_anchor_after_a_reset():
     out = _seq(["2210", "2212", "0000", "0001", "0003", "0004"])
     assert [r.status for r in out] == ["accepted", "accepted", "held", "held", "accepted", "accepted"]
     assert "re-anchored" in out[4].flags
+
+
+def _scored(text: str, second: dict[int, tuple[str, float]] | None = None, conf: float = 0.9):
+    """Detections for `text` whose box i also scores `second[i]` = (digit, score)."""
+    from edge.labels import DIGIT_TO_CLASS
+
+    dets = digits_at(text, conf=conf)
+    scores = np.full((len(text), 10), 0.01, np.float32)
+    for i, c in enumerate(text):
+        scores[i, DIGIT_TO_CLASS[c]] = conf
+    for i, (digit, score) in (second or {}).items():
+        scores[i, DIGIT_TO_CLASS[digit]] = score
+    return Detections(dets.xyxy, dets.confidence, dets.class_id, scores)
+
+
+def test_the_session_decides_between_a_digits_two_likely_classes():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(_scored("9532"), TIME), 0.0)
+    # The leading 9 scored a little higher as 4: 45:33 contradicts the session, 95:33 fits it.
+    r = check.update(read_digits(_scored("4533", {0: ("9", 0.4)}, conf=0.6), TIME), 1.5)
+    assert (r.status, r.text) == ("accepted", "9533")
+    assert "sequence-decoded" in r.flags and r.confidence == pytest.approx(0.4)
+
+
+def test_no_decoding_without_support_from_the_boxes():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(_scored("9532"), TIME), 0.0)
+    r = check.update(read_digits(_scored("4533", {0: ("9", 0.05)}, conf=0.6), TIME), 1.5)
+    assert r.status == "held" and r.reason.startswith("sequence")
+
+
+def test_decoding_is_off_when_asked():
+    check = SequenceCheck(TIME, decode_min=None)
+    check.update(read_digits(_scored("9532"), TIME), 0.0)
+    assert check.update(read_digits(_scored("4533", {0: ("9", 0.4)}, conf=0.6), TIME), 1.5).status == "held"
+
+
+def test_candidates_cover_the_rollover():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(_scored("9858"), TIME), 0.0)
+    texts = check.candidates(1.0)
+    assert "9859" in texts and "0000" in texts and "0001" in texts
+    assert "0100" not in texts
