@@ -122,7 +122,10 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
               help="Pace a folder or file at this rate (default: as fast as the reader goes).")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds between a folder's frames when captured (their timestamps).")
-def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval):
+@click.option("--queue/--no-queue", "queue", default=True, show_default=True,
+              help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
+def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
+         queue):
     """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL.
 
     \b
@@ -140,9 +143,16 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
     out = sys.stdout if jsonl == "-" else (open(jsonl, "w") if jsonl else None)
     stop = threading.Event()
+    live, review_queue = LiveLine(), None
+    if queue:
+        from edge.review.queue import QueueLiveLine, ReviewQueue
+
+        review_queue = ReviewQueue.for_reader(store, reader, log)
+        live = QueueLiveLine(live, review_queue)
     try:
         with stop_on_signals(stop):
-            run(src, reader, log, jsonl=out, live=LiveLine(), stop=stop)
+            run(src, reader, log, jsonl=out, live=live, stop=stop,
+                on_result=review_queue.consider if review_queue else None)
     finally:
         if out not in (None, sys.stdout):
             out.close()
@@ -156,6 +166,8 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         f"{s.fps:.1f} fps  finds {reader.tracker.finds}",
         err=True,
     )
+    if review_queue is not None:
+        click.echo(f"{review_queue.summary()}; see: segread review --db {db} list", err=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -140,6 +140,15 @@ class ReviewQueue:
             return text + f" (queue limit {self.selector.limit_hit}, {self.selector.limited} not queued)"
         return text
 
+    def summary(self) -> str:
+        """One line for the end of a read: how many were queued, and what kept others out."""
+        sel = self.selector
+        text = f"queued {self.stored} frame(s) for review ({sel.duplicates} near-duplicates left out"
+        if sel.limited:
+            text += f", {sel.limited} over the {sel.limit_hit or 'queue'} limit"
+        text += ")"
+        return text + (f"; queueing stopped: {self.stopped}" if self.stopped else "")
+
     def _name(self, frame: Frame) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(frame.name).stem)[:60] or "frame"
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -208,3 +217,16 @@ class ReviewQueue:
                 )
         except sqlite3.Error:
             pass
+
+
+class QueueLiveLine:
+    """Wraps the read loop's live line: every status text gets the queue's count, limit or stop."""
+
+    def __init__(self, line, queue: ReviewQueue) -> None:
+        self.line, self.queue = line, queue
+
+    def show(self, text: str, force: bool = False) -> None:
+        self.line.show(text + self.queue.live_text(), force)
+
+    def done(self) -> None:
+        self.line.done()

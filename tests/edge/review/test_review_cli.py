@@ -83,3 +83,19 @@ def test_every_review_command_has_help_with_an_example(capsys):
     for command in ["list", "show", "accept", "fix", "skip", "export", "import"]:
         assert main(["review", command, "--help"]) == 0
         assert "Example:" in capsys.readouterr().out
+
+
+def test_segread_read_queues_by_default_and_not_with_no_queue(tmp_path, tiny_onnx, capsys):
+    import cv2
+    import numpy as np
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(frames / f"{i}.jpg"), np.full((120, 320, 3), 90 + i * 20, np.uint8))
+    args = ["read", str(frames), "--model", str(tiny_onnx), "--device", "cpu", "--no-dedup"]
+    assert main(args + ["--db", str(tmp_path / "a.db")]) == 0
+    err = capsys.readouterr().err
+    assert "frame(s) for review" in err and "near-duplicates" in err
+    assert main(args + ["--db", str(tmp_path / "b.db"), "--no-queue"]) == 0
+    assert "for review" not in capsys.readouterr().err
