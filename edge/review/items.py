@@ -146,6 +146,11 @@ def accept(db: sqlite_utils.Database, item_id: int, who: str) -> Item:
         raise ReviewError(
             f"item {item_id} has no pre-label boxes to accept; skip it, or label it in a tool (segread review export)"
         )
+    if len(item.prelabels) != item.display.n_digits:
+        raise ReviewError(
+            f"item {item_id} has {len(item.prelabels)} boxes but the display shows {item.display.n_digits} digits; "
+            f"accepting would teach the model to miss one: skip it, or fix the boxes in a labeling tool (segread review export)"
+        )
     labels = [{"digit": b["digit"], "xyxy": b["xyxy"]} for b in left_to_right(item.prelabels)]
     decide(db, item_id, "accept", "accepted", who, labels, "".join(b["digit"] for b in labels))
     return get_item(db, item_id)
