@@ -58,6 +58,7 @@ class Service:
         self._next_limits = 0.0
         self._queue_off: str | None = None
         self._queue_size = 0
+        self.review = None
 
     # -- building ------------------------------------------------------------------------------
     def _load_model(self, path: Path) -> OnnxDetector:
@@ -83,6 +84,7 @@ class Service:
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
+        self.review = self._open_review()
         self.heartbeat = Heartbeat(self.db, every=cfg.status.heartbeat_s)
         self.camera = ResilientSource(
             lambda: self.source_factory(self.cfg.source), stop, live=cfg.source.is_live(),
@@ -92,6 +94,19 @@ class Service:
         self._event("start", f"model {detector.model_id}, source {cfg.source.spec}")
         self.heartbeat.beat("running", self.detail(), force=True)
         self.notifier.ready(status=f"reading {cfg.source.spec} with {detector.model_id}")
+
+    def _open_review(self):
+        """The review stage's queue with this config's selection settings, when it is installed."""
+        if not self.cfg.queue.enabled:
+            return None
+        try:
+            from edge.review.queue import ReviewQueue
+            from edge.review.select import SelectConfig
+        except ImportError as exc:
+            log.warning("review queue not available (%s): no frames are queued", exc)
+            return None
+        return ReviewQueue.for_reader(self.db, self.reader, session=self.session_log,
+                                      config=SelectConfig(**self.cfg.queue.select_kwargs()), frames_dir=self.cfg.frames_dir)
 
     def _close_interrupted(self) -> None:
         """Sessions left open by a killed process: close them as interrupted and export them."""
@@ -121,6 +136,8 @@ class Service:
 
     def _after_frame(self, frame: Frame, result: FrameResult) -> None:
         self.notifier.watchdog()
+        if self.review is not None and self._queue_off is None:
+            self.review.consider(frame, result)  # commits before the next frame, like the reading
         if self.session_log.session_id != self._session_id:
             self._session_ended(self.session_log.session_id)
         if self.reload.is_set():
@@ -180,7 +197,7 @@ class Service:
 
     @property
     def queueing(self) -> bool:
-        return self.cfg.queue.enabled and self._queue_off is None
+        return self.review is not None and self._queue_off is None and not self.review.stopped
 
     def reload_config(self) -> None:
         """SIGHUP: read the config file again and apply it between frames; a bad file changes nothing."""
@@ -196,6 +213,8 @@ class Service:
             self.notifier.ready(status="config reload refused")
             return
         old, self.cfg = self.cfg, new
+        if new.queue != old.queue or new.frames_dir != old.frames_dir:
+            self.review = self._open_review()
         self.reader.dedup = self._dedup()
         self.reader.min_conf = new.reader.min_conf
         self.reader.use_crop = new.reader.crop

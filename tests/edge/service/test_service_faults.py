@@ -156,3 +156,19 @@ def test_garbage_frames_are_not_passed_to_the_reader(image):
 
     assert not usable(image)
     assert usable(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_unsure_frames_are_queued_for_review_with_their_images(tmp_path, models_dir):
+    pytest.importorskip("edge.review.queue", reason="the review stage is not in this checkout")
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=6, per_second=2)
+    cfg = load_config(write_config(
+        tmp_path / "c.json", models_dir, folder, source={"interval": 0.5},
+        queue={"enabled": True, "random_rate": 1.0, "per_hour": 1000},
+    ))
+    svc = Service(cfg)
+    svc.run(threading.Event())
+    db = open_db(cfg.database)
+    items = list(db.query("SELECT image, model, status FROM review_items"))
+    assert items and all(i["model"] == "strip-a" and i["status"] == "pending" for i in items)
+    assert all((Path(cfg.database).parent / i["image"]).is_file() for i in items)
