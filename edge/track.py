@@ -18,16 +18,20 @@ from edge.detect import Detector
 from edge.detections import Detections
 
 
-def crop_box(digits_xyxy: np.ndarray, frame_w: int, frame_h: int, pad: float = 0.6) -> tuple[int, int, int, int]:
-    """The union of the digit boxes grown by `pad` x its height on every side, clamped to the frame."""
+def crop_box(
+    digits_xyxy: np.ndarray, frame_w: int, frame_h: int, pad: float = 0.6, shift: tuple[float, float] = (0.0, 0.0)
+) -> tuple[int, int, int, int]:
+    """The union of the digit boxes grown by `pad` x its height on every side, moved by `shift` x
+    its height, clamped to the frame. The trainer cuts its display crops with the same function."""
     x1, y1 = digits_xyxy[:, 0].min(), digits_xyxy[:, 1].min()
     x2, y2 = digits_xyxy[:, 2].max(), digits_xyxy[:, 3].max()
     margin = pad * (y2 - y1)
+    dx, dy = shift[0] * (y2 - y1), shift[1] * (y2 - y1)
     return (
-        int(max(0, np.floor(x1 - margin))),
-        int(max(0, np.floor(y1 - margin))),
-        int(min(frame_w, np.ceil(x2 + margin))),
-        int(min(frame_h, np.ceil(y2 + margin))),
+        int(max(0, np.floor(x1 - margin + dx))),
+        int(max(0, np.floor(y1 - margin + dy))),
+        int(min(frame_w, np.ceil(x2 + margin + dx))),
+        int(min(frame_h, np.ceil(y2 + margin + dy))),
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.errors import DatasetError, OutputError
 from edge.labels import LabelBox, write_label_file
+from edge.track import crop_box
 from trainer.dataset import Dataset, Item, gather_folder
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,6 @@ def digit_height_at(item: Item, imgsz: int) -> float:
         return 0.0
     scale = imgsz / max(item.width, item.height)
     return float(np.median([b.h for b in item.boxes])) * item.height * scale
-
-
-def crop_window(
-    boxes: np.ndarray, width: int, height: int, pad: float, shift: tuple[float, float] = (0.0, 0.0)
-) -> tuple[int, int, int, int]:
-    """The reader's crop: union of xyxy `boxes` grown by pad * union height, shifted, clipped."""
-    x1, y1 = boxes[:, 0].min(), boxes[:, 1].min()
-    x2, y2 = boxes[:, 2].max(), boxes[:, 3].max()
-    margin = pad * (y2 - y1)
-    dx, dy = shift[0] * (y2 - y1), shift[1] * (y2 - y1)
-    return (
-        int(max(0, np.floor(x1 - margin + dx))),
-        int(max(0, np.floor(y1 - margin + dy))),
-        int(min(width, np.ceil(x2 + margin + dx))),
-        int(min(height, np.ceil(y2 + margin + dy))),
-    )
 
 
 def boxes_in_window(boxes: list[LabelBox], width: int, height: int, window: tuple[int, int, int, int]) -> list[LabelBox]:
@@ -84,7 +69,7 @@ def make_crops(items: list[Item], out_dir: Path, per_image: int = 2, seed: int =
         rng = np.random.default_rng([seed, *item.image.name.encode()])
         for k in range(per_image):
             pad = rng.uniform(*PAD_RANGE)
-            window = crop_window(xyxy, w, h, pad, tuple(rng.uniform(-SHIFT, SHIFT, 2)))
+            window = crop_box(xyxy, w, h, pad, tuple(rng.uniform(-SHIFT, SHIFT, 2)))
             boxes = boxes_in_window(list(item.boxes), w, h, window)
             x1, y1, x2, y2 = window
             if not boxes or x2 - x1 < 8 or y2 - y1 < 8:

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 from edge.labels import LabelBox, write_label_file
-from trainer.crops import boxes_in_window, crop_window, make_crops
+from edge.track import crop_box as crop_window
+from trainer.crops import boxes_in_window, make_crops
 from trainer.dataset import gather
 
 
