@@ -243,7 +243,8 @@ def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="segread", standalone_mode=False, obj={})
+        # Without standalone mode, click returns a command's ctx.exit(code) instead of raising.
+        rc = cli.main(args=args, prog_name="segread", standalone_mode=False, obj={})
     except SegreadError as exc:
         if debug:
             raise
@@ -257,7 +258,7 @@ def main(argv=None) -> int:
         return 2 if exc.exit_code in (1, 2) else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,7 @@ class ReaderStats:
     accepted: int = 0
     held: int = 0
     skipped: int = 0
-    ms: list = field(default_factory=list)
+    ms: deque = field(default_factory=lambda: deque(maxlen=1000))  # recent read times: fps, bounded for weeks
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
@@ -67,6 +68,7 @@ class ReaderStats:
 
     @property
     def fps(self) -> float:
+        """Frames read per second of reading, over the last 1000 read frames."""
         return 1000.0 * len(self.ms) / sum(self.ms) if self.ms else 0.0
 
 

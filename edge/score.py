@@ -71,12 +71,30 @@ def score_results(results: list[dict], truth: dict[str, set[str]]) -> Score:
     return score
 
 
+def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_result=None) -> list[dict]:
+    """Read every frame of a folder through the read loop; its JSONL records, in frame order.
+
+    `interval` is the seconds between the folder's frames (the sequence check uses it);
+    `session_log` and `on_result` (e.g. a review queue's `consider`) are passed to the loop.
+    """
+    from edge.capture import FolderSource
+    from edge.run import run
+
+    records = []
+
+    def collect(frame, result) -> None:
+        records.append(result.to_json())
+        if on_result is not None:
+            on_result(frame, result)
+
+    run(FolderSource(frames_dir, interval=interval), reader, session_log, on_result=collect)
+    return records
+
+
 def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: str = "cpu") -> dict:
     """Read a folder of frames with the reader (every frame, no dedup) and score it."""
-    from edge.capture import FolderSource
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
 
     reader = Reader(OnnxDetector(model_path, device=device), fmt)
-    results = [reader.process(frame).to_json() for frame in FolderSource(frames_dir)]
-    return score_results(results, load_truth(Path(truth_csv))).as_dict()
+    return score_results(read_folder(reader, frames_dir), load_truth(Path(truth_csv))).as_dict()

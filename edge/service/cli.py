@@ -132,7 +132,8 @@ def status(db, config_path, events, as_json):
 @click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
               help="Models folder; labels newer than its `current` pointer count as new.")
 @click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New label files needed to retrain.")
-def retrain_ready(data, models, min_new):
+@click.pass_context
+def retrain_ready(ctx, data, models, min_new):
     """Exit 0 when enough new labels came back to retrain, 1 otherwise (for systemd ExecCondition=).
 
     \b
@@ -147,4 +148,4 @@ def retrain_ready(data, models, min_new):
     ready = new >= min_new
     click.echo(f"{new} new label file(s) since the current model, {min_new} needed: {'retrain' if ready else 'not yet'}", err=True)
     if not ready:
-        raise SystemExit(1)  # the exit status is the answer (ExecCondition: 1 skips the unit quietly)
+        ctx.exit(1)  # the exit status is the answer (ExecCondition: 1 skips the unit quietly)

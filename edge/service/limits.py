@@ -42,7 +42,9 @@ def queued_frames(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT count(*) FROM review_items WHERE image IS NOT NULL AND image != ''").fetchone()[0]
 
 
-def _delete_items(db: sqlite_utils.Database, base: Path, where: str, limit: int) -> int:
+def _delete_items(db: sqlite_utils.Database, base: Path, where: str, limit: int, keep_rows: bool = False) -> int:
+    """Drop the images of the oldest items matching `where`; with keep_rows the item rows, their
+    pre-labels and every decision stay (only the picture goes), else the rows go too."""
     rows = list(db.query(
         f"SELECT id, image FROM review_items WHERE image IS NOT NULL AND image != '' AND {where} ORDER BY id LIMIT ?", [limit]
     ))
@@ -51,22 +53,26 @@ def _delete_items(db: sqlite_utils.Database, base: Path, where: str, limit: int)
     ids = [r["id"] for r in rows]
     marks = ",".join("?" * len(ids))
     with db.conn:
-        if "review_decisions" in db.table_names():
-            db.execute(f"DELETE FROM review_decisions WHERE item_id IN ({marks})", ids)
-        db.execute(f"DELETE FROM review_items WHERE id IN ({marks})", ids)
+        if keep_rows:
+            db.execute(f"UPDATE review_items SET image = NULL WHERE id IN ({marks})", ids)
+        else:
+            if "review_decisions" in db.table_names():
+                db.execute(f"DELETE FROM review_decisions WHERE item_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM review_items WHERE id IN ({marks})", ids)
     for r in rows:  # files after the commit: a crash leaves an orphan file, never a dangling row
         (base / r["image"]).unlink(missing_ok=True)
     return len(rows)
 
 
 def prune_frames(db: sqlite_utils.Database, db_path: Path, max_frames: int) -> int:
-    """Delete queued items beyond `max_frames`, oldest reviewed first; how many went."""
+    """Delete queued frame images beyond `max_frames`, oldest reviewed first; how many went.
+    The items' rows, pre-labels and decisions are kept."""
     over = queued_frames(db) - max_frames
     removed = 0
     base = Path(db_path).parent
     for where in (REVIEWED, "1"):
         while over > 0:
-            n = _delete_items(db, base, where, min(over, BATCH))
+            n = _delete_items(db, base, where, min(over, BATCH), keep_rows=True)
             if n == 0:
                 break
             removed += n

@@ -77,12 +77,15 @@ def test_queued_frames_pruned_oldest_reviewed_first(tmp_path):
     add_items(db, tmp_path, 3, "pending")
     add_items(db, tmp_path, 4, "accepted")
     add_items(db, tmp_path, 2, "pending")
+    db["review_decisions"].insert({"item_id": 4, "action": "accept", "who": "ann"})
     assert limits.prune_frames(db, tmp_path / "s.db", 5) == 4
-    left = list(db.query("SELECT id, status, image FROM review_items ORDER BY id"))
+    left = list(db.query("SELECT id, status, image FROM review_items WHERE image IS NOT NULL ORDER BY id"))
     assert [r["status"] for r in left] == ["pending"] * 5
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == sorted(f"{r['id']}.jpg" for r in left)
+    # Only the pictures went: every item row and every decision is still there.
+    assert db["review_items"].count == 9 and db["review_decisions"].count == 1
     assert limits.prune_frames(db, tmp_path / "s.db", 3) == 2  # then the oldest pending
-    assert [r["id"] for r in db.query("SELECT id FROM review_items ORDER BY id")] == [3, 8, 9]
+    assert [r["id"] for r in db.query("SELECT id FROM review_items WHERE image IS NOT NULL ORDER BY id")] == [3, 8, 9]
 
 
 def test_database_bounded_by_pruning_held_readings_then_closed_sessions(tmp_path):
