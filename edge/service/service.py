@@ -146,7 +146,7 @@ class Service:
         swapped = self.watcher.poll()
         if swapped is not None:
             self.swap(swapped)
-        self.heartbeat.beat("running", self.detail())
+        self.heartbeat.beat("running", self.detail)
         now = time.monotonic()
         if now >= self._next_limits:
             self._next_limits = now + self.cfg.limits.check_s
@@ -157,7 +157,7 @@ class Service:
     def _waiting(self) -> None:
         """Called about once a second while the camera is out: keep the watchdog and heartbeat fed."""
         self.notifier.watchdog()
-        self.heartbeat.beat("outage" if self.camera.in_outage else "waiting", self.detail())
+        self.heartbeat.beat("outage" if self.camera.in_outage else "waiting", self.detail)
 
     def swap(self, detector) -> None:
         old = self.reader.detector.model_id

@@ -23,10 +23,13 @@ class Heartbeat:
     started_at: float = field(default_factory=time.time)
     _next: float = 0.0
 
-    def beat(self, state: str, detail: dict, force: bool = False) -> bool:
+    def beat(self, state: str, detail: "dict | Callable[[], dict]", force: bool = False) -> bool:
+        """Write the status row when due; `detail` may be a callable, built only then."""
         now = self.clock()
         if not force and now < self._next:
             return False
+        if callable(detail):
+            detail = detail()
         self._next = now + self.every
         with self.db.conn:
             self.db["service_status"].upsert(
