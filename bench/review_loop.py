@@ -176,17 +176,6 @@ def write_random_labels(out: Path, records: list[dict], readings: dict[str, str]
     return {"answered": answered, "unanswerable": unanswerable, **outcome}
 
 
-def split_sides(folder: Path) -> dict:
-    """How many of a labeled folder's images the trainer's frozen split puts on each side (only train is learned)."""
-    from trainer.dataset import source_id
-    from trainer.split import side
-
-    sides = {"train": 0, "val": 0, "test": 0}
-    for image in (folder / "images").iterdir():
-        sides[side(source_id(image))] += 1
-    return sides
-
-
 def models_copy(model: Path, folder: Path) -> Path:
     """A models folder holding only `model` (its .onnx, card and .pt) as current."""
     from edge.models import read_card, set_current
@@ -210,7 +199,7 @@ def retrain_arm(arm: str, labels: Path, model: Path, work: Path, args, imgsz: in
     assert models_dir.resolve() != DEFAULT_MODELS_DIR.resolve()
     settings = TrainSettings(minutes=args.minutes, imgsz=imgsz, device=args.device, seed=args.seed)
     options = RetrainOptions(
-        data=[DIGITS, labels], models_dir=models_dir, runs_dir=work / "runs", start=args.start,
+        data=[DIGITS], corrections=[labels], models_dir=models_dir, runs_dir=work / "runs", start=args.start,
         settings=settings, name=f"{model.stem}-loop-{arm}",  # never the parent's name
     )
     return retrain(options)
@@ -222,7 +211,7 @@ def run_arm(arm: str, labels: Path, answers: dict, model: Path, work: Path, args
     after = score(read_run3(Path(card["path"]))[0], truth)
     return {
         "answers": answers,
-        "splits": split_sides(labels),
+        "trained_on": sum(1 for _ in (labels / "images").iterdir()),  # corrections all train
         "candidate": {
             "path": card["path"], "promoted_in_temp": card["decision"]["promoted"],
             "reasons": card["decision"]["reasons"], "epochs": card["epochs"], "minutes": card["minutes"],
@@ -249,7 +238,7 @@ def table(results: dict) -> str:
     row("  answered (fixed / already right)", lambda a: f"{len(a['answers']['answered'])} "
         f"({a['answers']['fixed']} / {a['answers']['accepted']})")
     row("  asked but unanswerable", lambda a: len(a["answers"]["unanswerable"]))
-    row("  answers on the train side", lambda a: f"{a['splits']['train']} (val {a['splits']['val']}, test {a['splits']['test']})")
+    row("  answers trained on", lambda a: a["trained_on"])
     row("frames selected", lambda a: f"{a['selection']['frames']} ({pct(a['selection']['share_of_frames'])} of {n})")
     row("error recall", lambda a: pct(a["selection"]["error_recall"]))
     row("precision (selected not right)", lambda a: pct(a["selection"]["precision"]))

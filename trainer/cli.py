@@ -59,14 +59,19 @@ sessions_option = click.option(
 @click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
 @click.option("--crops", "crops_per_image", type=int, default=2, show_default=True,
               help="Display crops cut from each labeled photo.")
+@click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
+              help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
               help="Another model (e.g. the peer) to evaluate on the same split, for the card.")
 @sessions_option
 def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_dir, runs_dir, synthetic,
-            crops_per_image, compare, sessions):
+            crops_per_image, corrections, compare, sessions):
     """Train a candidate model and promote it if it is not worse than the current one.
 
-    Example: segread retrain --data ../shared/data/digits --minutes 8 --device cuda --from scratch
+    \b
+    Example:
+      segread retrain --data ../shared/data/digits --minutes 8 --device cuda --from scratch
+      segread retrain --data ../shared/data/digits --corrections labeled/ --minutes 4
     """
     from trainer.retrain import RetrainOptions, retrain as run_retrain
     from trainer.train import TrainSettings
@@ -76,6 +81,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
+        corrections=list(corrections),
     )
     card = _run(run_retrain, options)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}

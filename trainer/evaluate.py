@@ -8,6 +8,7 @@ edge.score.score_session, because mAP says little about whether a display is rea
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 from edge.errors import DatasetError, ModelError
@@ -38,10 +39,11 @@ def detection_metrics(model_path: Path, data_yaml: Path, imgsz: int = 256, batch
         raise ModelError(f"model not found: {model_path}")
     imgsz = fixed_input_size(model_path) or imgsz
     model = YOLO(str(model_path), task="detect")
-    result = model.val(
-        data=str(data_yaml), split="val", imgsz=imgsz, batch=batch, device="cpu" if _no_cuda() else 0,
-        plots=False, verbose=False, workers=0, save_json=False,
-    )
+    with tempfile.TemporaryDirectory(prefix="segread-val-") as scratch:  # not ./runs/detect/val-N
+        result = model.val(
+            data=str(data_yaml), split="val", imgsz=imgsz, batch=batch, device="cpu" if _no_cuda() else 0,
+            plots=False, verbose=False, workers=0, save_json=False, project=scratch, name="val", exist_ok=True,
+        )
     names = result.names
     per_digit = {d: {"precision": None, "recall": None, "ap50_95": None} for d in CLASS_NAMES}
     for k, class_index in enumerate(result.box.ap_class_index):

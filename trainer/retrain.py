@@ -32,6 +32,7 @@ class RetrainOptions:
     settings: TrainSettings = field(default_factory=TrainSettings)
     crops_per_image: int = 2
     synthetic: int = 0
+    corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     sessions: Path | None = None
     compare: list[Path] = field(default_factory=list)
     name: str | None = None
@@ -70,9 +71,17 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     gathered = dataset.gather(options.data)
     dataset.require_trainable(gathered)
     parts = split.split(gathered.items)
+    if options.corrections:
+        # Frames a reviewer answered are what the product learns from: all of them train. The
+        # frozen test split stays the labeled photos' own, so it never moves as corrections arrive.
+        fixes = dataset.gather(options.corrections)
+        parts["train"] = parts["train"] + list(fixes.items)
+        gathered = dataset.Dataset(gathered.items + fixes.items, gathered.problems + fixes.problems)
     if not parts["test"]:
         raise DatasetError(f"no photo fell in the frozen test split ({len({i.source for i in gathered.items})} photos); add more")
     sizes = {name: len(items) for name, items in parts.items()}
+    if options.corrections:
+        sizes["train_corrections"] = len(fixes.items)
     if not parts["val"]:
         log.warning("no photo fell in the val split: validating on the train split (test stays frozen)")
         parts["val"] = list(parts["train"])

@@ -103,3 +103,21 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert report["test_images"] == 2 and "map50_95" in report["test"]
+
+
+def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
+    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    # Corrections named like the review queue's exports; several of them hash to val or test.
+    fixes = tiny_set(tmp_path / "fixes-src", {"train": 3, "val": 2, "test": 2})
+    corrections = tmp_path / "fixes"
+    (corrections / "images").mkdir(parents=True)
+    (corrections / "labels").mkdir()
+    for i, image in enumerate(sorted((fixes / "images").iterdir())):
+        shutil.copy(image, corrections / "images" / f"item-{i + 1}.jpg")
+        shutil.copy(fixes / "labels" / f"{image.stem}.txt", corrections / "labels" / f"item-{i + 1}.txt")
+    options = RetrainOptions([data], tmp_path / "models", tmp_path / "runs", corrections=[corrections],
+                             crops_per_image=0, settings=TrainSettings(imgsz=64))
+    _, sizes, yamls = retrain_module.prepare(options, tmp_path / "run")
+    assert sizes["train_corrections"] == 7 and sizes["test"] == 1
+    test_images = {Path(p).name for p in yamls["test_images"]}
+    assert not any(name.startswith("item-") for name in test_images)
