@@ -39,7 +39,7 @@ def tiny_set(dest: Path, want: dict[str, int]) -> Path:
 
 
 def test_missing_folder_is_one_line_and_exit_2(tmp_path):
-    result = CliRunner().invoke(retrain, ["--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path / "m")])
+    result = CliRunner().invoke(retrain, ["--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path / "m"), "--runs-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "labeled folder not found" in result.output and "Traceback" not in result.output
 
