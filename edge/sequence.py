@@ -42,7 +42,8 @@ class SequenceCheck:
             return delta
         if self.fmt.kind == "time" and delta < 0:
             for period in ROLLOVER_PERIODS:
-                if 0 <= delta + period <= upper:
+                # A display that wraps at `period` never showed `prev` >= period.
+                if prev < period and 0 <= delta + period <= upper:
                     return delta + period
         return None
 
@@ -51,11 +52,12 @@ class SequenceCheck:
         prev, prev_t = self.anchor
         upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
         texts = set()
+        limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
+        periods = [p for p in ROLLOVER_PERIODS if prev < p] if self.fmt.kind == "time" else []
         for k in range(-int(self.back_tolerance), upper + 1):
             value = prev + k
-            for period in (None, *ROLLOVER_PERIODS) if self.fmt.kind == "time" else (None,):
-                v = value if period is None else value - period
-                if 0 <= v < (6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits):
+            for v in (value, *(value - p for p in periods if value >= p)):
+                if 0 <= v < limit:
                     texts.add(_text(v, self.fmt))
         return sorted(texts)
 

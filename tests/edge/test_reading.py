@@ -117,3 +117,12 @@ def test_candidates_cover_the_rollover():
     texts = check.candidates(1.0)
     assert "9859" in texts and "0000" in texts and "0001" in texts
     assert "0100" not in texts
+
+
+def test_a_display_past_60_minutes_never_wraps_like_a_clock():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(_scored("9538"), TIME), 0.0)
+    assert not any(text.startswith("35") for text in check.candidates(1.0))
+    # 35:39 is 95:39 minus an hour: not a rollover of a display that shows 95 minutes.
+    r = check.update(read_digits(_scored("3539"), TIME), 1.0)
+    assert r.status == "held"
