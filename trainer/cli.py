@@ -51,7 +51,7 @@ sessions_option = click.option(
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--from", "start", type=click.Choice(["current", "scratch"]), default="current", show_default=True,
               help="Fine-tune the current model, or train a fresh yolov5n.")
-@click.option("--imgsz", type=int, default=256, show_default=True)
+@click.option("--imgsz", type=int, default=128, show_default=True, help="Training size: the display crop the reader reads at.")
 @click.option("--batch", type=int, default=32, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
@@ -101,7 +101,7 @@ def _brief(report: dict) -> dict:
 @click.argument("model", type=click.Path(path_type=Path))
 @data_option
 @sessions_option
-@click.option("--imgsz", type=int, default=256, show_default=True, help="Ignored for fixed-size ONNX models.")
+@click.option("--imgsz", type=int, default=None, help="Crop size [default: the training size on the model card, else 128].")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
 def evaluate(model, data, sessions, imgsz, work_dir):
     """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
@@ -109,8 +109,8 @@ def evaluate(model, data, sessions, imgsz, work_dir):
     Example: segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
     """
     from edge.errors import DatasetError
-    from edge.models import resolve_model
-    from trainer import dataset, split
+    from edge.models import read_card, resolve_model
+    from trainer import crops, dataset, split
     from trainer.evaluate import evaluate as run_evaluate
 
     _logging()
@@ -121,8 +121,10 @@ def evaluate(model, data, sessions, imgsz, work_dir):
         parts = split.split(gathered.items)
         if not parts["test"]:
             raise DatasetError("no photo of --data falls in the frozen test split")
-        yamls = split.materialise({"test": parts["test"]}, work_dir)
-        report = run_evaluate(path, yamls["test"], sessions, imgsz)
+        test_crops = crops.reader_crops(parts["test"], Path(work_dir) / "crops")
+        yamls = split.materialise({"test": parts["test"], "test_crops": test_crops}, work_dir)
+        size = imgsz or read_card(path).get("training", {}).get("imgsz", 128)
+        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"])
         return {"model": str(path), "test_images": len(parts["test"]),
                 "problems": [str(p) for p in gathered.problems], **report}
 

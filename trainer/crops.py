@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PAD_RANGE = (0.3, 1.2)
 SHIFT = 0.25  # largest shift, as a fraction of the union height
 MIN_VISIBLE = 0.6  # a digit with less of its box inside the crop is dropped
+READER_PAD = 0.6  # edge.track.DisplayTracker's default
 MIN_DIGIT_PX = 10  # a photo trains as itself only if its digits stay this tall at imgsz
 
 
@@ -50,7 +51,10 @@ def boxes_in_window(boxes: list[LabelBox], width: int, height: int, window: tupl
     return out
 
 
-def make_crops(items: list[Item], out_dir: Path, per_image: int = 2, seed: int = 0) -> list[Item]:
+def make_crops(
+    items: list[Item], out_dir: Path, per_image: int = 2, seed: int = 0,
+    pad_range: tuple[float, float] = PAD_RANGE, shift: float = SHIFT,
+) -> list[Item]:
     """Write `per_image` display crops of every labeled item; crops keep their photo's source id."""
     out_dir = Path(out_dir)
     images_dir, labels_dir = out_dir / "images", out_dir / "labels"
@@ -68,8 +72,8 @@ def make_crops(items: list[Item], out_dir: Path, per_image: int = 2, seed: int =
         # One generator per item, seeded by its name: a photo's crops do not depend on the others.
         rng = np.random.default_rng([seed, *item.image.name.encode()])
         for k in range(per_image):
-            pad = rng.uniform(*PAD_RANGE)
-            window = crop_box(xyxy, w, h, pad, tuple(rng.uniform(-SHIFT, SHIFT, 2)))
+            pad = rng.uniform(*pad_range)
+            window = crop_box(xyxy, w, h, pad, tuple(rng.uniform(-shift, shift, 2)))
             boxes = boxes_in_window(list(item.boxes), w, h, window)
             x1, y1, x2, y2 = window
             if not boxes or x2 - x1 < 8 or y2 - y1 < 8:
@@ -85,6 +89,15 @@ def make_crops(items: list[Item], out_dir: Path, per_image: int = 2, seed: int =
             crops.append(Item(image_path, tuple(boxes), item.source, x2 - x1, y2 - y1, labels_dir / f"{stem}.txt"))
     log.info("made %d display crops from %d photos", len(crops), len(items))
     return crops
+
+
+def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:
+    """Exactly the crop the reader reads once it tracks the display: pad 0.6, no shift.
+
+    The frozen test photos are scored through these as well as whole, so the test says how the
+    model does on what the reader feeds it.
+    """
+    return make_crops(items, out_dir, per_image=1, pad_range=(READER_PAD, READER_PAD), shift=0.0)
 
 
 def synthetic_items(out_dir: Path, n: int, seed: int = 0) -> list[Item]:

@@ -101,8 +101,19 @@ def session_readings(model_path: Path, sessions_dir: Path) -> dict:
     return {**total, "sessions": per_session}
 
 
-def evaluate(model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256) -> dict:
-    """The report promotion compares: {"test": detection metrics, "sessions": readings or None}."""
-    report = {"test": detection_metrics(model_path, test_yaml, imgsz)}
+FIND_SIZE = 640  # edge.track.DisplayTracker: the whole frame is searched at 640
+
+
+def evaluate(
+    model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
+    test_crops_yaml: Path | None = None,
+) -> dict:
+    """The report promotion compares, each part scored the way the reader uses the model:
+    {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
+     "test_crops": the reader's display crops of those photos at the model's crop size `imgsz`;
+     "sessions": readings on sessions with truth, or None}."""
+    report = {"test": detection_metrics(model_path, test_yaml, FIND_SIZE)}
+    if test_crops_yaml is not None:
+        report["test_crops"] = detection_metrics(model_path, test_crops_yaml, imgsz)
     report["sessions"] = session_readings(model_path, sessions_dir) if sessions_dir else None
     return report

@@ -29,12 +29,14 @@ def decide(candidate: dict, current: dict | None, parity: dict | None = None, to
     if parity is not None and not parity.get("passed"):
         reasons.append(f"parity check failed (max box diff {parity.get('max_box_diff_px')} px, "
                        f"max score diff {parity.get('max_score_diff')}, unmatched {parity.get('unmatched')})")
+    # Gate on what the reader reads most: its display crops when both reports have them.
+    part = "test_crops" if "test_crops" in candidate and (current is None or "test_crops" in current) else "test"
     if current is None:
-        score = candidate["test"]["map50_95"]
+        score = candidate[part]["map50_95"]
         if score < FIRST_MODEL_FLOOR:
             reasons.append(f"first model: test mAP50-95 {score:.4f} < floor {FIRST_MODEL_FLOOR}")
         return not reasons, reasons or [f"no current model; test mAP50-95 {score:.4f}"]
-    new, old = candidate["test"]["map50_95"], current["test"]["map50_95"]
+    new, old = candidate[part]["map50_95"], current[part]["map50_95"]
     if new < old - tolerance:
         reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")
     new_s, old_s = candidate.get("sessions"), current.get("sessions")

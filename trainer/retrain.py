@@ -97,6 +97,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
         parts["train"] = parts["train"] + synth
         sizes["train_synthetic"] = len(synth)
+    parts["test_crops"] = crops.reader_crops(parts["test"], run_dir / "crops" / "test")
     yamls = split.materialise(parts, run_dir / "data")
     return gathered, sizes, {**yamls, "test_images": [i.image for i in parts["test"]]}
 
@@ -117,13 +118,13 @@ def retrain(options: RetrainOptions) -> dict:
     onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz)
     parity = export.parity(result.best_pt, onnx_path, yamls["test_images"][:PARITY_IMAGES], conf=options.parity_conf)
 
-    metrics = {"candidate": evaluate.evaluate(onnx_path, yamls["test"], options.sessions, settings.imgsz)}
+    metrics = {"candidate": evaluate.evaluate(onnx_path, yamls["test"], options.sessions, settings.imgsz, yamls["test_crops"])}
     current = promote.current_model(options.models_dir)
     if current is not None:
         current_imgsz = read_card(current).get("training", {}).get("imgsz", settings.imgsz)
-        metrics["current"] = evaluate.evaluate(current, yamls["test"], options.sessions, current_imgsz)
+        metrics["current"] = evaluate.evaluate(current, yamls["test"], options.sessions, current_imgsz, yamls["test_crops"])
     for other in options.compare:
-        metrics[Path(other).stem] = evaluate.evaluate(Path(other), yamls["test"], options.sessions, settings.imgsz)
+        metrics[Path(other).stem] = evaluate.evaluate(Path(other), yamls["test"], options.sessions, settings.imgsz, yamls["test_crops"])
 
     promoted, reasons = promote.decide(metrics["candidate"], metrics.get("current"), parity)
     card = promote.make_card(

@@ -83,7 +83,13 @@ def materialise(parts: dict[str, list[Item]], out_dir: Path, link: bool = True) 
     for name in ("train", "val"):
         write_items(parts.get(name, []), train_root / "images" / name, train_root / "labels" / name, link)
     write_items(parts.get("test", []), test_root / "images", test_root / "labels", link)
-    return {
+    yamls = {
         "train": write_data_yaml(train_root / "data.yaml", train_root, "images/train", "images/val"),
         "test": write_data_yaml(test_root / "data.yaml", test_root, "images", "images"),
     }
+    if parts.get("test_crops"):
+        crops_root = out_dir / "test_crops"
+        shutil.rmtree(crops_root, ignore_errors=True)
+        write_items(parts["test_crops"], crops_root / "images", crops_root / "labels", link)
+        yamls["test_crops"] = write_data_yaml(crops_root / "data.yaml", crops_root, "images", "images")
+    return yamls

@@ -28,7 +28,7 @@ class TrainSettings:
     model: str = DEFAULT_MODEL
     epochs: int = 100
     minutes: float | None = None
-    imgsz: int = 256
+    imgsz: int = 128
     batch: int = 32
     device: str = "auto"
     workers: int = 2
