@@ -26,7 +26,8 @@ class SequenceCheck:
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
     back_tolerance: float = 1.0  # a fading old segment may show one unit less
     confirm: int = 3  # consecutive agreeing held readings that re-anchor the sequence
-    decode_min: float | None = 0.2  # least per-digit score for a sequence-decoded reading; None: off
+    decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
+    max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
 
@@ -65,15 +66,22 @@ class SequenceCheck:
         """The likeliest reading the session allows, when every digit box supports it.
 
         Each box carries all ten class scores; a leading 9 that the model scores 0.35 as 4 and 0.3
-        as 9 is a 9 when the session so far says 95:3x. Returns None when no candidate has every
-        digit scored at least `decode_min`.
+        as 9 is a 9 when the session so far says 95:3x. A candidate may differ from the boxes' best
+        classes in at most `max_swaps` digits, each its box's second-best class, and every digit
+        must score at least `decode_min`; otherwise None.
         """
         scores = reading.digits.class_scores
         if self.decode_min is None or self.anchor is None or scores is None or len(reading.digits) != self.fmt.n_digits:
             return None
+        ranked = np.argsort(-scores, axis=1)
+        rows = np.arange(len(scores))
         best, best_ll, best_min = None, -np.inf, 0.0
         for text in self.candidates(t):
-            s = scores[np.arange(len(text)), [DIGIT_TO_CLASS[c] for c in text]]
+            classes = np.array([DIGIT_TO_CLASS[c] for c in text])
+            swapped = classes != ranked[:, 0]
+            if swapped.sum() > self.max_swaps or (classes[swapped] != ranked[swapped, 1]).any():
+                continue
+            s = scores[rows, classes]
             ll = float(np.log(np.maximum(s, 1e-6)).sum())
             if ll > best_ll:
                 best, best_ll, best_min = text, ll, float(s.min())

@@ -105,6 +105,18 @@ def test_no_decoding_without_support_from_the_boxes():
     assert r.status == "held" and r.reason.startswith("sequence")
 
 
+def test_decoding_takes_only_second_best_classes_and_one_digit():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(_scored("9532"), TIME), 0.0)
+    # 9 is only the third choice of the leading box: no decoding.
+    third = _scored("4533", {0: ("9", 0.3)}, conf=0.6)
+    third.class_scores[0, 6] = 0.4  # a "7" ranks second
+    assert check.update(read_digits(third, TIME), 1.5).status == "held"
+    # Two digits would have to change: no decoding either.
+    two = _scored("4573", {0: ("9", 0.4), 2: ("3", 0.4)}, conf=0.6)
+    assert check.update(read_digits(two, TIME), 1.5).status == "held"
+
+
 def test_decoding_is_off_when_asked():
     check = SequenceCheck(TIME, decode_min=None)
     check.update(read_digits(_scored("9532"), TIME), 0.0)
