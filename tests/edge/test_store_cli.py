@@ -1,5 +1,8 @@
 import json
 import os
+import shutil
+import subprocess
+from pathlib import Path
 import sqlite3
 import stat
 
@@ -58,12 +61,37 @@ def test_migrations_run_once_and_wal_is_on(tmp_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
-def test_read_only_database_is_refused_up_front(tmp_path):
-    open_db(tmp_path / "ro.db")
-    os.chmod(tmp_path / "ro.db", stat.S_IRUSR)
-    with pytest.raises(Exception, match="cannot open database"):
-        open_db(tmp_path / "ro.db")
+@pytest.fixture
+def read_only_db(tmp_path):
+    """A database holding one session that nobody, root included, may write to."""
+    db, _ = _read(tmp_path, ["0100", "0101"], db_name="ro.db")
+    db.conn.close()
+    path = tmp_path / "ro.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=DELETE")  # fold the WAL into the file, as a stopped reader leaves it
+    conn.close()
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+            pytest.skip("as root, a read-only file needs chattr +i, which this filesystem refuses")
+    else:
+        os.chmod(path, stat.S_IRUSR)
+        os.chmod(tmp_path, stat.S_IRUSR | stat.S_IXUSR)
+    yield path
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)])
+    else:
+        os.chmod(tmp_path, stat.S_IRWXU)
+
+
+def test_read_only_database_is_one_line_exit_2_and_loses_nothing(tmp_path, read_only_db, tiny_onnx, capsys):
+    frames = _frames(tmp_path / "more", 2)
+    capsys.readouterr()
+    assert main(["read", str(frames), "--model", str(tiny_onnx), "--db", str(read_only_db), "--no-dedup"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("segread: error: cannot open database")
+    rows = sqlite3.connect(f"file:{read_only_db}?mode=ro", uri=True).execute(
+        "select count(*) from readings where status = 'accepted'").fetchone()
+    assert rows[0] == 2
 
 
 def test_cli_read_writes_jsonl_per_frame_and_logs_sessions(tmp_path, tiny_onnx, capsys):
