@@ -27,7 +27,8 @@ def sample_style(rng: np.random.Generator) -> dict:
         "bg_bgr": (level * u(0.80, 0.97), level * u(0.97, 1.06), level * u(0.86, 1.0)),
         "bg_gradient": u(-0.18, 0.18),
         "contrast": u(0.22, 0.8),  # how much a lit segment darkens the background
-        "off_level": u(0.0, 0.07),  # unlit segments show faintly on many LCDs
+        # Unlit segments show faintly on many LCDs; on some a 0 is a faint-waisted 8.
+        "off_level": u(0.0, 0.07) if rng.random() < 0.6 else u(0.07, 0.22),
         "ghost_level": u(0.15, 0.5),
         "slant_deg": u(0.0, 10.0),
         "digit_frac": u(0.58, 0.76),  # digit height / panel height
@@ -42,7 +43,7 @@ def sample_style(rng: np.random.Generator) -> dict:
         "nine_tail": bool(rng.random() < 0.85),  # 9 with segment d
         "colon": bool(rng.random() < 0.15),
         "legend": bool(rng.random() < 0.3),  # tiny printed marks inside the LCD
-        "blur": u(0.0, 1.3),
+        "blur": u(0.0, 1.3) if rng.random() < 0.7 else u(1.3, 2.2),  # webcams focus past the LCD
         "noise": u(0.004, 0.035),
         "jpeg": int(rng.integers(35, 95)) if rng.random() < 0.7 else 0,
         "glare": u(0.15, 0.6) if rng.random() < 0.2 else 0.0,
