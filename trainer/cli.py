@@ -64,8 +64,10 @@ sessions_option = click.option(
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
               help="Another model (e.g. the peer) to evaluate on the same split, for the card.")
 @sessions_option
+@click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
 def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_dir, runs_dir, synthetic,
-            crops_per_image, corrections, compare, sessions):
+            crops_per_image, corrections, compare, sessions, finish):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -81,7 +83,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
-        corrections=list(corrections),
+        corrections=list(corrections), finish=finish,
     )
     card = _run(run_retrain, options)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}

@@ -109,7 +109,9 @@ def synthetic_items(out_dir: Path, n: int, seed: int = 0) -> list[Item]:
         from edge.synth import write_yolo_set
     except ImportError as exc:
         raise DatasetError(f"--synthetic needs edge.synth.write_yolo_set, which is not available: {exc}") from None
-    write_yolo_set(Path(out_dir), n, seed, kind="crop", rare_boost=True)
+    images = Path(out_dir) / "images"
+    if not (images.is_dir() and sum(1 for _ in images.glob("*.jpg")) >= n):  # a resumed run keeps what it trained on
+        write_yolo_set(Path(out_dir), n, seed, kind="crop", rare_boost=True)
     dataset: Dataset = gather_folder(Path(out_dir))
     for problem in dataset.problems:
         log.warning("synthetic set: %s", problem)

@@ -84,7 +84,9 @@ def check_metadata(onnx_path: Path) -> dict:
 
 
 def _torch_detections(model, image: np.ndarray, imgsz: int, conf: float, iou: float) -> Detections:
-    result = model.predict(image, imgsz=imgsz, conf=conf, iou=iou, agnostic_nms=True, verbose=False, device="cpu")[0]
+    # rect=False: a square letterbox, as the ONNX reader feeds it (not the minimal rectangle).
+    result = model.predict(image, imgsz=imgsz, conf=conf, iou=iou, agnostic_nms=True, verbose=False, device="cpu",
+                           rect=False)[0]
     names = result.names
     classes = result.boxes.cls.cpu().numpy().astype(int)
     return Detections(

@@ -15,7 +15,7 @@ from pathlib import Path
 from edge.errors import DatasetError, OutputError
 from edge.models import read_card
 from trainer import crops, dataset, evaluate, export, promote, split
-from trainer.train import DEFAULT_MODEL, TrainSettings, train
+from trainer.train import DEFAULT_MODEL, TrainResult, TrainSettings, resolve_device, train
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class RetrainOptions:
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     sessions: Path | None = None
+    finish: Path | None = None  # an interrupted run folder whose training completed: export, check, promote
     compare: list[Path] = field(default_factory=list)
     name: str | None = None
     parity_conf: float = 0.05
@@ -99,13 +100,39 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         sizes["train_synthetic"] = len(synth)
     parts["test_crops"] = crops.reader_crops(parts["test"], run_dir / "crops" / "test")
     yamls = split.materialise(parts, run_dir / "data")
-    return gathered, sizes, {**yamls, "test_images": [i.image for i in parts["test"]]}
+    return gathered, sizes, {
+        **yamls, "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
+    }
+
+
+def finished_training(train_dir: Path, settings: TrainSettings) -> TrainResult:
+    """What a completed training left in `train_dir` (weights, args.yaml, results.csv), for a
+    retrain that stopped after it; the run's own settings replace `settings`' fields."""
+    import yaml
+
+    weights = train_dir / "weights"
+    best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
+    if not best.is_file() or not (train_dir / "args.yaml").is_file():
+        raise DatasetError(f"--finish: {train_dir} holds no finished training (weights/best.pt, args.yaml)")
+    args = yaml.safe_load((train_dir / "args.yaml").read_text())
+    for key in ("epochs", "imgsz", "batch", "workers", "patience", "seed"):
+        setattr(settings, key, args[key])
+    settings.minutes = round(args["time"] * 60, 2) if args.get("time") else None
+    settings.device = "cpu" if str(args["device"]) == "cpu" else "cuda"
+    rows = [line.split(",") for line in (train_dir / "results.csv").read_text().splitlines()[1:] if line.strip()]
+    minutes = float(rows[-1][1]) / 60 if rows else 0.0
+    device, device_name = resolve_device(settings.device)
+    return TrainResult(best, train_dir, device, device_name, len(rows), round(minutes, 2))
 
 
 def retrain(options: RetrainOptions) -> dict:
     """Run a retrain end to end; returns the candidate's card (with the decision in it)."""
-    name = options.name or f"segread-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = Path(options.runs_dir) / name
+    if options.finish is not None:
+        run_dir = Path(options.finish)
+        name = run_dir.name
+    else:
+        name = options.name or f"segread-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        run_dir = Path(options.runs_dir) / name
     check_space(run_dir, options.min_free_mb)
     check_space(options.models_dir, 50)
     gathered, sizes, yamls = prepare(options, run_dir)
@@ -113,10 +140,16 @@ def retrain(options: RetrainOptions) -> dict:
 
     settings = options.settings
     settings.model, parent = parent_weights(options.models_dir, options.start)
-    result = train(yamls["train"], run_dir / "train", settings)
+    if options.finish is not None:
+        result = finished_training(run_dir / "train", settings)
+    else:
+        result = train(yamls["train"], run_dir / "train", settings)
 
     onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz)
-    parity = export.parity(result.best_pt, onnx_path, yamls["test_images"][:PARITY_IMAGES], conf=options.parity_conf)
+    # Both ways the reader uses the model: whole frames and display crops.
+    half = PARITY_IMAGES // 2
+    parity_images = yamls["test_images"][:half] + yamls["test_crop_images"][:half]
+    parity = export.parity(result.best_pt, onnx_path, parity_images, conf=options.parity_conf)
 
     metrics = {"candidate": evaluate.evaluate(onnx_path, yamls["test"], options.sessions, settings.imgsz, yamls["test_crops"])}
     current = promote.current_model(options.models_dir)
