@@ -173,6 +173,13 @@ def retrain(options: RetrainOptions) -> dict:
         parity=parity,
         problems=[str(p) for p in gathered.problems],
     )
+    card["data"]["folders"] = [str(p) for p in options.data]
+    card["data"]["corrections"] = [str(p) for p in options.corrections]
+    card["data"]["synthetic"] = options.synthetic
+    card["data"]["crops_per_photo"] = options.crops_per_image
+    card["data"]["sessions_gate"] = str(options.sessions) if options.sessions else None  # read for the gate, never trained on
+    if options.finish is not None:
+        card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"
     card["decision"] = {"promoted": promoted, "reasons": reasons, "run_dir": str(run_dir.resolve())}
     card["path"] = str(promote.install(options.models_dir, name, onnx_path, result.best_pt, card, promoted))
     log.info("%s %s: %s", name, "promoted" if promoted else "kept aside", "; ".join(reasons))

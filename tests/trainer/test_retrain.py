@@ -102,7 +102,15 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
                                            "--imgsz", "64", "--work-dir", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
-    assert report["test_images"] == 2 and "map50_95" in report["test"]
+    assert report["test_images"] == 2 and "map50_95" in report["test"] and "map50_95" in report["test_crops"]
+
+    # A retrain that stopped after training is finished from its run folder, without training again.
+    run_dir = Path(card["decision"]["run_dir"])
+    trained = (run_dir / "train" / "results.csv").stat().st_mtime
+    options.finish = run_dir
+    again = retrain_module.retrain(options)
+    assert again["name"] == card["name"] and again["epochs"] == card["epochs"] == 2
+    assert (run_dir / "train" / "results.csv").stat().st_mtime == trained
 
 
 def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
