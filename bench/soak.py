@@ -10,7 +10,7 @@ frame), so the display advances one second per 30 frames for the whole hour.
 Reports frames read, dedup ratio, readings (and how many match the truth), throughput, peak and
 current RSS (VmHWM/VmRSS from /proc/self/status) after warm-up and at the end, and database size.
 
-    python bench/soak.py --model ../shared/models/peer-baseline-yolov5n-640.onnx --minutes 2
+    python bench/soak.py [--minutes 60] [--model models/current]
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from edge.capture import Frame
+from edge.models import resolve_model
 from edge.service.config import parse_config
 from edge.service.service import Service
 from edge.synth import render_scene, sample_style
 
 ROOT = Path(__file__).resolve().parent.parent
-PEER = ROOT.parent / "shared" / "models" / "peer-baseline-yolov5n-640.onnx"
+CURRENT = ROOT / "models" / "current"
 
 
 def proc_status() -> dict[str, float]:
@@ -86,7 +87,7 @@ class ComposedWorkout:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=str(PEER), help="ONNX model or models/current pointer [default: the shared peer model].")
+    ap.add_argument("--model", default=str(CURRENT), help="ONNX model or a models/current pointer [default: the shipped model].")
     ap.add_argument("--minutes", type=float, default=60.0, help="Session length in minutes of frame time (60 = 108,000 frames).")
     ap.add_argument("--fps", type=float, default=30.0, help="Frame rate of the synthetic camera.")
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     db_path = Path(cfg.database)
     size_mb = sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*")) / 1e6
     figures = {
-        "model": Path(args.model).name, "device": args.device, "frames": s.frames, "frame_minutes": round(len(workout) / args.fps / 60, 2),
+        "model": resolve_model(args.model).name, "device": args.device, "frames": s.frames, "frame_minutes": round(len(workout) / args.fps / 60, 2),
         "read": s.read, "skipped_dedup": s.skipped, "dedup_ratio": round(s.skipped / max(s.frames, 1), 4),
         "accepted": s.accepted, "held": s.held, "accepted_match_truth": truth_ok,
         "sessions": db["sessions"].count, "outages": service.camera.outages, "dropped": service.camera.dropped,

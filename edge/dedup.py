@@ -29,6 +29,7 @@ class DedupGate:
     skipped_same: int = 0
     _last_t: float | None = field(default=None, repr=False)
     _last_thumb: np.ndarray | None = field(default=None, repr=False)
+    _last_roi: tuple[int, int, int, int] | None = field(default=None, repr=False)
 
     @staticmethod
     def thumbnail(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
@@ -53,13 +54,14 @@ class DedupGate:
         if self._last_t is not None and t - self._last_t < self.min_interval:
             self.skipped_interval += 1
             return "interval"
-        thumb = self.thumbnail(image, roi)
         overdue = self._last_t is None or t - self._last_t >= self.max_interval
-        if not overdue and self._last_thumb is not None and self._last_thumb.shape == thumb.shape:
-            if self.change(thumb, self._last_thumb) < self.threshold:
+        if not overdue and self._last_thumb is not None:
+            # The same region as last time: the tracked crop moves a pixel or two between reads,
+            # and that must not count as the display changing.
+            if self.change(self.thumbnail(image, self._last_roi), self._last_thumb) < self.threshold:
                 self.skipped_same += 1
                 return "unchanged"
-        self._last_t, self._last_thumb = t, thumb
+        self._last_t, self._last_thumb, self._last_roi = t, self.thumbnail(image, roi), roi
         return None
 
     @property

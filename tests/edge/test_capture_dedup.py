@@ -60,6 +60,17 @@ def test_dedup_skips_unchanged_and_too_soon_but_reads_at_max_interval():
     assert (gate.skipped_interval, gate.skipped_same) == (1, 2)
 
 
+def test_dedup_ignores_the_tracked_region_moving_a_little():
+    gate = DedupGate(min_interval=0.0, max_interval=100.0)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (120, 200, 3), dtype=np.uint8)
+    assert gate.update(frame, 0.0, (40, 30, 160, 90)) is None
+    assert gate.update(frame, 1.0, (42, 31, 162, 91)) == "unchanged"
+    changed = frame.copy()
+    changed[40:80, 130:155] = 255 - changed[40:80, 130:155]  # one digit of four changes
+    assert gate.update(changed, 2.0, (42, 31, 162, 91)) is None
+
+
 def test_dedup_disabled_reads_everything():
     gate = DedupGate(enabled=False)
     a = np.zeros((10, 10, 3), np.uint8)
