@@ -22,8 +22,8 @@ class DedupGate:
 
     min_interval: float = 0.25
     max_interval: float = 5.0
-    threshold: float = 1.8  # real run3: a changed second scores 2.1-12, sensor noise under 1.3
-    grid: tuple[int, int] = (2, 8)  # rows, columns
+    threshold: float = 2.2  # 4x16 cells: a changed second of real run3 scores 2.8 and up, sensor noise under 1.5
+    grid: tuple[int, int] = (4, 16)  # rows, columns: a cell is about one segment of one digit
     enabled: bool = True
     skipped_interval: int = 0
     skipped_same: int = 0
