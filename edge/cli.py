@@ -181,7 +181,8 @@ def sessions(ctx, db):
       segread sessions --db segread.db
       segread sessions --db segread.db export 3 --csv > workout.csv
     """
-    from edge.store import list_sessions, open_db
+    from edge.reading import show_value
+    from edge.store import list_sessions, open_db, show_when
 
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is None:
@@ -192,8 +193,8 @@ def sessions(ctx, db):
             click.echo("no sessions")
         for s in rows:
             click.echo(
-                f"{s['id']:>4}  {_when(s['started_at'])}  {_clock(s['first_value'], s['format'])} -> "
-                f"{_clock(s['last_value'], s['format'])}  {s['readings']:>5} readings  {s['status']}  {s['source']}"
+                f"{s['id']:>4}  {show_when(s['started_at'])}  {show_value(s['first_value'], s['format'])} -> "
+                f"{show_value(s['last_value'], s['format'])}  {s['readings']:>5} readings  {s['status']}  {s['source']}"
             )
 
 
@@ -225,17 +226,6 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
     writer.writeheader()
     writer.writerows(rows)
 
-
-def _when(ts) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
-
-
-def _clock(value, fmt) -> str:
-    if value is None:
-        return "--"
-    return f"{int(value) // 60:02d}:{int(value) % 60:02d}" if fmt == "time" else f"{int(value)}"
 
 
 def main(argv=None) -> int:

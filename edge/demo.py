@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from edge.capture import Frame
-from edge.score import score_results
+from edge.score import score_results, truth_options
 
 
 class SyntheticSource:
@@ -84,7 +84,7 @@ def demo(model, device, seconds, fps, start, seed, db, jsonl):
 
     detector = OnnxDetector(resolve_model(model), device=device)
     workout = SyntheticWorkout(seconds=seconds, fps=fps, start=start, seed=seed, wrap_minutes=99)
-    truth = {str(row["frame"]): {row["reading"]} | ({row["alt"]} if row["alt"] else set()) for row in workout.truth_rows()}
+    truth = {str(row["frame"]): truth_options(row) for row in workout.truth_rows()}
     reader = Reader(detector, "time", dedup=DedupGate(enabled=False))
     with tempfile.TemporaryDirectory() as tmp:
         store = open_db(db or Path(tmp) / "demo.db")

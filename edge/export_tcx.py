@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge.reading import show_value
 from edge.store import session_readings
 
 NS = "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"
@@ -65,8 +66,8 @@ def session_tcx(db: sqlite_utils.Database, session_id: int) -> str:
             continue
         last = r["value"]
         ET.SubElement(ET.SubElement(track, f"{{{NS}}}Trackpoint"), f"{{{NS}}}Time").text = _iso(r["wall"])
-    shown = f"{int(values[0]) // 60:02d}:{int(values[0]) % 60:02d} -> {int(values[-1]) // 60:02d}:{int(values[-1]) % 60:02d}" \
-        if values and session["format"] == "time" else f"{values[0]:g} -> {values[-1]:g}" if values else "no readings"
+    shown = (f"{show_value(values[0], session['format'])} -> {show_value(values[-1], session['format'])}"
+             if values else "no readings")
     ET.SubElement(lap, f"{{{NS}}}Notes").text = f"segread session {session_id}: display {shown} ({session['format']})"
     creator = ET.SubElement(activity, f"{{{NS}}}Creator", {f"{{{XSI}}}type": "Device_t"})
     ET.SubElement(creator, f"{{{NS}}}Name").text = "segread"

@@ -33,11 +33,26 @@ class DisplayFormat:
             return None if seconds > 59 else float(minutes * 60 + seconds)
         return float(int(text))
 
+    def text(self, value: float) -> str:
+        """The digits the display shows for a value (seconds for a time display): the inverse of `value`."""
+        v = int(round(value))
+        if self.kind == "time":
+            return f"{v // 60 % 100:02d}{v % 60:02d}"
+        return f"{v:0{self.n_digits}d}"[-self.n_digits :]
+
     def show(self, text: str) -> str:
         return f"{text[:2]}:{text[2:]}" if self.kind == "time" and len(text) == 4 else text
 
     def __str__(self) -> str:
         return "time" if self.kind == "time" else f"digits:{self.n_digits}"
+
+
+def show_value(value: float | None, spec: str) -> str:
+    """A stored value as a person reads it: "07:53" for a time display, the number for a counter."""
+    if value is None:
+        return "--"
+    v = int(value)
+    return f"{v // 60:02d}:{v % 60:02d}" if spec == "time" else str(v)
 
 
 @dataclass(frozen=True)

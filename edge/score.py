@@ -36,16 +36,18 @@ class Score:
         }
 
 
+def truth_options(row: dict) -> set[str]:
+    """The readings that count as right for one truth row (`reading`, and `alt` when given)."""
+    options = {str(row["reading"]).strip()}
+    if str(row.get("alt") or "").strip():
+        options.add(str(row["alt"]).strip())
+    return options
+
+
 def load_truth(csv_path: Path) -> dict[str, set[str]]:
     """frame stem -> the set of readings that count as right ({"*"} for any)."""
-    truth = {}
     with open(csv_path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            options = {row["reading"].strip()}
-            if row.get("alt", "").strip():
-                options.add(row["alt"].strip())
-            truth[str(row["frame"]).strip()] = options
-    return truth
+        return {str(row["frame"]).strip(): truth_options(row) for row in csv.DictReader(fh)}
 
 
 def score_results(results: list[dict], truth: dict[str, set[str]]) -> Score:

@@ -59,7 +59,7 @@ class SequenceCheck:
             value = prev + k
             for v in (value, *(value - p for p in periods if value >= p)):
                 if 0 <= v < limit:
-                    texts.add(_text(v, self.fmt))
+                    texts.add(self.fmt.text(v))
         return sorted(texts)
 
     def decode(self, reading: Reading, t: float) -> Reading | None:
@@ -127,11 +127,6 @@ class SequenceCheck:
             return decoded
         shown = self.fmt.show
         return reading.with_verdict(
-            "held", f"sequence: {shown(reading.text)} does not follow {shown(_text(prev, self.fmt))}"
+            "held", f"sequence: {shown(reading.text)} does not follow {shown(self.fmt.text(prev))}"
         )
 
-
-def _text(value: float, fmt: DisplayFormat) -> str:
-    if fmt.kind == "time":
-        return f"{int(value) // 60:02d}{int(value) % 60:02d}"
-    return f"{int(value):0{fmt.n_digits}d}"

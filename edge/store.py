@@ -204,6 +204,13 @@ class SessionLog:
         ))
 
 
+def show_when(ts: float | None, seconds: bool = False) -> str:
+    """A stored wall-clock time (unix seconds) in local time, for people."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if ts else "-"
+
+
 def list_sessions(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM sessions ORDER BY id"))
 

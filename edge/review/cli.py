@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
@@ -10,21 +9,16 @@ import click
 from edge.errors import ReviewError
 from edge.review import items as queue_items
 from edge.review.suggest import show as show_suggestion
+from edge.store import open_db, show_when
 
 DEFAULT_DB = "segread.db"
 
 
 def _open(ctx):
-    from edge.store import open_db
-
     path = ctx.obj["review_db"]
     if not Path(path).exists():
         raise ReviewError(f"no database at {path}; `segread read SOURCE --queue --db {path}` creates the queue")
     return open_db(path)
-
-
-def _when(ts) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def _line(item) -> str:
@@ -87,7 +81,7 @@ def show(ctx, item_id):
     db = _open(ctx)
     item = queue_items.get_item(db, item_id)
     fmt = item.display
-    click.echo(f"item {item.id}  {item.status}  queued {_when(item.created)}  session {item.session_id or '-'}")
+    click.echo(f"item {item.id}  {item.status}  queued {show_when(item.created, seconds=True)}  session {item.session_id or '-'}")
     click.echo(f"frame {item.frame}  t {item.t}  model {item.model or '-'}")
     click.echo(f"image {image_path(db, item.image)}  ({item.width}x{item.height})")
     click.echo(f"why   {item.reasons}")
@@ -99,7 +93,7 @@ def show(ctx, item_id):
     if labels is not item.prelabels:
         click.echo("labels now: " + "".join(b["digit"] for b in queue_items.left_to_right(labels)))
     for d in queue_items.decisions(db, item.id):
-        click.echo(f"  {_when(d['wall'])}  {d['who']}  {d['action']}  {d['digits'] or ''}")
+        click.echo(f"  {show_when(d['wall'], seconds=True)}  {d['who']}  {d['action']}  {d['digits'] or ''}")
     if item.status == "pending":
         hint = item.suggestions[0] if len(item.suggestions) == 1 else "DIGITS"
         click.echo(f"answer: segread review accept {item.id} | fix {item.id} {hint} | skip {item.id}")

@@ -17,14 +17,6 @@ from edge.sequence import SequenceCheck
 SEPARATOR = "|"
 
 
-def value_text(value: float, fmt: DisplayFormat) -> str:
-    """The digits a display shows for `value` (seconds for a time display)."""
-    v = int(round(value))
-    if fmt.kind == "time":
-        return f"{v // 60 % 100:02d}{v % 60:02d}"
-    return f"{v:0{fmt.n_digits}d}"[-fmt.n_digits :]
-
-
 def candidates(
     prev: tuple[float, float], nxt: tuple[float, float], t: float, fmt: DisplayFormat, max_candidates: int = 3
 ) -> list[str]:
@@ -45,7 +37,7 @@ def candidates(
         guess = share * steps
         ks = sorted(sorted(ks, key=lambda k: (abs(k - guess), k))[:max_candidates])
     period = delta - (nv - pv)  # non-zero when the display rolled over between the two
-    return [value_text((pv + k) % period if period > 0.5 else pv + k, fmt) for k in ks]
+    return [fmt.text((pv + k) % period if period > 0.5 else pv + k) for k in ks]
 
 
 def show(suggestion: str | None, fmt: DisplayFormat) -> str:

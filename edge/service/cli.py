@@ -108,7 +108,6 @@ def status(db, config_path, events, as_json):
       segread status --db /var/lib/segread/segread.db
       segread status --config /etc/segread/segread.toml --json
     """
-    from edge.cli import _clock
     from edge.service.status import format_status, read_status
 
     if config_path:
@@ -123,7 +122,7 @@ def status(db, config_path, events, as_json):
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
         return
-    for line in format_status(info, _clock):
+    for line in format_status(info):
         click.echo(line)
 
 

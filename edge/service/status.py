@@ -14,6 +14,9 @@ from typing import Callable
 
 import sqlite_utils
 
+from edge.reading import show_value
+from edge.store import show_when
+
 
 @dataclass
 class Heartbeat:
@@ -78,8 +81,8 @@ def read_status(db: sqlite_utils.Database, events: int = 5, stale_after: float =
     return out
 
 
-def format_status(status: dict, clock: Callable[[int | float | None, str], str]) -> list[str]:
-    """Human lines for `segread status`; `clock(value, fmt)` shows a display value."""
+def format_status(status: dict) -> list[str]:
+    """Human lines for `segread status`."""
     lines = []
     svc = status["service"]
     if svc is None:
@@ -94,26 +97,20 @@ def format_status(status: dict, clock: Callable[[int | float | None, str], str])
     s = status["session"]
     if s is not None:
         lines.append(
-            f"session {s['id']}: open since {_when(s['started_at'])}, {clock(s['first_value'], s['format'])} -> "
-            f"{clock(s['last_value'], s['format'])}, {s['readings']} readings"
+            f"session {s['id']}: open since {show_when(s['started_at'])}, {show_value(s['first_value'], s['format'])} -> "
+            f"{show_value(s['last_value'], s['format'])}, {s['readings']} readings"
         )
     else:
         last = status.get("last_session")
         lines.append("session: none open" + (f" (last: {last['id']}, {last['end_reason'] or last['status']})" if last else ""))
     r = status["last_reading"]
     lines.append(
-        f"last reading: {r['text']} at {_when(r['wall'], seconds=True)} (conf {r['confidence']:.2f}, {r['model']})" if r else "last reading: none"
+        f"last reading: {r['text']} at {show_when(r['wall'], seconds=True)} (conf {r['confidence']:.2f}, {r['model']})" if r else "last reading: none"
     )
     lines.append(f"accepted readings: {status['readings']}")
     for e in status["events"]:
-        lines.append(f"  {_when(e['wall'], seconds=True)}  {e['kind']}: {e['detail']}")
+        lines.append(f"  {show_when(e['wall'], seconds=True)}  {e['kind']}: {e['detail']}")
     return lines
-
-
-def _when(ts, seconds: bool = False) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if ts else "-"
 
 
 def _span(seconds: float) -> str:
