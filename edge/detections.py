@@ -94,18 +94,6 @@ class Detections:
             for b, s, c in zip(self.xyxy, self.confidence, self.class_id)
         ]
 
-    @classmethod
-    def from_list(cls, items: list[dict]) -> "Detections":
-        from edge.labels import DIGIT_TO_CLASS
-
-        if not items:
-            return cls.empty()
-        return cls(
-            np.array([i["xyxy"] for i in items], np.float32),
-            np.array([i.get("conf", 1.0) for i in items], np.float32),
-            np.array([DIGIT_TO_CLASS[str(i["digit"])] for i in items], np.int64),
-        )
-
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix between (N, 4) and (M, 4) xyxy boxes."""

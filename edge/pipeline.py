@@ -36,13 +36,9 @@ class FrameResult:
             "reading": r.text if accepted else None,
             "value": r.value if accepted else None,
             "confidence": round(r.confidence, 4) if r else 0.0,
-            "reason": r.reason if r else self.mode_reason,
+            "reason": r.reason if r else "duplicate frame",  # no reading: dedup skipped it
             "digits": r.digits.to_list() if r else [],
         }
-
-    @property
-    def mode_reason(self) -> str | None:
-        return "duplicate frame" if self.status == "skipped" else None
 
 
 @dataclass
