@@ -250,6 +250,16 @@ def random_text(rng: np.random.Generator, rare_boost: bool = True) -> str:
     return digits
 
 
+def previous_text(text: str) -> str | None:
+    """What a time or counter display showed one step before `text` (None for blank places)."""
+    if not text.isdigit():
+        return None
+    if len(text) == 4 and int(text[2:]) < 60:
+        t = (int(text[:2]) * 60 + int(text[2:]) - 1) % 6000
+        return f"{t // 60:02d}{t % 60:02d}"
+    return f"{(int(text) - 1) % 10 ** len(text):0{len(text)}d}"
+
+
 def _crop(frame: SynthFrame, rng: np.random.Generator) -> SynthFrame:
     """Cut the LCD out with random margins, as the reader does before the model."""
     x1, y1, x2, y2 = frame.display_xyxy
@@ -281,7 +291,9 @@ def write_yolo_set(out_dir: Path, n: int, seed: int = 0, kind: str = "crop", rar
     for i in range(n):
         rng = np.random.default_rng([seed, 3, i])
         text = random_text(rng, rare_boost)
-        ghost = random_text(rng, rare_boost) if rng.random() < 0.1 else None
+        # Mid-update frames: the last reading's segments still fading (most often), or any other.
+        u = rng.random()
+        ghost = random_text(rng, rare_boost) if u < 0.1 else previous_text(text) if u < 0.3 else None
         size = (1280, 720) if rng.random() < 0.7 else (640, 480)
         frame = render_scene(text, rng, size, ghost=ghost)
         if kind == "crop":

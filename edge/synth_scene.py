@@ -27,9 +27,9 @@ def sample_style(rng: np.random.Generator) -> dict:
         "bg_bgr": (level * u(0.80, 0.97), level * u(0.97, 1.06), level * u(0.86, 1.0)),
         "bg_gradient": u(-0.18, 0.18),
         "contrast": u(0.22, 0.8),  # how much a lit segment darkens the background
-        # Unlit segments show faintly on many LCDs; on some a 0 is a faint-waisted 8.
-        "off_level": u(0.0, 0.07) if rng.random() < 0.6 else u(0.07, 0.22),
-        "ghost_level": u(0.15, 0.5),
+        # Unlit segments show faintly on many LCDs, well below a lit one.
+        "off_level": u(0.0, 0.06) if rng.random() < 0.6 else u(0.06, 0.15),
+        "ghost_level": u(0.15, 0.5),  # a fading segment of the previous reading
         "slant_deg": u(0.0, 10.0),
         "digit_frac": u(0.58, 0.76),  # digit height / panel height
         "aspect": u(0.48, 0.62),  # digit width / digit height
@@ -53,6 +53,9 @@ def sample_style(rng: np.random.Generator) -> dict:
         "motion": u(0.0, 7.0) if rng.random() < 0.2 else 0.0,
         "case_level": u(0.7, 0.95),
         "layout_seed": int(rng.integers(0, 2**31)),
+        # Lit segments are not equally dark (viewing angle, drive, a thin middle bar): each
+        # segment of each place keeps its own darkness, down to 1 - seg_var of the darkest.
+        "seg_var": u(0.0, 0.45) if rng.random() < 0.6 else 0.0,
     }
 
 
@@ -119,16 +122,20 @@ def draw_panel(text: str, style: dict, height: int, ghost: str | None = None):
     y0 = (height - dh) / 2 + style["offset_y"] * height
     polys = segment_polygons(dw * s, dh * s, t * s, t * style["seg_gap"] * s, slant)
     layers = {k: np.zeros((height * s, width * s), np.uint8) for k in ("on", "off", "ghost")}
+    # One display's uneven segments: the same darkness per (place, segment) in every frame.
+    seg_rng = np.random.default_rng([style["layout_seed"], 7])
+    seg_level = 1.0 - seg_rng.uniform(0.0, style.get("seg_var", 0.0), (len(text), 7))
     boxes = []
     pad = 0.03 * dh
     for i, ch in enumerate(text):
         x0 = mx + i * pitch + (mid if i >= 2 else 0.0)
         on = lit_segments(ch, style)
         old = lit_segments(ghost[i], style) if ghost is not None else ""
-        for name, p in polys.items():
+        for k, (name, p) in enumerate(polys.items()):
             layer = "on" if name in on else "ghost" if name in old else "off"
             pts = np.round((p + (x0 * s, y0 * s)) * 16).astype(np.int32)
-            cv2.fillPoly(layers[layer], [pts], 255, cv2.LINE_AA, shift=4)
+            value = int(round(255 * seg_level[i, k])) if layer == "on" else 255
+            cv2.fillPoly(layers[layer], [pts], value, cv2.LINE_AA, shift=4)
         if on:
             lit = np.concatenate([polys[n] for n in on]) / s + (x0, y0)
             x1, yy1 = lit.min(0) - pad

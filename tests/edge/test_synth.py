@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edge.labels import CLASS_NAMES, read_label_file
-from edge.synth import SyntheticWorkout, render_display, render_scene, write_workout_folder, write_yolo_set
+from edge.synth import SyntheticWorkout, previous_text, render_display, render_scene, write_workout_folder, write_yolo_set
 
 SMALL = (480, 270)
 CLEAN = {"noise": 0.0, "blur": 0.0, "jpeg": 0, "glare": 0.0, "motion": 0.0, "contrast": 0.7, "exposure": 1.0}
@@ -70,6 +70,24 @@ def test_a_ghost_changes_the_image_not_the_truth():
     ghost = render_display("0425", rng(2), ghost="0424", style=style)
     assert ghost.text == plain.text and np.array_equal(ghost.boxes, plain.boxes)
     assert np.abs(ghost.image.astype(int) - plain.image.astype(int)).max() > 10
+
+
+def test_uneven_segments_stay_darker_than_unlit_ones():
+    even = render_display("8888", rng(6), style=dict(CLEAN, seg_var=0.0, off_level=0.1))
+    uneven = render_display("8888", rng(6), style=dict(CLEAN, seg_var=0.45, off_level=0.1))
+    grey_even = cv2.cvtColor(even.image, cv2.COLOR_BGR2GRAY).astype(float)
+    grey = cv2.cvtColor(uneven.image, cv2.COLOR_BGR2GRAY).astype(float)
+    lit = grey_even < np.percentile(grey_even, 30)  # every segment of an 8 is lit
+    assert grey[lit].mean() > grey_even[lit].mean() + 3  # some segments are fainter
+    assert np.percentile(grey[lit], 90) < np.median(grey[~lit]) - 10  # yet all darker than the panel
+
+
+def test_previous_text_is_one_second_or_one_count_earlier():
+    assert previous_text("9640") == "9639"
+    assert previous_text("0100") == "0059"
+    assert previous_text("0000") == "9959"
+    assert previous_text("9999") == "9998" and previous_text("000") == "999"
+    assert previous_text(" 12") is None
 
 
 def seconds_of(reading):
