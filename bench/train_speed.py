@@ -6,6 +6,8 @@ a full epoch of the real retrain set (photos kept + 3 crops per photo + syntheti
 table; rerun on the GPU machine with --device cuda.
 
     python bench/train_speed.py [--device cpu|cuda] [--sizes 128 256 640] [--sample 96]
+
+SEGREAD_DIGITS names another copy of the digits set (the GPU machine reads it from .data/).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DIGITS = ROOT.parent / "shared" / "data" / "digits"
+DIGITS = Path(os.environ.get("SEGREAD_DIGITS", ROOT.parent / "shared" / "data" / "digits"))
 os.environ["YOLO_OFFLINE"] = "1"
 
 

@@ -16,6 +16,12 @@ from edge.sequence import SequenceCheck
 from edge.track import DisplayTracker
 
 
+SKIP_REASONS = {
+    "interval": "dedup: too soon after the last read frame",
+    "unchanged": "dedup: the display looks the same as in the last read frame",
+}
+
+
 @dataclass(frozen=True)
 class FrameResult:
     frame: str
@@ -25,6 +31,7 @@ class FrameResult:
     reading: Reading | None
     mode: str  # "crop" | "find" | "skipped"
     ms: float
+    skip_reason: str | None = None  # the dedup gate's: "interval" or "unchanged"
 
     def to_json(self) -> dict:
         r = self.reading
@@ -36,7 +43,7 @@ class FrameResult:
             "reading": r.text if accepted else None,
             "value": r.value if accepted else None,
             "confidence": round(r.confidence, 4) if r else 0.0,
-            "reason": r.reason if r else "duplicate frame",  # no reading: dedup skipped it
+            "reason": r.reason if r else SKIP_REASONS.get(self.skip_reason, self.skip_reason),
             "digits": r.digits.to_list() if r else [],
         }
 
@@ -117,7 +124,7 @@ class Reader:
         start = time.perf_counter()
         skip = self.dedup.update(frame.image, frame.t, self.tracker.roi)
         if skip is not None:
-            result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0)
+            result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0, skip)
         else:
             reading, mode = self.read_image(frame.image)
             reading = self.sequence.update(reading, frame.t)

@@ -2,9 +2,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture import FolderSource, open_source
+from edge.capture import FolderSource, Frame, open_source
 from edge.dedup import DedupGate
 from edge.errors import SourceError
+from edge.pipeline import Reader
+from tests.conftest import FakeDetector, digits_at
 
 
 def _write(folder, names):
@@ -75,3 +77,12 @@ def test_dedup_disabled_reads_everything():
     gate = DedupGate(enabled=False)
     a = np.zeros((10, 10, 3), np.uint8)
     assert all(gate.update(a, t * 0.01) is None for t in range(5))
+
+
+def test_a_skipped_frame_says_which_dedup_rule_skipped_it():
+    reader = Reader(FakeDetector(default=digits_at("0753")), dedup=DedupGate(min_interval=0.5, max_interval=10.0))
+    image = np.full((200, 400, 3), 120, np.uint8)
+    records = [reader.process(Frame(image, f"{i}.jpg", i, t)).to_json() for i, t in enumerate((0.0, 0.2, 1.0))]
+    assert [r["status"] for r in records] == ["accepted", "skipped", "skipped"]
+    assert "too soon" in records[1]["reason"] and "looks the same" in records[2]["reason"]
+    assert records[1]["reading"] is None and records[1]["digits"] == []

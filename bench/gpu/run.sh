@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 3's GPU run, made to be one device call (prepare with bench/gpu/prepare.sh first):
+# `segread retrain` from scratch on the digits set on CUDA, timed end to end (data, training,
+# export, parity, evaluation against the peer on the same frozen split, the gate), then the
+# per-epoch training table of bench/train_speed.py. What comes back under $OUT: the log, the
+# candidate's card and ONNX, and the train-speed table.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/segread-gpu-out}
+mkdir -p "$OUT"
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+MINUTES=${MINUTES:-6}
+SYNTHETIC=${SYNTHETIC:-1500}
+if ls .whl/*.whl >/dev/null 2>&1; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+{ [ "${POLARS_STUB:-0}" = 0 ] && "$PY" -c "import polars" 2>/dev/null; } || export PYTHONPATH=$PWD/bench/gpu/stubs${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} YOLO_OFFLINE=1 PYTHONUNBUFFERED=1
+DATA=${DATA:-.data}
+sessions=()
+[ -d "$DATA/sessions" ] && sessions=(--sessions "$DATA/sessions")
+nvidia-smi -L 2>/dev/null | tee "$OUT/device.txt"
+
+start=$(date +%s)
+"$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
+  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --device "$DEVICE" --from scratch \
+  --minutes "$MINUTES" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
+  --models-dir "$OUT/models" --runs-dir /tmp/segread-runs 2>&1 | tee "$OUT/retrain.log"
+rc=${PIPESTATUS[0]}
+echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$OUT/retrain.log"
+
+# Keep what must come back within two folders of $OUT: the card and the model, wherever they landed.
+find "$OUT/models" -name '*.json' -o -name '*.onnx' 2>/dev/null | while read -r f; do cp "$f" "$OUT/"; done
+rm -rf "$OUT/models"
+
+if [ "${SPEED:-1}" = 1 ]; then
+  SEGREAD_DIGITS="$DATA/digits" "$PY" bench/train_speed.py --device "$DEVICE" --sizes 128 256 640 2>&1 \
+    | tail -8 | tee "$OUT/train_speed.txt"
+fi
+exit "$rc"
