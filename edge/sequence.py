@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.labels import DIGIT_TO_CLASS
 from edge.reading import DisplayFormat, Reading
+from edge.segments import shows_step
 
 # MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
 ROLLOVER_PERIODS = (6000.0, 5940.0, 3600.0)
@@ -62,6 +63,48 @@ class SequenceCheck:
                     texts.add(self.fmt.text(v))
         return sorted(texts)
 
+    def steps(self, t: float) -> list[tuple[str, str]]:
+        """(old, new) texts of each one-unit step the display may be taking at time t: a time
+        display ticks once a second, so from the anchor up to the seconds since, plus one."""
+        prev, prev_t = self.anchor
+        if self.fmt.kind == "time":
+            ahead, limit = int(np.ceil(max(t - prev_t, 0.0))) + 1, 6000
+            periods = [p for p in ROLLOVER_PERIODS if prev < p]
+        else:  # a counter's rate is unknown: only its next count
+            ahead, limit = 1, 10**self.fmt.n_digits
+            periods = [limit]
+        pairs = set()
+        for k in range(1, ahead + 1):
+            old, new = int(prev) + k - 1, int(prev) + k
+            if new < limit:
+                pairs.add((old, new))
+            pairs.update((old % p, new % p) for p in periods if new >= p)
+        return [(self.fmt.text(old), self.fmt.text(new)) for old, new in sorted(pairs)]
+
+    def mid_update(self, reading: Reading, t: float) -> Reading | None:
+        """The new value of a frame caught while the display steps from one value to the next.
+
+        An LCD's new segments come on at once while the old ones fade slowly, so each changing
+        place shows its new digit with the old one over it (a 3 turning into a 4 looks like a 9).
+        A reading that is such an overlay of one step the session expects next is the new value;
+        None when no step fits, when more than one does, or when a digit scores under `decode_min`.
+        """
+        text = reading.text
+        if self.decode_min is None or self.anchor is None or text is None or len(text) != self.fmt.n_digits:
+            return None
+        if float(reading.digits.confidence.min()) < self.decode_min:
+            return None
+        fits = {
+            new for old, new in self.steps(t)
+            if text not in (old, new) and all(shows_step(*places) for places in zip(text, old, new))
+        }
+        if len(fits) != 1:
+            return None
+        new = fits.pop()
+        return Reading(
+            new, self.fmt.value(new), reading.confidence, reading.digits, "accepted", None, reading.flags + ("mid-update",)
+        )
+
     def decode(self, reading: Reading, t: float) -> Reading | None:
         """The likeliest reading the session allows, when every digit box supports it.
 
@@ -95,7 +138,7 @@ class SequenceCheck:
         session's help when the boxes are there but the top digits are unsure or implausible."""
         if reading.value is None or reading.status != "accepted":
             if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
-                decoded = self.decode(reading, t)
+                decoded = self.mid_update(reading, t) or self.decode(reading, t)
                 if decoded is not None:
                     self.anchor = (decoded.value, t)
                     self._pending.clear()
@@ -109,7 +152,7 @@ class SequenceCheck:
             self.anchor = (reading.value, t)
             self._pending.clear()
             return reading
-        decoded = self.decode(reading, t)
+        decoded = self.mid_update(reading, t) or self.decode(reading, t)
         self._pending.append((reading.value, t))
         recent = list(self._pending)[-self.confirm :]
         if len(recent) == self.confirm and all(

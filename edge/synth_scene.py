@@ -11,11 +11,8 @@ import math
 import cv2
 import numpy as np
 
-# Lit segments per digit; a=top, b=upper right, c=lower right, d=bottom, e=lower left, f=upper left, g=middle.
-SEGMENTS: dict[str, str] = {
-    "0": "abcdef", "1": "bc", "2": "abged", "3": "abgcd", "4": "fgbc",
-    "5": "afgcd", "6": "afgedc", "7": "abc", "8": "abcdefg", "9": "abcdfg", " ": "",
-}
+from edge.segments import SEGMENTS
+
 _SUPER = 3  # supersampling factor for anti-aliased segments
 
 

@@ -138,3 +138,40 @@ def test_a_display_past_60_minutes_never_wraps_like_a_clock():
     # 35:39 is 95:39 minus an hour: not a rollover of a display that shows 95 minutes.
     r = check.update(read_digits(_scored("3539"), TIME), 1.0)
     assert r.status == "held"
+
+
+def _step(previous: str, shown: str, fmt=TIME, dt: float = 1.0):
+    check = SequenceCheck(fmt)
+    check.update(read_digits(digits_at(previous), fmt), 0.0)
+    return check.update(read_digits(digits_at(shown), fmt), dt)
+
+
+@pytest.mark.parametrize(
+    "previous, shown, new",
+    [
+        ("9739", "9790", "9740"),  # 3 -> 4 with the old 3 still there is a 9; 9 -> 0 already done
+        ("9652", "9659", "9654"),  # one second on, 3 -> 4 caught half-way
+        ("9859", "8808", "0000"),  # the 99-minute rollover: 9 -> 0 over a 9 is an 8, in every place
+    ],
+)
+def test_a_frame_caught_mid_update_reads_as_the_new_value(previous, shown, new):
+    r = _step(previous, shown)
+    assert (r.status, r.text) == ("accepted", new) and "mid-update" in r.flags
+
+
+def test_a_mid_update_needs_every_changing_place_to_show_its_new_segments():
+    # 96:50 after 96:58 would mix an old 6 with a new 0 (96:59 -> 97:00): places switch together,
+    # so this is a misread (an 8 taken for a 0), not a mid-update.
+    assert _step("9658", "9650").status == "held"
+    # An overlay that no expected step explains stays held too (47:53 is no step from 07:52).
+    assert _step("0752", "4753").status == "held"
+
+
+def test_expected_steps_follow_the_clock_and_a_counter_steps_once():
+    check = SequenceCheck(TIME)
+    check.update(read_digits(digits_at("9858"), TIME), 0.0)
+    assert check.steps(1.0) == [("9858", "9859"), ("9859", "0000"), ("9859", "9900")]
+    assert len(check.steps(3.0)) == 7  # up to four steps ahead; past 98:59, each as 99:xx or 00:xx
+    counter = SequenceCheck(DisplayFormat.parse("digits:3"))
+    counter.update(read_digits(digits_at("999"), counter.fmt), 0.0)
+    assert counter.steps(5.0) == [("999", "000")]
