@@ -2,7 +2,7 @@
 
 Each strategy names a reason a person's answer would teach the model something: a digit it was
 unsure of, the wrong number of digits, an impossible value, a reading the session sequence
-contradicts, boxes that overlap, a digit that flips between neighbouring frames, and a small
+contradicts, a reading the sequence decoded from boxes that read otherwise, boxes that overlap, a digit that flips between neighbouring frames, and a small
 seeded random sample of confident frames (confident mistakes exist). Limits per hour of frame time
 and per session keep the queue small; a perceptual hash of the display crop keeps near-duplicates
 out (a hash of the display crop plus the same digits read). Hitting a limit is counted and said once; reading goes on regardless.
@@ -24,7 +24,7 @@ from edge.track import crop_box
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("low-confidence", "digit-count", "invalid", "sequence", "overlap", "flip", "sample")
+STRATEGIES = ("low-confidence", "digit-count", "invalid", "sequence", "decoded", "overlap", "flip", "sample")
 
 
 def _field(default, description: str, **bounds):
@@ -108,6 +108,10 @@ def reasons_for(result: FrameResult, n_digits: int, cfg: SelectConfig) -> list[s
         found.append("invalid " + r.text)
     if "sequence" in want and r.reason and r.reason.startswith("sequence"):
         found.append(r.reason)
+    if "decoded" in want and r.status == "accepted" and r.text and r.text != box_digits(result):
+        # The session settled what the boxes misread (or a frame caught mid-update): the accepted
+        # reading is the person's likely answer, and the boxes are what to correct.
+        found.append(f"decoded {box_digits(result)} as {r.text}")
     if "overlap" in want and "overlap" in r.flags:
         found.append("overlap")
     return found

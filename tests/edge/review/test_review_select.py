@@ -37,6 +37,18 @@ def test_unsure_frames_are_queued_with_their_reason_and_confident_ones_are_not(r
     assert s.reader.stats.read == 7
 
 
+def test_a_frame_the_sequence_read_otherwise_than_its_boxes_is_queued(read_session):
+    s = read_session([
+        ("0738", digits_at("0738")),
+        ("0739", digits_at("0739")),
+        ("0740", digits_at("0790")),  # caught mid-update: the old 3 still shows over the new 4
+        ("0741", digits_at("0741")),
+    ])
+    items = s.items()
+    assert [i["frame"] for i in items] == ["2.jpg"]
+    assert items[0]["reasons"] == "decoded 0790 as 0740" and items[0]["text"] == "0740"
+
+
 def test_a_held_frame_gets_the_values_between_its_accepted_neighbours(read_session):
     s = read_session([
         ("0756", digits_at("0756")),
