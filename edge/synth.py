@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.labels import DIGIT_TO_CLASS, LabelBox, write_classes, write_label_file
+from edge.reading import DisplayFormat
 from edge.synth_scene import (
     SEGMENTS,
     camera_matrix,
@@ -254,10 +255,9 @@ def previous_text(text: str) -> str | None:
     """What a time or counter display showed one step before `text` (None for blank places)."""
     if not text.isdigit():
         return None
-    if len(text) == 4 and int(text[2:]) < 60:
-        t = (int(text[:2]) * 60 + int(text[2:]) - 1) % 6000
-        return f"{t // 60:02d}{t % 60:02d}"
-    return f"{(int(text) - 1) % 10 ** len(text):0{len(text)}d}"
+    is_time = len(text) == 4 and int(text[2:]) < 60
+    fmt = DisplayFormat.parse("time" if is_time else f"digits:{len(text)}")
+    return fmt.text((fmt.value(text) - 1) % (6000 if is_time else 10 ** len(text)))
 
 
 def _crop(frame: SynthFrame, rng: np.random.Generator) -> SynthFrame:

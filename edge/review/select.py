@@ -2,8 +2,9 @@
 
 Each strategy names a reason a person's answer would teach the model something: a digit it was
 unsure of, the wrong number of digits, an impossible value, a reading the session sequence
-contradicts, a reading the sequence decoded from boxes that read otherwise, boxes that overlap, a digit that flips between neighbouring frames, and a small
-seeded random sample of confident frames (confident mistakes exist). Limits per hour of frame time
+contradicts, a reading the sequence decoded from boxes that read otherwise, boxes that overlap, a
+digit that flips between neighbouring frames, and a small seeded random sample of confident
+frames (confident mistakes exist). Limits per hour of frame time
 and per session keep the queue small; a perceptual hash of the display crop keeps near-duplicates
 out (a hash of the display crop plus the same digits read). Hitting a limit is counted and said once; reading goes on regardless.
 """
