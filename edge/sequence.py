@@ -84,10 +84,11 @@ class SequenceCheck:
     def mid_update(self, reading: Reading, t: float) -> Reading | None:
         """The new value of a frame caught while the display steps from one value to the next.
 
-        An LCD's new segments come on at once while the old ones fade slowly, so each changing
-        place shows its new digit with the old one over it (a 3 turning into a 4 looks like a 9).
-        A reading that is such an overlay of one step the session expects next is the new value;
-        None when no step fits, when more than one does, or when a digit scores under `decode_min`.
+        An LCD's new segments come on at once while the old ones fade, each at its own pace, so a
+        changing place shows its new digit with some of the old one over it (a 3 turning into a 4
+        may look like a 9). A reading that every place of one step the session expects next
+        explains is the new value; None when no step fits, when more than one does, or when a
+        digit scores under `decode_min`.
         """
         text = reading.text
         if self.decode_min is None or self.anchor is None or text is None or len(text) != self.fmt.n_digits:

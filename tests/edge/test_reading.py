@@ -152,6 +152,7 @@ def _step(previous: str, shown: str, fmt=TIME, dt: float = 1.0):
         ("9739", "9790", "9740"),  # 3 -> 4 with the old 3 still there is a 9; 9 -> 0 already done
         ("9652", "9659", "9654"),  # one second on, 3 -> 4 caught half-way
         ("9859", "8808", "0000"),  # the 99-minute rollover: 9 -> 0 over a 9 is an 8, in every place
+        ("9616", "9610", "9617"),  # 6 -> 7 with the old middle bar faded first: a 0
     ],
 )
 def test_a_frame_caught_mid_update_reads_as_the_new_value(previous, shown, new):
@@ -165,6 +166,8 @@ def test_a_mid_update_needs_every_changing_place_to_show_its_new_segments():
     assert _step("9658", "9650").status == "held"
     # An overlay that no expected step explains stays held too (47:53 is no step from 07:52).
     assert _step("0752", "4753").status == "held"
+    # After 96:17 the next steps bring an 8 and a 9, both with a middle bar: a 0 is no step.
+    assert _step("9617", "9610").status == "held"
 
 
 def test_expected_steps_follow_the_clock_and_a_counter_steps_once():
