@@ -11,6 +11,9 @@ seed. Drawing lives in `edge.synth_scene`.
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -276,10 +279,43 @@ def _crop(frame: SynthFrame, rng: np.random.Generator) -> SynthFrame:
     return SynthFrame(frame.image[cy1:cy2, cx1:cx2].copy(), frame.text, boxes, display)
 
 
-def write_yolo_set(out_dir: Path, n: int, seed: int = 0, kind: str = "crop", rare_boost: bool = True) -> int:
+def _write_labeled(out_dir: Path, i: int, seed: int, kind: str, rare_boost: bool) -> None:
+    """Render and write image `i` of a labeled set; a pure function of (seed, i)."""
+    rng = np.random.default_rng([seed, 3, i])
+    text = random_text(rng, rare_boost)
+    # Mid-update frames: the last reading's segments still fading (most often), or any other.
+    u = rng.random()
+    ghost = random_text(rng, rare_boost) if u < 0.1 else previous_text(text) if u < 0.3 else None
+    size = (1280, 720) if rng.random() < 0.7 else (640, 480)
+    frame = render_scene(text, rng, size, ghost=ghost)
+    if kind == "crop":
+        frame = _crop(frame, rng)
+    h, w = frame.image.shape[:2]
+    labels = [
+        LabelBox.from_xyxy(DIGIT_TO_CLASS[d], box, w, h)
+        for d, box in zip(frame.text, frame.boxes)
+        if box[2] - box[0] > 1 and box[3] - box[1] > 1
+    ]
+    name = f"synth_{kind}_{seed}_{i:06d}"
+    cv2.imwrite(str(out_dir / "images" / f"{name}.jpg"), frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    write_label_file(out_dir / "labels" / f"{name}.txt", labels)
+
+
+def _write_range(args: tuple) -> None:
+    out_dir, start, stop, seed, kind, rare_boost = args
+    cv2.setNumThreads(1)  # one process per core already
+    for i in range(start, stop):
+        _write_labeled(out_dir, i, seed, kind, rare_boost)
+
+
+def write_yolo_set(
+    out_dir: Path, n: int, seed: int = 0, kind: str = "crop", rare_boost: bool = True, workers: int | None = None
+) -> int:
     """Write `n` labeled images as out_dir/images/*.jpg + out_dir/labels/*.txt + classes.txt.
 
     kind "crop": the LCD with random margins of the case around it; "scene": full frames.
+    `workers` processes render in parallel (default: one per core, up to 16); every image
+    depends on (seed, index) alone, so the set is the same for any number of workers.
     Returns the number of images written.
     """
     if kind not in ("crop", "scene"):
@@ -288,23 +324,16 @@ def write_yolo_set(out_dir: Path, n: int, seed: int = 0, kind: str = "crop", rar
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     write_classes(out_dir)
-    for i in range(n):
-        rng = np.random.default_rng([seed, 3, i])
-        text = random_text(rng, rare_boost)
-        # Mid-update frames: the last reading's segments still fading (most often), or any other.
-        u = rng.random()
-        ghost = random_text(rng, rare_boost) if u < 0.1 else previous_text(text) if u < 0.3 else None
-        size = (1280, 720) if rng.random() < 0.7 else (640, 480)
-        frame = render_scene(text, rng, size, ghost=ghost)
-        if kind == "crop":
-            frame = _crop(frame, rng)
-        h, w = frame.image.shape[:2]
-        labels = [
-            LabelBox.from_xyxy(DIGIT_TO_CLASS[d], box, w, h)
-            for d, box in zip(frame.text, frame.boxes)
-            if box[2] - box[0] > 1 and box[3] - box[1] > 1
-        ]
-        name = f"synth_{kind}_{seed}_{i:06d}"
-        cv2.imwrite(str(out_dir / "images" / f"{name}.jpg"), frame.image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        write_label_file(out_dir / "labels" / f"{name}.txt", labels)
+    if workers is None:  # a process pays off from about 50 images on
+        workers = min(os.cpu_count() or 1, 16, n // 50 or 1)
+    workers = max(1, min(workers, n))
+    chunk = -(-n // (workers * 4)) if n else 1
+    ranges = [(out_dir, start, min(n, start + chunk), seed, kind, rare_boost) for start in range(0, n, chunk)]
+    if workers == 1:
+        for args in ranges:
+            _write_range(args)
+    else:
+        # spawn, not fork: a forked child may inherit OpenCV's or ONNX Runtime's threads mid-lock.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(_write_range, ranges))
     return n

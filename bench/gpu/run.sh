@@ -3,7 +3,7 @@
 # `segread retrain` from scratch on the digits set on CUDA, timed end to end (data, training,
 # export, parity, evaluation against the peer on the same frozen split, the gate), then the
 # per-epoch training table of bench/train_speed.py. What comes back under $OUT: the log, the
-# candidate's card and ONNX, and the train-speed table.
+# candidate's card, ONNX and weights, and the train-speed table.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/segread-gpu-out}
@@ -31,8 +31,9 @@ start=$(date +%s)
 rc=${PIPESTATUS[0]}
 echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$OUT/retrain.log"
 
-# Keep what must come back within two folders of $OUT: the card and the model, wherever they landed.
-find "$OUT/models" -name '*.json' -o -name '*.onnx' 2>/dev/null | while read -r f; do cp "$f" "$OUT/"; done
+# Keep what must come back within two folders of $OUT: the card, the ONNX and the .pt a later
+# fine-tune starts from, promoted or kept aside.
+find "$OUT/models" \( -name '*.json' -o -name '*.onnx' -o -name '*.pt' \) 2>/dev/null | while read -r f; do cp "$f" "$OUT/"; done
 rm -rf "$OUT/models"
 
 if [ "${SPEED:-1}" = 1 ]; then

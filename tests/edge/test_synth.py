@@ -149,6 +149,15 @@ def test_write_workout_folder_csv_matches_frames(tmp_path):
     assert cv2.imread(str(out / "0.jpg")).shape == (SMALL[1], SMALL[0], 3)
 
 
+def test_a_labeled_set_is_the_same_rendered_by_one_process_or_several(tmp_path):
+    write_yolo_set(tmp_path / "one", 6, seed=9, workers=1)
+    write_yolo_set(tmp_path / "two", 6, seed=9, workers=2)
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    two = sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
+    assert one == two and len(one) == 13  # 6 images, 6 label files, classes.txt
+    assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "two" / p).read_bytes() for p in one)
+
+
 @pytest.mark.parametrize("kind", ["crop", "scene"])
 def test_write_yolo_set_labels_follow_the_class_mapping(tmp_path, kind):
     n = write_yolo_set(tmp_path, 6, seed=7, kind=kind)
