@@ -303,7 +303,6 @@ def _write_labeled(out_dir: Path, i: int, seed: int, kind: str, rare_boost: bool
 
 def _write_range(args: tuple) -> None:
     out_dir, start, stop, seed, kind, rare_boost = args
-    cv2.setNumThreads(1)  # one process per core already
     for i in range(start, stop):
         _write_labeled(out_dir, i, seed, kind, rare_boost)
 
@@ -334,6 +333,8 @@ def write_yolo_set(
             _write_range(args)
     else:
         # spawn, not fork: a forked child may inherit OpenCV's or ONNX Runtime's threads mid-lock.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Each worker is one process per core already: no OpenCV threads of its own.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
             list(pool.map(_write_range, ranges))
     return n
