@@ -3,6 +3,13 @@
 A reading that contradicts the sequence is held back, not logged as fact. When several held
 readings in a row agree with each other but not with the old anchor (the display was reset, or
 the anchor itself was wrong), the sequence re-anchors on them.
+
+The plausible window is wide (`max_rate` units per second plus `slack`) because a folder replayed
+as a camera only guesses its frame times. Within it, a time display that runs ahead of the clock
+(more than the seconds elapsed, at the session's own pace, plus one) is most often a misread
+digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until the next frame
+follows it; one misread then costs one held frame instead of a wrong reading and the held frames
+after it.
 """
 
 from __future__ import annotations
@@ -29,8 +36,11 @@ class SequenceCheck:
     confirm: int = 3  # consecutive agreeing held readings that re-anchor the sequence
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
+    provisional: bool = True  # hold a time reading that runs ahead of the clock until the next frame follows it
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
+    _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
+    _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
 
     def __post_init__(self) -> None:
         if self.fmt.kind != "time":
@@ -49,10 +59,33 @@ class SequenceCheck:
                     return delta + period
         return None
 
+    def pace(self) -> float:
+        """Display units per second of frame time, from the recent accepted steps: 1 for a clock
+        filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
+        apart). Never below 1 (a paused display is no reason to expect less)."""
+        seconds = sum(dt for _, dt in self._paces)
+        if seconds < 2.0:
+            return 1.0
+        return float(min(max(sum(d for d, _ in self._paces) / seconds, 1.0), self.max_rate + self.slack))
+
+    def ahead_limit(self, dt: float, pace: float | None = None) -> float:
+        """The largest advance a time display makes in dt seconds at the session's pace: one tick per
+        second elapsed, rounded up, plus one for a frame caught as the display changes, plus one
+        more when the pace shows that the frame times are a guess (a folder replayed as a camera)."""
+        pace = pace or self.pace()
+        return float(np.ceil(max(dt, 0.0) * pace - 1e-6) + 1 + (pace > 1.05))
+
+    def runs_ahead(self, delta: float, dt: float, pace: float | None = None) -> bool:
+        """Whether an advance that fits the wide window is more than the clock allows."""
+        return self.provisional and self.fmt.kind == "time" and delta > self.ahead_limit(dt, pace)
+
     def candidates(self, t: float) -> list[str]:
-        """Every text the display may show at time t, given the anchor."""
+        """Every text the display may show at time t, given the anchor (never ahead of the clock
+        when `provisional`: a decoded reading is accepted at once, so it gets no second frame)."""
         prev, prev_t = self.anchor
         upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
+        if self.provisional and self.fmt.kind == "time":
+            upper = min(upper, int(self.ahead_limit(t - prev_t)))
         texts = set()
         limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
         periods = [p for p in ROLLOVER_PERIODS if prev < p] if self.fmt.kind == "time" else []
@@ -65,7 +98,8 @@ class SequenceCheck:
 
     def steps(self, t: float) -> list[tuple[str, str]]:
         """(old, new) texts of each one-unit step the display may be taking at time t: a time
-        display ticks once a second, so from the anchor up to the seconds since, plus one."""
+        display ticks once a second, so from the anchor up to the seconds since, plus one. (Not
+        at the learned pace: more steps make more frames ambiguous, on run3 and in simulation.)"""
         prev, prev_t = self.anchor
         if self.fmt.kind == "time":
             ahead, limit = int(np.ceil(max(t - prev_t, 0.0))) + 1, 6000
@@ -134,43 +168,73 @@ class SequenceCheck:
         value = self.fmt.value(best)
         return Reading(best, value, best_min, reading.digits, "accepted", None, reading.flags + ("sequence-decoded",))
 
+    def _accept(self, value: float, t: float) -> None:
+        """Move the anchor to an accepted reading; its advance teaches the session's pace."""
+        if self.anchor is not None:
+            prev, prev_t = self.anchor
+            delta = self.step(prev, value, t - prev_t)
+            if delta is not None and t > prev_t:
+                self._paces.append((delta, t - prev_t))
+        self.anchor = (value, t)
+        self._pending.clear()
+        self._ahead = None
+
     def update(self, reading: Reading, t: float) -> Reading:
-        """Judge a reading against the sequence: hold it when it contradicts, decode it with the
-        session's help when the boxes are there but the top digits are unsure or implausible."""
+        """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
+        it with the session's help when the boxes are there but the top digits are unsure or
+        implausible."""
         if reading.value is None or reading.status != "accepted":
             if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
                 decoded = self.mid_update(reading, t) or self.decode(reading, t)
                 if decoded is not None:
-                    self.anchor = (decoded.value, t)
-                    self._pending.clear()
+                    self._accept(decoded.value, t)
                     return decoded
             return reading
         if self.anchor is None:
             self.anchor = (reading.value, t)
             return reading
         prev, prev_t = self.anchor
-        if self.step(prev, reading.value, t - prev_t) is not None:
-            self.anchor = (reading.value, t)
-            self._pending.clear()
+        delta = self.step(prev, reading.value, t - prev_t)
+        if delta is not None and not self.runs_ahead(delta, t - prev_t):
+            self._accept(reading.value, t)
             return reading
+        if self._ahead is not None:
+            # The frame before ran ahead; this one follows it at the pace of that jump or the
+            # session's, so the display did move that fast (or the frame times are a poor guess).
+            ahead, ahead_t = self._ahead
+            jump = self.step(prev, ahead, ahead_t - prev_t) or 0.0
+            pace = max(self.pace(), jump / max(ahead_t - prev_t, 1e-6))
+            step = self.step(ahead, reading.value, t - ahead_t)
+            if step is not None and step >= 0 and t > ahead_t and not self.runs_ahead(step, t - ahead_t, pace):
+                self._accept(ahead, ahead_t)
+                self._accept(reading.value, t)
+                return Reading(
+                    reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
+                    reading.flags + ("jump-confirmed",),
+                )
         decoded = self.mid_update(reading, t) or self.decode(reading, t)
         self._pending.append((reading.value, t))
         recent = list(self._pending)[-self.confirm :]
         if len(recent) == self.confirm and all(
             self.step(a[0], b[0], b[1] - a[1]) is not None for a, b in zip(recent, recent[1:])
         ):
-            self.anchor = (reading.value, t)
-            self._pending.clear()
+            self.anchor = None
+            for value, seen in recent:  # the agreeing frames set the pace from here on
+                self._accept(value, seen)
             return Reading(
                 reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
                 reading.flags + ("re-anchored",),
             )
         if decoded is not None:
-            self.anchor = (decoded.value, t)
-            self._pending.clear()
+            self._accept(decoded.value, t)
             return decoded
         shown = self.fmt.show
+        if delta is not None:
+            self._ahead = (reading.value, t)
+            return reading.with_verdict(
+                "held", f"sequence: {shown(reading.text)} runs ahead of {shown(self.fmt.text(prev))}; "
+                "held until the next frame follows it"
+            )
         return reading.with_verdict(
             "held", f"sequence: {shown(reading.text)} does not follow {shown(self.fmt.text(prev))}"
         )
-

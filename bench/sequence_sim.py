@@ -1,0 +1,136 @@
+"""The sequence check against misreads it was not tuned on: simulated sessions, no model involved.
+
+A rowing monitor's MM:SS clock is filmed at a fixed spacing (with capture jitter). Each frame's
+reading is the truth, disturbed the ways a detector gets a seven-segment display wrong:
+
+  missed       a digit not found (three boxes): held by the reader before the sequence sees it;
+  misread      one digit taken for a digit one segment away (a faint segment: 8 -> 0, 9 -> 3; a
+               stray one: 5 -> 9), confidently; its true digit is the box's second class half the time;
+  mid-update   a frame within 0.3 s of a tick shows, in each changing place, the new digit with
+               the old one's segments over it (3 -> 4 shows as 9); either value counts as right.
+
+Every session is read twice by `edge.sequence.SequenceCheck`, once per policy, and scored like a
+real session: right (accepted and equal to the truth), wrong-accepted, held. `provisional` holds
+a reading that runs ahead of the clock until the next frame follows it; `wide` accepts anything in
+the wide window (2 units/s + 3). Frame times are either the capture times (a live camera) or a
+guess of 1 s per frame for a folder replayed as a camera (the frames being `--spacing` apart).
+
+    python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.detections import Detections  # noqa: E402
+from edge.labels import DIGIT_TO_CLASS  # noqa: E402
+from edge.reading import DisplayFormat, read_digits  # noqa: E402
+from edge.segments import SEGMENTS  # noqa: E402
+from edge.sequence import SequenceCheck  # noqa: E402
+
+TIME = DisplayFormat.parse("time")
+DIGITS = "0123456789"
+# Digits one segment apart: what a faint or a stray segment makes of a digit.
+NEIGHBOURS = {
+    d: [e for e in DIGITS if e != d and len(set(SEGMENTS[d]) ^ set(SEGMENTS[e])) == 1] for d in DIGITS
+}
+BY_SEGMENTS = {frozenset(SEGMENTS[d]): d for d in DIGITS}
+
+
+def detections(text: str, rng: np.random.Generator, misread: dict[int, str] | None = None) -> Detections:
+    """Boxes for the digits of `text` in a row, each with ten class scores; `misread` maps a place
+    to the digit the model believes it sees there."""
+    misread = misread or {}
+    n = len(text)
+    xyxy = np.array([[100 + 40 * i, 100, 130 + 40 * i, 160] for i in range(n)], np.float32)
+    scores = np.full((n, 10), 0.01, np.float32)
+    for i, true in enumerate(text):
+        shown = misread.get(i, true)
+        top = rng.uniform(0.6, 0.95)
+        scores[i, DIGIT_TO_CLASS[shown]] = top
+        if shown != true:
+            second = true if rng.random() < 0.5 else rng.choice([d for d in DIGITS if d not in (true, shown)])
+            scores[i, DIGIT_TO_CLASS[second]] = rng.uniform(0.1, 0.3)
+    cls = scores.argmax(1)
+    return Detections(xyxy, scores.max(1), cls, scores)
+
+
+def session(rng: np.random.Generator, frames: int, spacing: float, misread: float, missed: float):
+    """(capture t, truth options, detections) per frame of one simulated session."""
+    start = int(rng.integers(0, 5940))
+    phase = rng.uniform(0, 1)
+    out = []
+    for k in range(frames):
+        t = k * spacing + rng.uniform(-0.1, 0.1)
+        tick = int(np.floor(t + phase))
+        new, old = TIME.text((start + tick) % 5940), TIME.text((start + tick - 1) % 5940)
+        truth = {new}
+        text, wrong = new, {}
+        if (t + phase) % 1.0 < 0.3 and rng.random() < 0.5:
+            # Caught as the display changes: old segments still lit where the digit changed.
+            shown = "".join(
+                BY_SEGMENTS.get(frozenset(SEGMENTS[a]) | frozenset(SEGMENTS[b]), a) for a, b in zip(new, old)
+            )
+            truth.add(old)
+            wrong = {i: c for i, c in enumerate(shown) if c != new[i]}
+        elif rng.random() < misread:
+            place = int(rng.integers(0, 4))
+            if NEIGHBOURS[new[place]]:
+                wrong = {place: str(rng.choice(NEIGHBOURS[new[place]]))}
+        dets = detections(text, rng, wrong)
+        if rng.random() < missed:
+            dets = dets[np.array([0, 1, 3])]
+        out.append((t, truth, dets))
+    return out
+
+
+def score(frames, provisional: bool, times: list[float]) -> tuple[int, int, int]:
+    check = SequenceCheck(TIME, provisional=provisional)
+    right = wrong = held = 0
+    for (_, truth, dets), t in zip(frames, times):
+        r = check.update(read_digits(dets, TIME), t)
+        if r.status != "accepted":
+            held += 1
+        elif r.text in truth:
+            right += 1
+        else:
+            wrong += 1
+    return right, wrong, held
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--misread", type=float, default=0.08, help="share of frames with one misread digit")
+    ap.add_argument("--missed", type=float, default=0.05, help="share of frames with a digit not found")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    print(f"{args.sessions} simulated sessions x {args.frames} frames; misread {args.misread:.0%}, missed {args.missed:.0%}")
+    print(f"{'frames':<30} {'policy':<12} {'right':>8} {'wrong-accepted':>15} {'held':>8}")
+    for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s")):
+        totals = {False: np.zeros(3, int), True: np.zeros(3, int)}
+        for s in range(args.sessions):
+            rng = np.random.default_rng([args.seed, s, int(spacing * 10)])
+            frames = session(rng, args.frames, spacing, args.misread, args.missed)
+            times = [t for t, _, _ in frames] if clock == "capture" else [float(k) for k in range(len(frames))]
+            for provisional in (False, True):
+                totals[provisional] += score(frames, provisional, times)
+        n = args.sessions * args.frames
+        label = f"{spacing:g} s apart, t = {clock}"
+        for provisional in (False, True):
+            right, wrong, held = totals[provisional]
+            print(f"{label:<30} {'provisional' if provisional else 'wide':<12} "
+                  f"{right / n:>8.2%} {wrong / n:>15.2%} {held / n:>8.2%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
