@@ -94,9 +94,12 @@ def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_
 
 def _brief(report: dict) -> dict:
     """A report without per-frame lists: the card keeps those."""
-    test = {k: v for k, v in report["test"].items() if k != "per_digit"}
+    brief = {
+        part: {k: v for k, v in report[part].items() if k != "per_digit"}
+        for part in ("test", "test_at_imgsz", "test_crops") if report.get(part)
+    }
     sessions = report.get("sessions")
-    return {"test": test, "sessions": {k: v for k, v in sessions.items() if k != "sessions"} if sessions else None}
+    return {**brief, "sessions": {k: v for k, v in sessions.items() if k != "sessions"} if sessions else None}
 
 
 @click.command()

@@ -103,6 +103,8 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert report["test_images"] == 2 and "map50_95" in report["test"] and "map50_95" in report["test_crops"]
+    # Whole photos are scored at the find size and, for a model trained smaller, at its own size.
+    assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
 
     # A retrain that stopped after training is finished from its run folder, without training again.
     run_dir = Path(card["decision"]["run_dir"])
