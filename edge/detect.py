@@ -133,6 +133,9 @@ class OnnxDetector:
         self.names = _names_from_metadata(meta, path)
         self.imgsz = _imgsz(meta, inputs[0].shape, path)
         self.dynamic = not all(isinstance(d, int) for d in inputs[0].shape[2:])
+        # The display-crop size the trainer chose, when it is not the training size (a model
+        # trained at 640 on whole frames reads its crops smaller); None: the training size.
+        self.crop_size = _crop_size(meta, path) if self.dynamic else None
         self.stride = int(meta.get("stride", 32))
         out_shape = outputs[0].shape
         nc = len(self.names)
@@ -188,6 +191,15 @@ def _names_from_metadata(meta: dict, path: Path) -> tuple[str, ...]:
     if sorted(names) != sorted("0123456789"):
         raise ModelError(f"{path}: classes {names} are not the ten digits 0-9")
     return names
+
+
+def _crop_size(meta: dict, path: Path) -> int | None:
+    raw = meta.get("segread_crop_size")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit() or not 32 <= int(raw) <= 1280:
+        raise ModelError(f"{path}: unreadable segread_crop_size in metadata: {raw[:40]!r}")
+    return int(raw)
 
 
 def _imgsz(meta: dict, shape: list, path: Path) -> tuple[int, int]:

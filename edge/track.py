@@ -2,7 +2,7 @@
 
 The LCD fills a small part of a 1280x720 frame. Finding it costs one full-frame pass at
 `find_size`; after that each frame is read from a crop around the last digits at `crop_size`
-(by default the size the model was trained at). Both sizes apply to models exported with a
+(by default the crop size the trainer wrote into the model, else the size it was trained at). Both sizes apply to models exported with a
 dynamic input; a fixed-input model reads both at its own size, which still sharpens the crop.
 The digits in a 1280x720 frame at 640 and in a display crop at 128 have about the same pixel
 size, so one model trained on display crops serves both passes.
@@ -48,7 +48,8 @@ class DisplayTracker:
     def detect_crop(self, image: np.ndarray) -> Detections:
         x1, y1, x2, y2 = self.roi
         self.crops += 1
-        size = (self.crop_size, self.crop_size) if self.crop_size else None
+        crop = self.crop_size or getattr(self.detector, "crop_size", None)
+        size = (crop, crop) if crop else None
         return self.detector.detect(image[y1:y2, x1:x2], size).shifted(x1, y1)
 
     def detect_full(self, image: np.ndarray) -> Detections:

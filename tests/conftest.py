@@ -69,7 +69,9 @@ def fake_detector():
     return FakeDetector
 
 
-def make_tiny_onnx(path: Path, names: dict | None = None, n_out: int = 14, size: int = 64, dynamic: bool = False) -> Path:
+def make_tiny_onnx(
+    path: Path, names: dict | None = None, n_out: int = 14, size: int = 64, dynamic: bool = False, extra: dict | None = None
+) -> Path:
     """A real, valid ONNX model with the shape and metadata of an Ultralytics digit detector.
 
     Its output is a fixed set of candidate boxes (4 digits) whatever the input, scaled by the
@@ -105,6 +107,7 @@ def make_tiny_onnx(path: Path, names: dict | None = None, n_out: int = 14, size:
     meta = {"stride": "32", "task": "detect", "imgsz": f"[{size}, {size}]"}
     if names:
         meta["names"] = repr(names)
+    meta.update(extra or {})
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.save(model, str(path))

@@ -51,7 +51,10 @@ sessions_option = click.option(
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--from", "start", type=click.Choice(["current", "scratch"]), default="current", show_default=True,
               help="Fine-tune the current model, or train a fresh yolov5n.")
-@click.option("--imgsz", type=int, default=128, show_default=True, help="Training size: the display crop the reader reads at.")
+@click.option("--imgsz", type=int, default=128, show_default=True,
+              help="Training size; the reader reads display crops at it too, unless --crop-size says otherwise.")
+@click.option("--crop-size", type=click.IntRange(32, 1280), default=None,
+              help="Size the reader reads display crops at [default: --imgsz]; e.g. 256 for a model trained at 640 on whole frames.")
 @click.option("--batch", type=int, default=32, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
@@ -66,7 +69,7 @@ sessions_option = click.option(
 @sessions_option
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
-def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_dir, runs_dir, synthetic,
+def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, models_dir, runs_dir, synthetic,
             crops_per_image, corrections, compare, sessions, finish):
     """Train a candidate model and promote it if it is not worse than the current one.
 
@@ -79,7 +82,8 @@ def retrain(data, minutes, epochs, device, start, imgsz, batch, workers, models_
     from trainer.train import TrainSettings
 
     _logging()
-    settings = TrainSettings(epochs=epochs, minutes=minutes, imgsz=imgsz, batch=batch, device=device, workers=workers)
+    settings = TrainSettings(epochs=epochs, minutes=minutes, imgsz=imgsz, crop_size=crop_size, batch=batch, device=device,
+                             workers=workers)
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
@@ -128,8 +132,9 @@ def evaluate(model, data, sessions, imgsz, work_dir):
             raise DatasetError("no photo of --data falls in the frozen test split")
         test_crops = crops.reader_crops(parts["test"], Path(work_dir) / "crops")
         yamls = split.materialise({"test": parts["test"], "test_crops": test_crops}, work_dir)
-        size = imgsz or read_card(path).get("training", {}).get("imgsz", 128)
-        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"])
+        training = read_card(path).get("training", {})
+        size = training.get("imgsz", 128)
+        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"], imgsz or training.get("crop_size") or size)
         return {"model": str(path), "test_images": len(parts["test"]),
                 "problems": [str(p) for p in gathered.problems], **report}
 

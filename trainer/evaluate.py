@@ -106,18 +106,19 @@ FIND_SIZE = 640  # edge.track.DisplayTracker: the whole frame is searched at 640
 
 def evaluate(
     model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
-    test_crops_yaml: Path | None = None,
+    test_crops_yaml: Path | None = None, crop_size: int | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model:
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
      "test_at_imgsz": the same photos at the model's own size `imgsz`, the figure Ultralytics' val
          reports for a model trained at that size (only where it differs from "test");
-     "test_crops": the reader's display crops of those photos at the model's crop size `imgsz`;
+     "test_crops": the reader's display crops of those photos at the model's crop size
+         (`crop_size`, by default `imgsz`);
      "sessions": readings on sessions with truth, or None}."""
     report = {"test": detection_metrics(model_path, test_yaml, FIND_SIZE)}
     if report["test"]["imgsz"] != imgsz and fixed_input_size(model_path) is None:
         report["test_at_imgsz"] = detection_metrics(model_path, test_yaml, imgsz)
     if test_crops_yaml is not None:
-        report["test_crops"] = detection_metrics(model_path, test_crops_yaml, imgsz)
+        report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
     report["sessions"] = session_readings(model_path, sessions_dir) if sessions_dir else None
     return report

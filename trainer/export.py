@@ -30,8 +30,15 @@ BOX_TOLERANCE_PX = 1.0
 SCORE_TOLERANCE = 0.01
 
 
-def export_onnx(pt_path: Path, onnx_path: Path, imgsz: int, opset: int | None = None) -> Path:
-    """Export `pt_path` to `onnx_path` (dynamic input size), then check its metadata."""
+CROP_SIZE_KEY = "segread_crop_size"  # edge.detect.OnnxDetector reads it
+
+
+def export_onnx(
+    pt_path: Path, onnx_path: Path, imgsz: int, opset: int | None = None, crop_size: int | None = None
+) -> Path:
+    """Export `pt_path` to `onnx_path` (dynamic input size), then check its metadata. `crop_size`,
+    when it differs from imgsz, goes into the metadata: the size the reader reads display crops at
+    (a model trained at 640 for whole frames reads its crops at a smaller size)."""
     offline()
     from ultralytics import YOLO
 
@@ -45,13 +52,14 @@ def export_onnx(pt_path: Path, onnx_path: Path, imgsz: int, opset: int | None = 
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     if Path(exported).resolve() != onnx_path.resolve():
         shutil.move(str(exported), onnx_path)
-    _fix_output_channels(onnx_path)
+    _fix_output_channels(onnx_path, crop_size if crop_size and crop_size != imgsz else None)
     check_metadata(onnx_path)
     return onnx_path
 
 
-def _fix_output_channels(onnx_path: Path) -> None:
-    """Write the fixed 4 + nc channel count into the output shape.
+def _fix_output_channels(onnx_path: Path, crop_size: int | None = None) -> None:
+    """Write the fixed 4 + nc channel count into the output shape, and the crop size (if any)
+    into the metadata.
 
     torch's exporter leaves a symbolic name on that axis of a dynamic export; the reader checks
     it against the class count before it trusts the model.
@@ -62,8 +70,15 @@ def _fix_output_channels(onnx_path: Path) -> None:
     meta = {p.key: p.value for p in model.metadata_props}
     nc = len(ast.literal_eval(meta.get("names", "{}")))
     dim = model.graph.output[0].type.tensor_type.shape.dim
+    changed = False
     if nc and len(dim) == 3 and not dim[1].HasField("dim_value"):
         dim[1].dim_value = 4 + nc
+        changed = True
+    if crop_size:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = CROP_SIZE_KEY, str(int(crop_size))
+        changed = True
+    if changed:
         onnx.save(model, str(onnx_path))
 
 

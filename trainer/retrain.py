@@ -145,19 +145,23 @@ def retrain(options: RetrainOptions) -> dict:
     else:
         result = train(yamls["train"], run_dir / "train", settings)
 
-    onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz)
+    onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz, crop_size=settings.crop_size)
     # Both ways the reader uses the model: whole frames and display crops.
     half = PARITY_IMAGES // 2
     parity_images = yamls["test_images"][:half] + yamls["test_crop_images"][:half]
     parity = export.parity(result.best_pt, onnx_path, parity_images, conf=options.parity_conf)
 
-    metrics = {"candidate": evaluate.evaluate(onnx_path, yamls["test"], options.sessions, settings.imgsz, yamls["test_crops"])}
+    def scored(model: Path, training: dict) -> dict:
+        size = training.get("imgsz", settings.imgsz)
+        crop = training.get("crop_size") or (size if training else settings.read_size)
+        return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop)
+
+    metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)
     if current is not None:
-        current_imgsz = read_card(current).get("training", {}).get("imgsz", settings.imgsz)
-        metrics["current"] = evaluate.evaluate(current, yamls["test"], options.sessions, current_imgsz, yamls["test_crops"])
+        metrics["current"] = scored(current, read_card(current).get("training", {}))
     for other in options.compare:
-        metrics[Path(other).stem] = evaluate.evaluate(Path(other), yamls["test"], options.sessions, settings.imgsz, yamls["test_crops"])
+        metrics[Path(other).stem] = scored(Path(other), {})
 
     promoted, reasons = promote.decide(metrics["candidate"], metrics.get("current"), parity)
     card = promote.make_card(

@@ -29,6 +29,7 @@ class TrainSettings:
     epochs: int = 100
     minutes: float | None = None
     imgsz: int = 128
+    crop_size: int | None = None  # the reader's display-crop size [default: imgsz]; stored in the ONNX
     batch: int = 32
     device: str = "auto"
     workers: int = 2
@@ -40,6 +41,11 @@ class TrainSettings:
             "translate": 0.1, "degrees": 3.0, "hsv_h": 0.015, "hsv_s": 0.5, "hsv_v": 0.5,
         }
     )
+
+    @property
+    def read_size(self) -> int:
+        """The size the reader feeds the model a display crop at."""
+        return self.crop_size or self.imgsz
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -73,3 +73,28 @@ def test_peer_model_finds_four_digits_on_a_real_frame(peer_model, run3):
     assert len(dets) >= 4
     # All on the LCD, which sits left of centre in the upper half of the 1280x720 frame.
     assert (dets.centers[:, 0] > 250).all() and (dets.centers[:, 0] < 650).all()
+
+
+def test_a_model_trained_large_reads_display_crops_at_the_size_its_trainer_wrote(tmp_path):
+    from edge.track import DisplayTracker
+
+    path = make_tiny_onnx(tmp_path / "m.onnx", size=640, dynamic=True, extra={"segread_crop_size": "256"})
+    detector = OnnxDetector(path, device="cpu", warmup=False)
+    assert (detector.imgsz, detector.crop_size) == ((640, 640), 256)
+    fed = []
+    session_run = detector.session.run
+    detector.session.run = lambda names, feeds: fed.append(next(iter(feeds.values())).shape) or session_run(names, feeds)
+    tracker = DisplayTracker(detector, roi=(100, 100, 400, 220))
+    frame = np.full((720, 1280, 3), 60, np.uint8)
+    tracker.detect_crop(frame)
+    tracker.detect_full(frame)
+    assert fed == [(1, 3, 256, 256), (1, 3, 640, 640)]
+    # An explicit crop size (segread read --crop-size) still wins.
+    DisplayTracker(detector, crop_size=128, roi=(100, 100, 400, 220)).detect_crop(frame)
+    assert fed[-1] == (1, 3, 128, 128)
+
+
+def test_a_model_with_a_broken_crop_size_is_refused(tmp_path):
+    path = make_tiny_onnx(tmp_path / "m.onnx", dynamic=True, extra={"segread_crop_size": "big"})
+    with pytest.raises(ModelError, match="segread_crop_size"):
+        OnnxDetector(path, device="cpu", warmup=False)

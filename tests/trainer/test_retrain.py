@@ -71,7 +71,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     models = tmp_path / "models"
     options = RetrainOptions(
         [data], models, tmp_path / "runs", start="current", crops_per_image=1, parity_conf=0.001, min_free_mb=1,
-        settings=TrainSettings(epochs=2, imgsz=64, batch=8, workers=0, device="cpu"),
+        settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu"),
     )
 
     card = retrain_module.retrain(options)
@@ -95,6 +95,9 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
 
     detector = OnnxDetector(folder / f"{card['name']}.onnx", device="cpu", conf_threshold=0.001)
     assert detector.imgsz == (64, 64)
+    # The reader reads display crops at the size the trainer was told, and the gate scored them so.
+    assert detector.crop_size == card["training"]["crop_size"] == 96
+    assert card["metrics"]["candidate"]["test_crops"]["imgsz"] == 96
     image = __import__("cv2").imread(str(gather([data]).items[0].image))
     assert len(detector.detect(image)) > 0  # an untrained model still proposes boxes at conf 0.001
 
