@@ -62,7 +62,8 @@ class SequenceCheck:
     def pace(self) -> float:
         """Display units per second of frame time, from the recent accepted steps: 1 for a clock
         filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
-        apart). Never below 1 (a paused display is no reason to expect less)."""
+        apart). Never below 1 (a paused display is no reason to expect less), never above what the
+        wide window allows in a second."""
         seconds = sum(dt for _, dt in self._paces)
         if seconds < 2.0:
             return 1.0
