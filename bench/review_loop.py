@@ -197,7 +197,7 @@ def retrain_arm(arm: str, labels: Path, model: Path, work: Path, args, imgsz: in
 
     models_dir = models_copy(model, work / f"models-{arm}")
     assert models_dir.resolve() != DEFAULT_MODELS_DIR.resolve()
-    settings = TrainSettings(minutes=args.minutes, imgsz=imgsz, device=args.device, seed=args.seed)
+    settings = TrainSettings(minutes=args.minutes, imgsz=imgsz, crop_size=args.crop_size, device=args.device, seed=args.seed)
     options = RetrainOptions(
         data=[DIGITS], corrections=[labels], models_dir=models_dir, runs_dir=work / "runs", start=args.start,
         settings=settings, name=f"{model.stem}-loop-{arm}",  # never the parent's name
@@ -265,6 +265,7 @@ def loop(args, work: Path) -> dict:
 
     model = resolve_model(args.model)
     imgsz = args.imgsz or read_card(model).get("training", {}).get("imgsz")
+    args.crop_size = None if args.imgsz else read_card(model).get("training", {}).get("crop_size")
     if not imgsz:
         raise ModelError(f"{model} has no card with a training imgsz; pass --imgsz")
     truth, readings = load_truth(TRUTH), typed_readings(TRUTH)
