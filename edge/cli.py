@@ -93,7 +93,7 @@ def reader_options(fn):
     fn = click.option("--max-interval", default=5.0, show_default=True, type=click.FloatRange(0),
                       help="Dedup: read a frame at least this often, changed or not.")(fn)
     fn = click.option("--crop-size", default=None, type=click.IntRange(32, 1280),
-                      help="Input size for the tracked display crop [default: the model's own size].")(fn)
+                      help="Input size for the tracked display crop [default: the model's crop size, else its training size].")(fn)
     return fn
 
 
