@@ -2,8 +2,9 @@
 
 The LCD fills a small part of a 1280x720 frame. Finding it costs one full-frame pass at
 `find_size`; after that each frame is read from a crop around the last digits at `crop_size`
-(by default the crop size the trainer wrote into the model, else the size it was trained at). Both sizes apply to models exported with a
-dynamic input; a fixed-input model reads both at its own size, which still sharpens the crop.
+(by default the crop size the trainer wrote into the model, else the size it was trained at).
+Both sizes apply to models exported with a dynamic input; a fixed-input model reads both at its
+own size, which still sharpens the crop.
 The digits in a 1280x720 frame at 640 and in a display crop at 128 have about the same pixel
 size, so one model trained on display crops serves both passes.
 """

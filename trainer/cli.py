@@ -110,7 +110,7 @@ def _brief(report: dict) -> dict:
 @click.argument("model", type=click.Path(path_type=Path))
 @data_option
 @sessions_option
-@click.option("--imgsz", type=int, default=None, help="Crop size [default: the training size on the model card, else 128].")
+@click.option("--imgsz", type=int, default=None, help="Crop size [default: the crop size on the model card, else its training size, else 128].")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
 def evaluate(model, data, sessions, imgsz, work_dir):
     """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
