@@ -49,8 +49,9 @@ sessions_option = click.option(
 @click.option("--minutes", type=float, default=None, help="Training time budget (overrides --epochs).")
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
-@click.option("--from", "start", type=click.Choice(["current", "scratch"]), default="current", show_default=True,
-              help="Fine-tune the current model, or train a fresh yolov5n.")
+@click.option("--from", "start", default="current", show_default=True, metavar="current|scratch|PATH.pt",
+              help="Fine-tune the current model, train a fresh yolov5n, or fine-tune another project model's .pt "
+                   "(e.g. a candidate in models/candidates/).")
 @click.option("--imgsz", type=int, default=128, show_default=True,
               help="Training size; the reader reads display crops at it too, unless --crop-size says otherwise.")
 @click.option("--crop-size", type=click.IntRange(32, 1280), default=None,

@@ -28,7 +28,7 @@ class RetrainOptions:
     data: list[Path]
     models_dir: Path
     runs_dir: Path = Path("runs/retrain")
-    start: str = "current"  # "current" | "scratch"
+    start: str = "current"  # "current" | "scratch" | a project model's .pt
     settings: TrainSettings = field(default_factory=TrainSettings)
     crops_per_image: int = 2
     synthetic: int = 0
@@ -54,9 +54,15 @@ def check_space(folder: Path, min_free_mb: int) -> None:
 
 
 def parent_weights(models_dir: Path, start: str) -> tuple[str, str | None]:
-    """(what to train from, parent model name): the current model's .pt, or a fresh yaml."""
+    """(what to train from, parent model name): the current model's .pt, a fresh yaml, or the .pt
+    of another of the project's models (a candidate the gate kept aside)."""
     if start == "scratch":
         return DEFAULT_MODEL, None
+    if start != "current":
+        pt = Path(start)
+        if pt.suffix != ".pt" or not pt.is_file():
+            raise DatasetError(f"--from {start}: expected current, scratch or an existing .pt of a project model")
+        return str(pt), pt.stem
     current = promote.current_model(models_dir)
     if current is None:
         log.warning("no current model in %s yet: training from scratch", models_dir)
@@ -135,11 +141,10 @@ def retrain(options: RetrainOptions) -> dict:
         run_dir = Path(options.runs_dir) / name
     check_space(run_dir, options.min_free_mb)
     check_space(options.models_dir, 50)
+    settings = options.settings
+    settings.model, parent = parent_weights(options.models_dir, options.start)  # before any work: a bad --from stops here
     gathered, sizes, yamls = prepare(options, run_dir)
     log.info("split: %s; %d problems left out", sizes, len(gathered.problems))
-
-    settings = options.settings
-    settings.model, parent = parent_weights(options.models_dir, options.start)
     if options.finish is not None:
         result = finished_training(run_dir / "train", settings)
     else:

@@ -134,3 +134,17 @@ def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
     assert sizes["train_corrections"] == 7 and sizes["test"] == 1
     test_images = {Path(p).name for p in yamls["test_images"]}
     assert not any(name.startswith("item-") for name in test_images)
+
+
+def test_retrain_starts_from_current_scratch_or_a_kept_aside_candidate(tmp_path):
+    from trainer.retrain import DEFAULT_MODEL, parent_weights
+
+    models = tmp_path / "models"
+    (models / "candidates").mkdir(parents=True)
+    pt = models / "candidates" / "cand.pt"
+    pt.write_bytes(b"weights")
+    assert parent_weights(models, "scratch") == (DEFAULT_MODEL, None)
+    assert parent_weights(models, str(pt)) == (str(pt), "cand")
+    result = CliRunner().invoke(retrain, ["--data", str(tmp_path), "--from", str(tmp_path / "nope.pt"),
+                                          "--models-dir", str(models), "--runs-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--from" in result.output and "Traceback" not in result.output
