@@ -193,12 +193,15 @@ def _names_from_metadata(meta: dict, path: Path) -> tuple[str, ...]:
     return names
 
 
+CROP_SIZE_KEY = "segread_crop_size"  # metadata the trainer writes when crops read at another size
+
+
 def _crop_size(meta: dict, path: Path) -> int | None:
-    raw = meta.get("segread_crop_size")
+    raw = meta.get(CROP_SIZE_KEY)
     if raw is None:
         return None
     if not raw.strip().isdigit() or not 32 <= int(raw) <= 1280:
-        raise ModelError(f"{path}: unreadable segread_crop_size in metadata: {raw[:40]!r}")
+        raise ModelError(f"{path}: unreadable {CROP_SIZE_KEY} in metadata: {raw[:40]!r}")
     return int(raw)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.detect import OnnxDetector
+from edge.detect import CROP_SIZE_KEY, OnnxDetector
 from edge.detections import Detections, box_iou
 from edge.errors import ModelError
 from edge.labels import DIGIT_TO_CLASS
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 REQUIRED_METADATA = ("names", "imgsz", "stride")
 BOX_TOLERANCE_PX = 1.0
 SCORE_TOLERANCE = 0.01
-
-
-CROP_SIZE_KEY = "segread_crop_size"  # edge.detect.OnnxDetector reads it
 
 
 def export_onnx(
