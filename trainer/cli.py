@@ -3,8 +3,10 @@ the `segread.commands` entry point group (edge never imports trainer)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +20,20 @@ class UserError(click.ClickException):
     """A SegreadError shown as one line, exit code 2."""
 
     exit_code = 2
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send everything written to stdout (Python or C) to stderr, so stdout carries one JSON report."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _run(fn, *args, **kwargs):
@@ -111,7 +127,8 @@ def _brief(report: dict) -> dict:
 @click.argument("model", type=click.Path(path_type=Path))
 @data_option
 @sessions_option
-@click.option("--imgsz", type=int, default=None, help="Crop size [default: the crop size on the model card, else its training size, else 128].")
+@click.option("--imgsz", type=int, default=None,
+              help="Crop size for the test crops and the session readings [default: the crop size on the model card, else its training size, else 128].")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
 def evaluate(model, data, sessions, imgsz, work_dir):
     """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
@@ -135,8 +152,11 @@ def evaluate(model, data, sessions, imgsz, work_dir):
         yamls = split.materialise({"test": parts["test"], "test_crops": test_crops}, work_dir)
         training = read_card(path).get("training", {})
         size = training.get("imgsz", 128)
-        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"], imgsz or training.get("crop_size") or size)
+        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"],
+                              imgsz or training.get("crop_size") or size, read_size=imgsz)
         return {"model": str(path), "test_images": len(parts["test"]),
                 "problems": [str(p) for p in gathered.problems], **report}
 
-    click.echo(json.dumps(_run(run), indent=2))
+    with _stdout_to_stderr():  # Ultralytics prints its progress on stdout; the report alone goes there
+        report = _run(run)
+    click.echo(json.dumps(report, indent=2))

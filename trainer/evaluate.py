@@ -86,15 +86,16 @@ def find_sessions(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def session_readings(model_path: Path, sessions_dir: Path) -> dict:
-    """Right / wrong-accepted / held counts per session and in total, read by the reader's code."""
+def session_readings(model_path: Path, sessions_dir: Path, crop_size: int | None = None) -> dict:
+    """Right / wrong-accepted / held counts per session and in total, read by the reader's code
+    (display crops at `crop_size`, by default the size the model's metadata gives)."""
     try:
         from edge.score import score_session
     except ImportError as exc:
         raise ModelError(f"session scoring needs edge.score.score_session, which is not available: {exc}") from None
     per_session, total = {}, {"right": 0, "wrong_accepted": 0, "held": 0, "total": 0}
     for frames_dir, truth_csv in find_sessions(sessions_dir):
-        score = dict(score_session(Path(model_path), frames_dir, truth_csv))
+        score = dict(score_session(Path(model_path), frames_dir, truth_csv, crop_size=crop_size))
         per_session[frames_dir.name] = score
         for key in total:
             total[key] += int(score.get(key, 0))
@@ -106,7 +107,7 @@ FIND_SIZE = 640  # edge.track.DisplayTracker: the whole frame is searched at 640
 
 def evaluate(
     model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
-    test_crops_yaml: Path | None = None, crop_size: int | None = None,
+    test_crops_yaml: Path | None = None, crop_size: int | None = None, read_size: int | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model:
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
@@ -114,11 +115,12 @@ def evaluate(
          reports for a model trained at that size (only where it differs from "test");
      "test_crops": the reader's display crops of those photos at the model's crop size
          (`crop_size`, by default `imgsz`);
-     "sessions": readings on sessions with truth, or None}."""
+     "sessions": readings on sessions with truth, or None; the reader reads its crops at
+         `read_size` when given, else at the size the model's metadata says}."""
     report = {"test": detection_metrics(model_path, test_yaml, FIND_SIZE)}
     if report["test"]["imgsz"] != imgsz and fixed_input_size(model_path) is None:
         report["test_at_imgsz"] = detection_metrics(model_path, test_yaml, imgsz)
     if test_crops_yaml is not None:
         report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
-    report["sessions"] = session_readings(model_path, sessions_dir) if sessions_dir else None
+    report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
     return report
