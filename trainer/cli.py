@@ -37,8 +37,11 @@ def _stdout_to_stderr():
 
 
 def _run(fn, *args, **kwargs):
+    """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
+    stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2."""
     try:
-        return fn(*args, **kwargs)
+        with _stdout_to_stderr():
+            return fn(*args, **kwargs)
     except SegreadError as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:
@@ -157,6 +160,4 @@ def evaluate(model, data, sessions, imgsz, work_dir):
         return {"model": str(path), "test_images": len(parts["test"]),
                 "problems": [str(p) for p in gathered.problems], **report}
 
-    with _stdout_to_stderr():  # Ultralytics prints its progress on stdout; the report alone goes there
-        report = _run(run)
-    click.echo(json.dumps(report, indent=2))
+    click.echo(json.dumps(_run(run), indent=2))
