@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 3's GPU run, made to be one device call (prepare with bench/gpu/prepare.sh first):
-# `segread retrain` from scratch on the digits set on CUDA, timed end to end (data, training,
+# `segread retrain` on the digits set on CUDA (from scratch, or FROM=<a project .pt> to fine-tune), timed end to end (data, training,
 # export, parity, evaluation against the peer on the same frozen split, the gate), then the
 # per-epoch training table of bench/train_speed.py. What comes back under $OUT: the log, the
 # candidate's card, ONNX and weights, and the train-speed table.
@@ -16,6 +16,9 @@ SYNTHETIC=${SYNTHETIC:-1500}
 # frames (and scores on whole test photos) like the peer; it reads the tracked crop at 256.
 IMGSZ=${IMGSZ:-640}
 CROP=${CROP:-256}
+# scratch, or a project model's .pt to fine-tune (it travels with the tree: models/ is tracked), e.g.
+#   FROM=models/candidates/segread-20261126-233132.pt IMGSZ=320 CROP=320 bash bench/gpu/run.sh
+FROM=${FROM:-scratch}
 if ls .whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
@@ -29,7 +32,7 @@ nvidia-smi -L 2>/dev/null | tee "$OUT/device.txt"
 
 start=$(date +%s)
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
-  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --device "$DEVICE" --from scratch \
+  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
   --models-dir "$OUT/models" --runs-dir /tmp/segread-runs 2>&1 | tee "$OUT/retrain.log"
 rc=${PIPESTATUS[0]}
