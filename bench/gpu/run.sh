@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Issue 3's GPU run, made to be one device call (prepare with bench/gpu/prepare.sh first):
 # `segread retrain` on the digits set on CUDA (from scratch, or FROM=<a project .pt> to fine-tune),
-# timed end to end (data, training, export, parity, evaluation against the peer on the same frozen split, the gate), then the
-# per-epoch training table of bench/train_speed.py. What comes back under $OUT: the log, the
-# candidate's card, ONNX and weights, and the train-speed table.
+# timed end to end (data, training, export, parity, evaluation against the peer on the same frozen
+# split, the gate), then the per-epoch training table of bench/train_speed.py. What comes back
+# under $OUT: the log, the candidate's card, ONNX and weights, and the train-speed table.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/segread-gpu-out}
