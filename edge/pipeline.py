@@ -111,14 +111,27 @@ class Reader:
             if len(reading.digits) == n:
                 self.tracker.follow(reading.digits, image)
                 return reading, "crop"
-        reading = read_digits(self.tracker.detect_full(image), self.fmt, self.min_conf)
+        first = None
+        for size in self.tracker.find_sizes():
+            found = self._find(image, size)
+            if found.status == "accepted":
+                self.tracker.found_at = size
+                return found, "find"
+            first = first or (found, self.tracker.roi)
+        # Nothing acceptable at any size: the first size's reading and crop stand, as they were.
+        reading, self.tracker.roi = first
+        return reading, "find"
+
+    def _find(self, image: np.ndarray, size: int) -> Reading:
+        """Look for the display on the whole frame at `size`, then read it closer from a crop."""
+        reading = read_digits(self.tracker.detect_full(image, size), self.fmt, self.min_conf)
         self.tracker.follow(reading.digits, image)
         if self.use_crop and len(reading.digits):
             closer = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
-            if len(closer.digits) == n:
+            if len(closer.digits) == self.fmt.n_digits:
                 self.tracker.follow(closer.digits, image)
-                return closer, "find"
-        return reading, "find"
+                return closer
+        return reading
 
     def process(self, frame: Frame) -> FrameResult:
         start = time.perf_counter()

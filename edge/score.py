@@ -102,3 +102,34 @@ def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: 
 
     reader = Reader(OnnxDetector(model_path, device=device), fmt, crop_size=crop_size)
     return score_results(read_folder(reader, frames_dir), load_truth(Path(truth_csv))).as_dict()
+
+
+def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu", crop_size: int | None = None) -> dict:
+    """Read each photo alone, as a fresh reader would read a first frame, and score it.
+
+    `photos` are (image, truth) pairs, the truth being the display's digits left to right; each is
+    read as a `digits:N` display of its truth's length, so the find pass, the display crop and the
+    reading rules all count, and only the sequence check (which needs a session) does not.
+    """
+    import cv2
+
+    from edge.detect import OnnxDetector
+    from edge.pipeline import Reader
+
+    detector = OnnxDetector(model_path, device=device)
+    score = Score()
+    for image_path, truth in photos:
+        image = cv2.imread(str(image_path))
+        if image is None or not 1 <= len(truth) <= 12:
+            continue
+        reading, _ = Reader(detector, f"digits:{len(truth)}", crop_size=crop_size).read_image(image)
+        score.total += 1
+        if reading.status == "accepted" and reading.text == truth:
+            score.right += 1
+            continue
+        score.wrong_frames.append(Path(image_path).name)
+        if reading.status == "accepted":
+            score.wrong_accepted += 1
+        else:
+            score.held += 1
+    return score.as_dict()

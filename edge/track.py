@@ -7,6 +7,12 @@ Both sizes apply to models exported with a dynamic input; a fixed-input model re
 own size, which still sharpens the crop.
 The digits in a 1280x720 frame at 640 and in a display crop at 128 have about the same pixel
 size, so one model trained on display crops serves both passes.
+
+A display close to the camera (a photo that is mostly LCD) has digits far larger at 640 than any
+the crop-trained model saw, so a find that yields no reading steps down a ladder: `find_size`,
+then half of it, and half again, down to the crop size, the whole frame at each (`find_sizes`;
+640, 320, 160 for the shipped model). The size that found the display last is tried first next
+time.
 """
 
 from __future__ import annotations
@@ -45,17 +51,38 @@ class DisplayTracker:
     roi: tuple[int, int, int, int] | None = None
     finds: int = 0
     crops: int = 0
+    found_at: int | None = None  # the find size that last gave a reading
+
+    @property
+    def read_size(self) -> int | None:
+        """The input size of crop reads: the explicit one, the model's crop size, else None (its own)."""
+        return self.crop_size or getattr(self.detector, "crop_size", None)
+
+    def find_sizes(self) -> list[int]:
+        """Whole-frame sizes to look for the display at, in order; one for a fixed-input model."""
+        if not getattr(self.detector, "dynamic", False):
+            return [self.find_size]
+        crop = self.read_size or self.detector.imgsz[0]
+        ladder, size = [self.find_size], self.find_size // 64 * 32  # halving, on the stride of 32
+        while size >= crop:
+            ladder.append(size)
+            size = size // 64 * 32
+        if self.found_at in ladder:
+            ladder.remove(self.found_at)
+            ladder.insert(0, self.found_at)
+        return ladder
 
     def detect_crop(self, image: np.ndarray) -> Detections:
         x1, y1, x2, y2 = self.roi
         self.crops += 1
-        crop = self.crop_size or getattr(self.detector, "crop_size", None)
+        crop = self.read_size
         size = (crop, crop) if crop else None
         return self.detector.detect(image[y1:y2, x1:x2], size).shifted(x1, y1)
 
-    def detect_full(self, image: np.ndarray) -> Detections:
+    def detect_full(self, image: np.ndarray, size: int | None = None) -> Detections:
         self.finds += 1
-        return self.detector.detect(image, (self.find_size, self.find_size))
+        size = size or self.find_size
+        return self.detector.detect(image, (size, size))
 
     def follow(self, digits: Detections, image: np.ndarray) -> None:
         """Move the crop onto the digits just read (or drop it when there are none)."""

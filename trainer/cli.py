@@ -122,8 +122,10 @@ def _brief(report: dict) -> dict:
         part: {k: v for k, v in report[part].items() if k != "per_digit"}
         for part in ("test", "test_at_imgsz", "test_crops") if report.get(part)
     }
-    sessions = report.get("sessions")
-    return {**brief, "sessions": {k: v for k, v in sessions.items() if k != "sessions"} if sessions else None}
+    for part in ("test_readings", "sessions"):
+        if report.get(part):
+            brief[part] = {k: v for k, v in report[part].items() if k not in ("sessions", "not_right_frames")}
+    return {**brief, "sessions": brief.get("sessions")}
 
 
 @click.command()
@@ -156,7 +158,7 @@ def evaluate(model, data, sessions, imgsz, work_dir):
         training = read_card(path).get("training", {})
         size = training.get("imgsz", 128)
         report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"],
-                              imgsz or training.get("crop_size") or size, read_size=imgsz)
+                              imgsz or training.get("crop_size") or size, read_size=imgsz, test_items=parts["test"])
         return {"model": str(path), "test_images": len(parts["test"]),
                 "problems": [str(p) for p in gathered.problems], **report}
 

@@ -102,12 +102,43 @@ def session_readings(model_path: Path, sessions_dir: Path, crop_size: int | None
     return {**total, "sessions": per_session}
 
 
+def photo_truth(item) -> str | None:
+    """The digits a reader should read off a labeled photo, left to right, one box per digit place
+    (the reader's own rules applied to the labels); None for a display of several rows, where
+    which row is "the reading" is the user's choice, not the model's."""
+    import numpy as np
+
+    from edge.detections import Detections
+    from edge.reading import drop_overlaps, main_row
+
+    w, h = item.width, item.height
+    xyxy = [[(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h] for b in item.boxes]
+    labels = Detections(np.array(xyxy, np.float32), np.ones(len(xyxy), np.float32), [b.cls for b in item.boxes])
+    row = main_row(labels)
+    if not len(row) or len(row) < len(labels):
+        return None
+    row, _ = drop_overlaps(row)
+    return "".join(row[np.argsort(row.xyxy[:, 0])].digits)
+
+
+def photo_readings(model_path: Path, items: list, crop_size: int | None = None) -> dict:
+    """Right / wrong-accepted / held over labeled single-row photos, each read alone by the
+    reader's code; photos of several rows are counted in "multi_row_left_out"."""
+    from edge.score import score_photos
+
+    truths = [(item.image, photo_truth(item)) for item in items if item.boxes]
+    photos = [(image, truth) for image, truth in truths if truth]
+    report = score_photos(Path(model_path), photos, crop_size=crop_size)
+    return {**report, "multi_row_left_out": len(truths) - len(photos)}
+
+
 FIND_SIZE = 640  # edge.track.DisplayTracker: the whole frame is searched at 640
 
 
 def evaluate(
     model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
     test_crops_yaml: Path | None = None, crop_size: int | None = None, read_size: int | None = None,
+    test_items: list | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model:
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
@@ -115,6 +146,8 @@ def evaluate(
          reports for a model trained at that size (only where it differs from "test");
      "test_crops": the reader's display crops of those photos at the model's crop size
          (`crop_size`, by default `imgsz`);
+     "test_readings": the single-row test photos (`test_items`) each read alone by the
+         reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
          `read_size` when given, else at the size the model's metadata says}."""
     report = {"test": detection_metrics(model_path, test_yaml, FIND_SIZE)}
@@ -122,5 +155,7 @@ def evaluate(
         report["test_at_imgsz"] = detection_metrics(model_path, test_yaml, imgsz)
     if test_crops_yaml is not None:
         report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
+    if test_items:
+        report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
     return report

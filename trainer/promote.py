@@ -1,8 +1,9 @@
 """Model cards, the promotion rule, and the atomic switch of `models/current`.
 
 A candidate replaces the current model only when it passed the parity check and is not worse on
-the frozen test split (mAP50-95) and on session readings (right count, wrong-accepted count), both
-measured in the same run on the same split. Otherwise it is kept aside in `models/candidates/`
+the frozen test split (mAP50-95, and the reader's readings of its photos where both reports have
+them) and on session readings (right count, wrong-accepted count), all measured in the same run on
+the same split. Otherwise it is kept aside in `models/candidates/`
 with its card, which says why. Files are written under temporary names and renamed; the pointer is
 switched last, so an interrupted retrain leaves `models/current` untouched.
 """
@@ -39,17 +40,22 @@ def decide(candidate: dict, current: dict | None, parity: dict | None = None, to
     new, old = candidate[part]["map50_95"], current[part]["map50_95"]
     if new < old - tolerance:
         reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")
-    new_s, old_s = candidate.get("sessions"), current.get("sessions")
-    if new_s and old_s:
-        if new_s["right"] < old_s["right"]:
-            reasons.append(f"sessions right {new_s['right']} < current {old_s['right']}")
-        if new_s["wrong_accepted"] > old_s["wrong_accepted"]:
-            reasons.append(f"sessions wrong-accepted {new_s['wrong_accepted']} > current {old_s['wrong_accepted']}")
+    for key, label in (("test_readings", "test photos read"), ("sessions", "sessions")):
+        new_r, old_r = candidate.get(key), current.get(key)
+        if new_r and old_r:
+            if new_r["right"] < old_r["right"]:
+                reasons.append(f"{label} right {new_r['right']} < current {old_r['right']}")
+            if new_r["wrong_accepted"] > old_r["wrong_accepted"]:
+                reasons.append(f"{label} wrong-accepted {new_r['wrong_accepted']} > current {old_r['wrong_accepted']}")
     if reasons:
         return False, reasons
-    return True, [f"test mAP50-95 {new:.4f} >= current {old:.4f}"
-                  + (f"; sessions right {new_s['right']} >= {old_s['right']}, wrong-accepted "
-                     f"{new_s['wrong_accepted']} <= {old_s['wrong_accepted']}" if new_s and old_s else "")]
+    kept = [f"test mAP50-95 {new:.4f} >= current {old:.4f}"]
+    for key, label in (("test_readings", "test photos read"), ("sessions", "sessions")):
+        new_r, old_r = candidate.get(key), current.get(key)
+        if new_r and old_r:
+            kept.append(f"{label} right {new_r['right']} >= {old_r['right']}, wrong-accepted "
+                        f"{new_r['wrong_accepted']} <= {old_r['wrong_accepted']}")
+    return True, ["; ".join(kept)]
 
 
 def current_model(models_dir: Path) -> Path | None:

@@ -107,7 +107,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     parts["test_crops"] = crops.reader_crops(parts["test"], run_dir / "crops" / "test")
     yamls = split.materialise(parts, run_dir / "data")
     return gathered, sizes, {
-        **yamls, "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
+        **yamls, "test_items": parts["test"], "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
     }
 
 
@@ -159,7 +159,8 @@ def retrain(options: RetrainOptions) -> dict:
     def scored(model: Path, training: dict) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
-        return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop)
+        return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop,
+                                 test_items=yamls["test_items"])
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)

@@ -6,7 +6,7 @@ import pytest
 
 from edge.detect import OnnxDetector, decode, letterbox, select_providers
 from edge.errors import ModelError
-from tests.conftest import make_tiny_onnx
+from tests.conftest import FakeDetector, digits_at, make_tiny_onnx
 
 
 def test_letterbox_keeps_aspect_and_centres_like_ultralytics():
@@ -98,3 +98,50 @@ def test_a_model_with_a_broken_crop_size_is_refused(tmp_path):
     path = make_tiny_onnx(tmp_path / "m.onnx", dynamic=True, extra={"segread_crop_size": "big"})
     with pytest.raises(ModelError, match="segread_crop_size"):
         OnnxDetector(path, device="cpu", warmup=False)
+
+
+class CloseUpOnly(FakeDetector):
+    """A crop-trained model (dynamic input, trained at 128) that finds a close-up display in the
+    whole frame only near its own size, as the shipped model does on photos that are mostly LCD."""
+
+    dynamic = True
+    imgsz = (128, 128)
+    crop_size = None
+
+    def detect(self, image, imgsz=None):
+        self.calls.append((image.shape, imgsz))
+        whole = image.shape[:2] == (480, 640)
+        return digits_at("0753") if not whole or imgsz == (160, 160) else digits_at("")
+
+
+def test_a_display_too_close_for_the_find_size_is_found_a_step_down_the_ladder():
+    from edge.pipeline import Reader
+
+    detector = CloseUpOnly()
+    reader = Reader(detector, "time")
+    frame = np.full((480, 640, 3), 60, np.uint8)
+    reading, mode = reader.read_image(frame)
+    assert (reading.status, reading.text, mode) == ("accepted", "0753", "find")
+    whole = [size for shape, size in detector.calls if shape[:2] == (480, 640)]
+    assert whole == [(640, 640), (320, 320), (160, 160)]  # halving, down to the crop size (128)
+    # The size that found it is tried first the next time the display is lost.
+    detector.calls.clear()
+    reader.tracker.roi = None
+    reader.read_image(frame)
+    assert [size for shape, size in detector.calls if shape[:2] == (480, 640)] == [(160, 160)]
+
+
+def test_nothing_found_at_any_size_leaves_the_first_finds_verdict():
+    from edge.pipeline import Reader
+
+    detector = FakeDetector(default=digits_at(""))
+    detector.dynamic, detector.crop_size, detector.imgsz = True, None, (128, 128)
+    reader = Reader(detector, "time")
+    reading, mode = reader.read_image(np.full((480, 640, 3), 60, np.uint8))
+    assert (reading.status, reading.reason, mode) == ("held", "0 digits, expected 4", "find")
+    assert [size for _, size in detector.calls] == [(640, 640), (320, 320), (160, 160)]
+    assert reader.tracker.roi is None
+    # A fixed-input model runs at its own size anyway: one find, no ladder.
+    fixed = FakeDetector(default=digits_at(""))
+    Reader(fixed, "time").read_image(np.full((480, 640, 3), 60, np.uint8))
+    assert len(fixed.calls) == 1

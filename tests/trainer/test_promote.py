@@ -42,6 +42,20 @@ def test_candidate_replaces_current_only_when_not_worse(candidate, current, prom
     assert any(why in r for r in reasons)
 
 
+def test_a_candidate_that_reads_fewer_test_photos_right_is_kept_aside():
+    def with_photos(map50_95: float, right: int, wrong: int) -> dict:
+        return {**report(map50_95, 190, 1), "test_readings": {"right": right, "wrong_accepted": wrong, "held": 73 - right - wrong, "total": 73}}
+
+    ok, reasons = decide(with_photos(0.85, 50, 2), with_photos(0.75, 58, 2), PASSED)
+    assert not ok and reasons == ["test photos read right 50 < current 58"]
+    ok, reasons = decide(with_photos(0.85, 60, 3), with_photos(0.75, 58, 2), PASSED)
+    assert not ok and reasons == ["test photos read wrong-accepted 3 > current 2"]
+    ok, reasons = decide(with_photos(0.85, 60, 2), with_photos(0.75, 58, 2), PASSED)
+    assert ok and "test photos read right 60 >= 58" in reasons[0]
+    # A current model evaluated before photos were read is compared on the rest.
+    assert decide(with_photos(0.85, 10, 9), report(0.75, 180, 2), PASSED)[0]
+
+
 def card(name: str) -> dict:
     return make_card(
         name,

@@ -110,6 +110,9 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["test_images"] == 2 and "map50_95" in report["test"] and "map50_95" in report["test_crops"]
+    # Each test photo is also read alone by the reader: an untrained model reads none of them right.
+    assert report["test_readings"]["total"] == 2 and report["test_readings"]["right"] == 0
+    assert card["metrics"]["candidate"]["test_readings"]["total"] == 2
     # Whole photos are scored at the find size and, for a model trained smaller, at its own size.
     assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
 
