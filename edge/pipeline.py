@@ -115,7 +115,6 @@ class Reader:
         for size in self.tracker.find_sizes():
             found = self._find(image, size)
             if found.status == "accepted":
-                self.tracker.found_at = size
                 return found, "find"
             first = first or (found, self.tracker.roi)
         # Nothing acceptable at any size: the first size's reading and crop stand, as they were.

@@ -11,8 +11,8 @@ size, so one model trained on display crops serves both passes.
 A display close to the camera (a photo that is mostly LCD) has digits far larger at 640 than any
 the crop-trained model saw, so a find that yields no reading steps down a ladder: `find_size`,
 then half of it, and half again, down to the crop size, the whole frame at each (`find_sizes`;
-640, 320, 160 for the shipped model). The size that found the display last is tried first next
-time.
+640, 320, 160 for the shipped model). `find_size` always comes first, so one lucky find at a
+small size never steers later finds away from the size the camera set-up was made for.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ class DisplayTracker:
     roi: tuple[int, int, int, int] | None = None
     finds: int = 0
     crops: int = 0
-    found_at: int | None = None  # the find size that last gave a reading
 
     @property
     def read_size(self) -> int | None:
@@ -67,9 +66,6 @@ class DisplayTracker:
         while size >= crop:
             ladder.append(size)
             size = size // 64 * 32
-        if self.found_at in ladder:
-            ladder.remove(self.found_at)
-            ladder.insert(0, self.found_at)
         return ladder
 
     def detect_crop(self, image: np.ndarray) -> Detections:
