@@ -112,25 +112,29 @@ class Reader:
                 self.tracker.follow(reading.digits, image)
                 return reading, "crop"
         first = None
-        for size in self.tracker.find_sizes():
-            found = self._find(image, size)
-            if found.status == "accepted":
+        sizes = self.tracker.find_sizes()
+        for size in sizes:
+            found, confirmed = self._find(image, size)
+            # Below the find size a find only proposes where the display is: its reading counts
+            # when the display crop, read at the model's own scale, gives all the digits.
+            if found.status == "accepted" and (size == sizes[0] or confirmed):
                 return found, "find"
             first = first or (found, self.tracker.roi)
         # Nothing acceptable at any size: the first size's reading and crop stand, as they were.
         reading, self.tracker.roi = first
         return reading, "find"
 
-    def _find(self, image: np.ndarray, size: int) -> Reading:
-        """Look for the display on the whole frame at `size`, then read it closer from a crop."""
+    def _find(self, image: np.ndarray, size: int) -> tuple[Reading, bool]:
+        """Look for the display on the whole frame at `size`, then read it closer from a crop;
+        the reading, and whether it came from the crop."""
         reading = read_digits(self.tracker.detect_full(image, size), self.fmt, self.min_conf)
         self.tracker.follow(reading.digits, image)
         if self.use_crop and len(reading.digits):
             closer = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
             if len(closer.digits) == self.fmt.n_digits:
                 self.tracker.follow(closer.digits, image)
-                return closer
-        return reading
+                return closer, True
+        return reading, False
 
     def process(self, frame: Frame) -> FrameResult:
         start = time.perf_counter()

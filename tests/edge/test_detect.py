@@ -144,3 +144,24 @@ def test_nothing_found_at_any_size_leaves_the_first_finds_verdict():
     fixed = FakeDetector(default=digits_at(""))
     Reader(fixed, "time").read_image(np.full((480, 640, 3), 60, np.uint8))
     assert len(fixed.calls) == 1
+
+
+class FarOnlyGuess(FakeDetector):
+    """Reads four digits off the whole frame at a reduced size, but its display crop shows none:
+    a guess at a small scale that the model's own scale does not bear out."""
+
+    dynamic = True
+    imgsz = (128, 128)
+    crop_size = None
+
+    def detect(self, image, imgsz=None):
+        self.calls.append((image.shape, imgsz))
+        return digits_at("0753") if image.shape[:2] == (480, 640) and imgsz == (320, 320) else digits_at("")
+
+
+def test_a_find_below_the_find_size_counts_only_when_the_display_crop_confirms_it():
+    from edge.pipeline import Reader
+
+    reader = Reader(FarOnlyGuess(), "time")
+    reading, _ = reader.read_image(np.full((480, 640, 3), 60, np.uint8))
+    assert reading.status == "held" and reading.text is None
