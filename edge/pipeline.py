@@ -88,13 +88,14 @@ class Reader:
         find_size: int = 640,
         pad: float = 0.6,
         use_crop: bool = True,
+        find_ladder: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
         self.dedup = dedup or DedupGate(enabled=False)
         self.min_conf = min_conf
         self.use_crop = use_crop
-        self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, pad=pad)
+        self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
 

@@ -104,7 +104,8 @@ def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: 
     return score_results(read_folder(reader, frames_dir), load_truth(Path(truth_csv))).as_dict()
 
 
-def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu", crop_size: int | None = None) -> dict:
+def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu", crop_size: int | None = None,
+                 find_ladder: bool = True) -> dict:
     """Read each photo alone, as a fresh reader would read a first frame, and score it.
 
     `photos` are (image, truth) pairs, the truth being the display's digits left to right; each is
@@ -122,7 +123,8 @@ def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu"
         image = cv2.imread(str(image_path))
         if image is None or not 1 <= len(truth) <= 12:
             continue
-        reading, _ = Reader(detector, f"digits:{len(truth)}", crop_size=crop_size).read_image(image)
+        reader = Reader(detector, f"digits:{len(truth)}", crop_size=crop_size, find_ladder=find_ladder)
+        reading, _ = reader.read_image(image)
         score.total += 1
         if reading.status == "accepted" and reading.text == truth:
             score.right += 1

@@ -47,6 +47,7 @@ class DisplayTracker:
     detector: Detector
     crop_size: int | None = None
     find_size: int = 640
+    find_ladder: bool = True  # step down from find_size when a find yields no reading
     pad: float = 0.6
     roi: tuple[int, int, int, int] | None = None
     finds: int = 0
@@ -59,7 +60,7 @@ class DisplayTracker:
 
     def find_sizes(self) -> list[int]:
         """Whole-frame sizes to look for the display at, in order; one for a fixed-input model."""
-        if not getattr(self.detector, "dynamic", False):
+        if not (self.find_ladder and getattr(self.detector, "dynamic", False)):
             return [self.find_size]
         crop = self.read_size or self.detector.imgsz[0]
         ladder, size = [self.find_size], self.find_size // 64 * 32  # halving, on the stride of 32

@@ -121,14 +121,14 @@ def photo_truth(item) -> str | None:
     return "".join(row[np.argsort(row.xyxy[:, 0])].digits)
 
 
-def photo_readings(model_path: Path, items: list, crop_size: int | None = None) -> dict:
+def photo_readings(model_path: Path, items: list, crop_size: int | None = None, find_ladder: bool = True) -> dict:
     """Right / wrong-accepted / held over labeled single-row photos, each read alone by the
     reader's code; photos of several rows are counted in "multi_row_left_out"."""
     from edge.score import score_photos
 
     truths = [(item.image, photo_truth(item)) for item in items if item.boxes]
     photos = [(image, truth) for image, truth in truths if truth]
-    report = score_photos(Path(model_path), photos, crop_size=crop_size)
+    report = score_photos(Path(model_path), photos, crop_size=crop_size, find_ladder=find_ladder)
     return {**report, "multi_row_left_out": len(truths) - len(photos)}
 
 

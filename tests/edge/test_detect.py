@@ -140,6 +140,10 @@ def test_nothing_found_at_any_size_leaves_the_first_finds_verdict():
     assert (reading.status, reading.reason, mode) == ("held", "0 digits, expected 4", "find")
     assert [size for _, size in detector.calls] == [(640, 640), (320, 320), (160, 160)]
     assert reader.tracker.roi is None
+    # Without the ladder (bench/photo_readings.py compares both), one find at the find size.
+    detector.calls.clear()
+    Reader(detector, "time", find_ladder=False).read_image(np.full((480, 640, 3), 60, np.uint8))
+    assert [size for _, size in detector.calls] == [(640, 640)]
     # A fixed-input model runs at its own size anyway: one find, no ladder.
     fixed = FakeDetector(default=digits_at(""))
     Reader(fixed, "time").read_image(np.full((480, 640, 3), 60, np.uint8))
