@@ -40,21 +40,19 @@ def decide(candidate: dict, current: dict | None, parity: dict | None = None, to
     new, old = candidate[part]["map50_95"], current[part]["map50_95"]
     if new < old - tolerance:
         reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")
-    for key, label in (("test_readings", "test photos read"), ("sessions", "sessions")):
-        new_r, old_r = candidate.get(key), current.get(key)
-        if new_r and old_r:
-            if new_r["right"] < old_r["right"]:
-                reasons.append(f"{label} right {new_r['right']} < current {old_r['right']}")
-            if new_r["wrong_accepted"] > old_r["wrong_accepted"]:
-                reasons.append(f"{label} wrong-accepted {new_r['wrong_accepted']} > current {old_r['wrong_accepted']}")
-    if reasons:
-        return False, reasons
     kept = [f"test mAP50-95 {new:.4f} >= current {old:.4f}"]
     for key, label in (("test_readings", "test photos read"), ("sessions", "sessions")):
         new_r, old_r = candidate.get(key), current.get(key)
-        if new_r and old_r:
-            kept.append(f"{label} right {new_r['right']} >= {old_r['right']}, wrong-accepted "
-                        f"{new_r['wrong_accepted']} <= {old_r['wrong_accepted']}")
+        if not (new_r and old_r):
+            continue
+        if new_r["right"] < old_r["right"]:
+            reasons.append(f"{label} right {new_r['right']} < current {old_r['right']}")
+        if new_r["wrong_accepted"] > old_r["wrong_accepted"]:
+            reasons.append(f"{label} wrong-accepted {new_r['wrong_accepted']} > current {old_r['wrong_accepted']}")
+        kept.append(f"{label} right {new_r['right']} >= {old_r['right']}, wrong-accepted "
+                    f"{new_r['wrong_accepted']} <= {old_r['wrong_accepted']}")
+    if reasons:
+        return False, reasons
     return True, ["; ".join(kept)]
 
 
