@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import DatasetError, ModelError
@@ -159,3 +160,46 @@ def evaluate(
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
     return report
+
+
+
+@dataclass(frozen=True)
+class FrozenTest:
+    """The frozen test split of some labeled folders, written out once for any number of models."""
+
+    items: list
+    yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops of them}
+    problems: list
+
+
+def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> FrozenTest:
+    """Gather `data`, take its frozen test side, and write its photos and display crops."""
+    from trainer import crops, dataset, split
+
+    gathered = dataset.gather(list(data))
+    test = split.split(gathered.items)["test"]
+    if not test:
+        raise DatasetError("no photo of --data falls in the frozen test split")
+    test_crops = crops.reader_crops(test, Path(work_dir) / "crops")
+    yamls = split.materialise({"test": test, "test_crops": test_crops}, Path(work_dir))
+    return FrozenTest(test, yamls, [str(p) for p in gathered.problems])
+
+
+def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | None = None,
+                      read_size: int | None = None) -> dict:
+    """`segread evaluate`: `evaluate` on a frozen test split, a model scored at the sizes its card
+    gives (training size, crop size), one without a card at those its ONNX gives the reader;
+    `read_size` overrides the crop size for the test crops and the sessions."""
+    from edge.models import read_card
+
+    training = read_card(Path(model_path)).get("training", {})
+    if training:
+        size, crop = training.get("imgsz", 128), training.get("crop_size")
+    else:  # no card: the sizes the reader takes from the ONNX itself
+        from edge.detect import OnnxDetector
+
+        detector = OnnxDetector(Path(model_path), device="cpu")
+        size, crop = detector.imgsz[0], detector.crop_size
+    report = evaluate(Path(model_path), test.yamls["test"], sessions_dir, size, test.yamls["test_crops"],
+                      read_size or crop or size, read_size=read_size, test_items=test.items)
+    return {"model": str(model_path), "test_images": len(test.items), "problems": test.problems, **report}

@@ -115,6 +115,12 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert card["metrics"]["candidate"]["test_readings"]["total"] == 2
     # Whole photos are scored at the find size and, for a model trained smaller, at its own size.
     assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
+    # A model handed over without its card is scored at the sizes its ONNX gives the reader.
+    from trainer.evaluate import evaluate_on_split, frozen_test
+
+    bare = shutil.copy(folder / f"{card['name']}.onnx", tmp_path / "bare.onnx")
+    report = evaluate_on_split(Path(bare), frozen_test([data], tmp_path / "eval-bare"))
+    assert (report["test_at_imgsz"]["imgsz"], report["test_crops"]["imgsz"]) == (64, 96)
 
     # A retrain that stopped after training is finished from its run folder, without training again.
     run_dir = Path(card["decision"]["run_dir"])
