@@ -23,7 +23,7 @@ class UserError(click.ClickException):
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
+def stdout_to_stderr():
     """Send everything written to stdout (Python or C) to stderr, so stdout carries one JSON report."""
     sys.stdout.flush()
     saved = os.dup(1)
@@ -40,7 +40,7 @@ def _run(fn, *args, **kwargs):
     """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
     stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2."""
     try:
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             return fn(*args, **kwargs)
     except SegreadError as exc:
         raise UserError(str(exc)) from None
@@ -140,26 +140,9 @@ def evaluate(model, data, sessions, imgsz, work_dir):
 
     Example: segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
     """
-    from edge.errors import DatasetError
-    from edge.models import read_card, resolve_model
-    from trainer import crops, dataset, split
-    from trainer.evaluate import evaluate as run_evaluate
+    from edge.models import resolve_model
+    from trainer.evaluate import evaluate_on_split, frozen_test
 
     _logging()
-
-    def run() -> dict:
-        path = resolve_model(model)
-        gathered = dataset.gather(list(data))
-        parts = split.split(gathered.items)
-        if not parts["test"]:
-            raise DatasetError("no photo of --data falls in the frozen test split")
-        test_crops = crops.reader_crops(parts["test"], Path(work_dir) / "crops")
-        yamls = split.materialise({"test": parts["test"], "test_crops": test_crops}, work_dir)
-        training = read_card(path).get("training", {})
-        size = training.get("imgsz", 128)
-        report = run_evaluate(path, yamls["test"], sessions, size, yamls["test_crops"],
-                              imgsz or training.get("crop_size") or size, read_size=imgsz, test_items=parts["test"])
-        return {"model": str(path), "test_images": len(parts["test"]),
-                "problems": [str(p) for p in gathered.problems], **report}
-
-    click.echo(json.dumps(_run(run), indent=2))
+    report = _run(lambda: evaluate_on_split(resolve_model(model), frozen_test(list(data), work_dir), sessions, imgsz))
+    click.echo(json.dumps(report, indent=2))
