@@ -2,8 +2,12 @@
 # Issue 3's GPU run, made to be one device call (prepare with bench/gpu/prepare.sh first):
 # `segread retrain` on the digits set on CUDA (from scratch, or FROM=<a project .pt> to fine-tune),
 # timed end to end (data, training, export, parity, evaluation against the peer on the same frozen
-# split, the gate), then the per-epoch training table of bench/train_speed.py. What comes back
-# under $OUT: the log, the candidate's card, ONNX and weights, and the train-speed table.
+# split, the gate). Alongside it (REPLICA=1), bench/peer_replica.py trains the peer's own recipe on
+# the train side only, for the peer's 120 epochs, so that afterwards the candidate, the current
+# model, the shipped peer and the replica (the peer on test photos it never saw) are scored in one
+# run. Then the per-epoch training table of bench/train_speed.py with what time is left. What comes
+# back under $OUT: the logs, the candidate's card, ONNX and weights, the replica's table and JSON,
+# and the train-speed table.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/segread-gpu-out}
@@ -28,24 +32,59 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} YOLO_OFFLINE=1 PYTHONUNBUFFERE
 DATA=${DATA:-.data}
 sessions=()
 [ -d "$DATA/sessions" ] && sessions=(--sessions "$DATA/sessions")
-nvidia-smi -L 2>/dev/null | tee "$OUT/device.txt"
+LOG=$OUT/retrain.log
+nvidia-smi -L 2>/dev/null | tee "$LOG"
+# At most 8 files come back: retrain.log (the device, the retrain, the replica's table), the
+# candidate's .json, .onnx and .pt, replica_train.log, peer_replica.json, peer-replica.onnx and
+# train_speed.txt. A smoke test here on the CPU, at a toy scale:
+#   DATA=<digits, sessions, peer.onnx> PY=.venv/bin/python DEVICE=cpu MINUTES=0.3 IMGSZ=64 CROP=64 SYNTHETIC=20 \
+#   REPLICA_EPOCHS=1 REPLICA_ARGS="--imgsz 64 --limit 16" SPEED=0 OUT=/tmp/out bash bench/gpu/run.sh
+
+# The gate runs here against the shipped model: a working copy of models/ with its pointer, ONNX
+# and card (the candidates the retrain writes stay out of the tree).
+MODELS=/tmp/segread-models
+rm -rf "$MODELS" && mkdir -p "$MODELS"
+current=
+if [ -f models/current ]; then
+  current=$(tr -d '[:space:]' <models/current)
+  cp models/current "models/$current.onnx" "models/$current.json" "$MODELS/"
+fi
 
 start=$(date +%s)
+deadline=${DEADLINE:-545}
+if [ "${REPLICA:-1}" = 1 ]; then
+  # Fixed epochs, not minutes: sharing the machine with the retrain costs the replica time, not training.
+  timeout $(( deadline - 150 )) "$PY" bench/peer_replica.py --train-only --device "$DEVICE" --data "$DATA/digits" \
+    --epochs "${REPLICA_EPOCHS:-120}" ${REPLICA_ARGS:-} --out /tmp/peer-replica >"$OUT/replica_train.log" 2>&1 &
+  replica=$!
+fi
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
   --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
-  --models-dir "$OUT/models" --runs-dir /tmp/segread-runs 2>&1 | tee "$OUT/retrain.log"
+  --models-dir "$MODELS" --runs-dir /tmp/segread-runs 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
-echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$OUT/retrain.log"
+echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$LOG"
 
-# Keep what must come back within two folders of $OUT: the card, the ONNX and the .pt a later
-# fine-tune starts from, promoted or kept aside.
-find "$OUT/models" \( -name '*.json' -o -name '*.onnx' -o -name '*.pt' \) 2>/dev/null | while read -r f; do cp "$f" "$OUT/"; done
-rm -rf "$OUT/models"
+# The candidate's card, ONNX and the .pt a later fine-tune starts from, promoted or kept aside.
+shopt -s nullglob
+candidate=
+for f in "$MODELS"/segread-* "$MODELS"/candidates/segread-*; do
+  name=$(basename "$f"); [ "${name%.*}" = "$current" ] && continue
+  cp "$f" "$OUT/"; [ "${name##*.}" = onnx ] && candidate=$OUT/$name
+done
+
+if [ -n "${replica:-}" ]; then
+  wait "$replica"; echo "replica training: exit $?, $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
+  scored=(${candidate:+"$candidate"} ${current:+models/current})
+  "$PY" bench/peer_replica.py --score-only --data "$DATA/digits" --peer "$DATA/peer.onnx" "${sessions[@]}" \
+    --out /tmp/peer-replica --models "${scored[@]}" 2>>"$OUT/replica_train.log" | tee -a "$LOG"
+  cp /tmp/peer-replica/peer_replica.json /tmp/peer-replica/peer-replica.onnx "$OUT/" 2>/dev/null
+  echo "replica scored: $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
+fi
 
 # The speed table gets whatever is left of one device call (DEADLINE seconds from the start), so a
 # slow retrain never costs the retrain's own results.
-left=$(( ${DEADLINE:-545} - ($(date +%s) - start) ))
+left=$(( deadline - ($(date +%s) - start) ))
 if [ "${SPEED:-1}" = 1 ] && [ "$left" -gt 30 ]; then
   SEGREAD_DIGITS="$DATA/digits" timeout "$left" "$PY" bench/train_speed.py --device "$DEVICE" --sizes 128 256 640 2>&1 \
     | tail -8 | tee "$OUT/train_speed.txt"
