@@ -24,6 +24,8 @@ import numpy as np
 from edge.detect import Detector
 from edge.detections import Detections
 
+FIND_SIZE = 640  # the whole frame is searched at this size first
+
 
 def crop_box(
     digits_xyxy: np.ndarray, frame_w: int, frame_h: int, pad: float = 0.6, shift: tuple[float, float] = (0.0, 0.0)
@@ -46,7 +48,7 @@ def crop_box(
 class DisplayTracker:
     detector: Detector
     crop_size: int | None = None
-    find_size: int = 640
+    find_size: int = FIND_SIZE
     find_ladder: bool = True  # step down from find_size when a find yields no reading
     pad: float = 0.6
     roi: tuple[int, int, int, int] | None = None

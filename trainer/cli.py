@@ -82,6 +82,9 @@ sessions_option = click.option(
 @click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
 @click.option("--crops", "crops_per_image", type=int, default=2, show_default=True,
               help="Display crops cut from each labeled photo.")
+@click.option("--distant", "distant_per_image", type=int, default=0, show_default=True,
+              help="Copies of each whole photo shrunk into a blurred frame, its digits 16-40 px at the find size: "
+                   "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
@@ -90,7 +93,7 @@ sessions_option = click.option(
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, models_dir, runs_dir, synthetic,
-            crops_per_image, corrections, compare, sessions, finish):
+            crops_per_image, distant_per_image, corrections, compare, sessions, finish):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -106,7 +109,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
                              workers=workers)
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
-        crops_per_image=crops_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
+        crops_per_image=crops_per_image, distant_per_image=distant_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
         corrections=list(corrections), finish=finish,
     )
     card = _run(run_retrain, options)

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.errors import DatasetError, OutputError
 from edge.labels import LabelBox, write_label_file
-from edge.track import crop_box
+from edge.track import FIND_SIZE, crop_box
 from trainer.dataset import Dataset, Item, gather_folder
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ SHIFT = 0.25  # largest shift, as a fraction of the union height
 MIN_VISIBLE = 0.6  # a digit with less of its box inside the crop is dropped
 READER_PAD = 0.6  # edge.track.DisplayTracker's default
 MIN_DIGIT_PX = 10  # a photo trains as itself only if its digits stay this tall at imgsz
+DISTANT_DIGIT_PX = (16.0, 40.0)  # digit heights at the find size that distant frames are made with
+MIN_DISTANT_SIDE = 200  # smaller images (LCD-only crops) make no distant frames
 
 
 def digit_height_at(item: Item, imgsz: int) -> float:
@@ -78,17 +80,58 @@ def make_crops(
             x1, y1, x2, y2 = window
             if not boxes or x2 - x1 < 8 or y2 - y1 < 8:
                 continue
-            stem = f"{item.image.stem}.crop{k}"
-            image_path = images_dir / f"{stem}.jpg"
-            try:
-                if not cv2.imwrite(str(image_path), image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 95]):
-                    raise OSError(f"cv2 could not write {image_path}")
-                write_label_file(labels_dir / f"{stem}.txt", boxes)
-            except OSError as exc:
-                raise OutputError(f"cannot write crops to {out_dir}: {exc}") from None
-            crops.append(Item(image_path, tuple(boxes), item.source, x2 - x1, y2 - y1, labels_dir / f"{stem}.txt"))
+            crops.append(_write(image[y1:y2, x1:x2], boxes, item, f"{item.image.stem}.crop{k}", out_dir))
     log.info("made %d display crops from %d photos", len(crops), len(items))
     return crops
+
+
+def _write(image: np.ndarray, boxes: list[LabelBox], item: Item, stem: str, out_dir: Path) -> Item:
+    """One derived training image and its labels under out_dir/images, out_dir/labels; it keeps
+    its photo's source id, so it lands on its photo's side of the split."""
+    image_path, label_path = out_dir / "images" / f"{stem}.jpg", out_dir / "labels" / f"{stem}.txt"
+    try:
+        if not cv2.imwrite(str(image_path), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError(f"cv2 could not write {image_path}")
+        write_label_file(label_path, boxes)
+    except OSError as exc:
+        raise OutputError(f"cannot write training images to {out_dir}: {exc}") from None
+    return Item(image_path, tuple(boxes), item.source, image.shape[1], image.shape[0], label_path)
+
+
+def make_distant(
+    items: list[Item], out_dir: Path, per_image: int = 1, seed: int = 0,
+    digit_px: tuple[float, float] = DISTANT_DIGIT_PX, find_size: int = FIND_SIZE,
+) -> list[Item]:
+    """Whole photos as a camera further away would see them: each photo shrunk so its digits are
+    `digit_px` tall once the frame is letterboxed to `find_size` (the reader's find pass), placed
+    at a random spot of a frame of its own size whose background is the photo itself, blurred
+    until no digit shape is left. The labeled photos' digits are all 42 px or taller at 640; a
+    webcam a metre or more from the display (run3: about 32 px) sees them smaller than any of them.
+    Photos whose digits are already that small, and tiny LCD-only crops, are left as they are."""
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    made = []
+    for item in items:
+        now = digit_height_at(item, find_size)
+        if not item.boxes or min(item.width, item.height) < MIN_DISTANT_SIDE or now <= digit_px[1]:
+            continue
+        image = cv2.imread(str(item.image))
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        rng = np.random.default_rng([seed, 7, *item.image.name.encode()])
+        for k in range(per_image):
+            scale = rng.uniform(*digit_px) / now
+            sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+            x0, y0 = int(rng.integers(0, w - sw + 1)), int(rng.integers(0, h - sh + 1))
+            frame = cv2.GaussianBlur(image, (0, 0), sigmaX=max(w, h) / 25)
+            frame[y0:y0 + sh, x0:x0 + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+            boxes = [LabelBox(b.cls, (x0 + b.cx * sw) / w, (y0 + b.cy * sh) / h, b.w * sw / w, b.h * sh / h)
+                     for b in item.boxes]
+            made.append(_write(frame, boxes, item, f"{item.image.stem}.far{k}", out_dir))
+    log.info("made %d distant frames from %d photos", len(made), len(items))
+    return made
 
 
 def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.errors import DatasetError, ModelError
 from edge.labels import CLASS_NAMES
+from edge.track import FIND_SIZE
 from trainer.train import offline
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,6 @@ def photo_readings(model_path: Path, items: list, crop_size: int | None = None, 
     photos = [(image, truth) for image, truth in truths if truth]
     report = score_photos(Path(model_path), photos, crop_size=crop_size, find_ladder=find_ladder)
     return {**report, "multi_row_left_out": len(truths) - len(photos)}
-
-
-FIND_SIZE = 640  # edge.track.DisplayTracker: the whole frame is searched at 640
 
 
 def evaluate(

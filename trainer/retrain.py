@@ -31,6 +31,7 @@ class RetrainOptions:
     start: str = "current"  # "current" | "scratch" | a project model's .pt
     settings: TrainSettings = field(default_factory=TrainSettings)
     crops_per_image: int = 2
+    distant_per_image: int = 0  # whole photos shrunk as a camera further away sees them
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     sessions: Path | None = None
@@ -98,8 +99,12 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         # a readable size at imgsz teaches nothing the crops do not, and costs an image's time.
         kept = [i for i in parts[name] if crops.digit_height_at(i, options.settings.imgsz) >= crops.MIN_DIGIT_PX]
         sizes[f"{name}_photos_used"] = len(kept)
-        parts[name] = kept + extra
+        far = crops.make_distant(parts[name], run_dir / "distant" / name, options.distant_per_image,
+                                 options.settings.seed) if options.distant_per_image else []
+        parts[name] = kept + extra + far
         sizes[f"{name}_crops"] = len(extra)
+        if far:
+            sizes[f"{name}_distant"] = len(far)
     if options.synthetic:
         synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
         parts["train"] = parts["train"] + synth
@@ -187,6 +192,7 @@ def retrain(options: RetrainOptions) -> dict:
     card["data"]["corrections"] = [str(p) for p in options.corrections]
     card["data"]["synthetic"] = options.synthetic
     card["data"]["crops_per_photo"] = options.crops_per_image
+    card["data"]["distant_per_photo"] = options.distant_per_image
     card["data"]["sessions_gate"] = str(options.sessions) if options.sessions else None  # read for the gate, never trained on
     if options.finish is not None:
         card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"

@@ -7,7 +7,7 @@ import numpy as np
 
 from edge.labels import LabelBox, write_label_file
 from edge.track import crop_box as crop_window
-from trainer.crops import boxes_in_window, make_crops
+from trainer.crops import boxes_in_window, digit_height_at, make_crops, make_distant
 from trainer.dataset import gather
 
 
@@ -50,3 +50,33 @@ def test_make_crops_writes_images_and_labels_that_gather_back(tmp_path):
         patch = cv2.imread(str(crop.image))[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2]
         assert patch.mean() > 200  # the label still sits on the digit
     assert [c.image.name for c in make_crops(list(items), tmp_path / "again", 3, seed=1)] == [c.image.name for c in crops]
+
+
+def test_distant_frames_shrink_the_photo_so_its_digits_are_as_small_as_a_far_camera_sees_them(tmp_path):
+    src = tmp_path / "set"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    image = np.full((480, 640, 3), 90, np.uint8)
+    cv2.rectangle(image, (280, 180), (330, 260), (255, 255, 255), -1)  # one digit 80 px tall
+    cv2.imwrite(str(src / "images" / "shot_jpg.rf.abc.jpg"), image)
+    write_label_file(src / "labels" / "shot_jpg.rf.abc.txt", [LabelBox.from_xyxy(4, (280, 180, 330, 260), 640, 480)])
+    tiny = np.full((75, 75, 3), 90, np.uint8)  # an LCD-only crop: nothing further away to make of it
+    cv2.imwrite(str(src / "images" / "lcd.jpg"), tiny)
+    write_label_file(src / "labels" / "lcd.txt", [LabelBox(2, 0.5, 0.5, 0.3, 0.6)])
+    items = list(gather([src]).items)
+
+    far = make_distant(items, tmp_path / "far", per_image=4, seed=3)
+
+    assert len(far) == 4 and {f.source for f in far} == {"shot"}  # twins of the photo: its split side
+    again = gather([tmp_path / "far"])
+    assert not again.problems and len(again.items) == 4
+    for frame in again.items:
+        assert (frame.width, frame.height) == (640, 480)
+        assert 16 - 0.5 <= digit_height_at(frame, 640) <= 40 + 0.5
+        (box,) = frame.boxes
+        x1, y1, x2, y2 = box.to_xyxy(frame.width, frame.height)
+        pixels = cv2.imread(str(frame.image))
+        assert pixels[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2].mean() > 200  # the label sits on the digit
+        outside = pixels.copy()
+        outside[max(0, int(y1) - 20) : int(y2) + 20, max(0, int(x1) - 20) : int(x2) + 20] = 90
+        assert outside.max() < 200  # the blurred background holds no second, unlabeled digit
