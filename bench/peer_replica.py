@@ -83,10 +83,11 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
 
 
 def row(name: str, report: dict) -> list[str]:
-    test, crops = report["test"], report.get("test_crops") or {}
+    test, crops, far = report["test"], report.get("test_crops") or {}, report.get("test_distant") or {}
     photos, sessions = report.get("test_readings") or {}, report.get("sessions") or {}
     return [
         name, f"{test['map50']:.3f} / {test['map50_95']:.3f}",
+        f"{far['map50']:.3f} / {far['map50_95']:.3f}" if far else "-",
         f"{crops['map50_95']:.3f} ({crops['imgsz']})" if crops else "-",
         f"{photos['right']}/{photos['total']} / {photos['wrong_accepted']}" if photos else "-",
         f"{sessions['right']}/{sessions['total']} / {sessions['wrong_accepted']}" if sessions else "-",
@@ -129,7 +130,7 @@ def main() -> int:
         return 0
     print(f"Frozen test split of {args.data} ({next(iter(reports.values()))['test_images']} photos), "
           "every model scored in this run\n")
-    head = ["model", "whole photos at 640: mAP50 / mAP50-95", "test crops mAP50-95", "photos read: right / wrong-acc",
+    head = ["model", "whole photos at 640: mAP50 / mAP50-95", "distant photos at 640", "test crops mAP50-95", "photos read: right / wrong-acc",
             "sessions: right / wrong-acc"]
     rows = [head] + [row(name, report) for name, report in reports.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]

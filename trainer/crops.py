@@ -134,6 +134,11 @@ def make_distant(
     return made
 
 
+def distant_test(items: list[Item], out_dir: Path) -> list[Item]:
+    """The frozen test photos made distant, one frame each, always the same ones (a fixed seed)."""
+    return make_distant(items, out_dir, per_image=1, seed=0)
+
+
 def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:
     """Exactly the crop the reader reads once it tracks the display: pad 0.6, no shift.
 

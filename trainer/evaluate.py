@@ -137,7 +137,7 @@ def photo_readings(model_path: Path, items: list, crop_size: int | None = None, 
 def evaluate(
     model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
     test_crops_yaml: Path | None = None, crop_size: int | None = None, read_size: int | None = None,
-    test_items: list | None = None,
+    test_items: list | None = None, test_distant_yaml: Path | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model:
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
@@ -145,6 +145,8 @@ def evaluate(
          reports for a model trained at that size (only where it differs from "test");
      "test_crops": the reader's display crops of those photos at the model's crop size
          (`crop_size`, by default `imgsz`);
+     "test_distant": those photos shrunk as a camera further away sees them (trainer.crops.
+         make_distant), whole, at the find size: the find pass on a webcam's frames;
      "test_readings": the single-row test photos (`test_items`) each read alone by the
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
@@ -154,6 +156,8 @@ def evaluate(
         report["test_at_imgsz"] = detection_metrics(model_path, test_yaml, imgsz)
     if test_crops_yaml is not None:
         report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
+    if test_distant_yaml is not None:
+        report["test_distant"] = detection_metrics(model_path, test_distant_yaml, FIND_SIZE)
     if test_items:
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
@@ -166,7 +170,7 @@ class FrozenTest:
     """The frozen test split of some labeled folders, written out once for any number of models."""
 
     items: list
-    yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops of them}
+    yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops, "test_distant"}
     problems: list
 
 
@@ -179,7 +183,8 @@ def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> Fro
     if not test:
         raise DatasetError("no photo of --data falls in the frozen test split")
     test_crops = crops.reader_crops(test, Path(work_dir) / "crops")
-    yamls = split.materialise({"test": test, "test_crops": test_crops}, Path(work_dir))
+    distant = crops.distant_test(test, Path(work_dir) / "distant")
+    yamls = split.materialise({"test": test, "test_crops": test_crops, "test_distant": distant}, Path(work_dir))
     return FrozenTest(test, yamls, [str(p) for p in gathered.problems])
 
 
@@ -199,5 +204,6 @@ def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | N
         detector = OnnxDetector(Path(model_path), device="cpu")
         size, crop = detector.imgsz[0], detector.crop_size
     report = evaluate(Path(model_path), test.yamls["test"], sessions_dir, size, test.yamls["test_crops"],
-                      read_size or crop or size, read_size=read_size, test_items=test.items)
+                      read_size or crop or size, read_size=read_size, test_items=test.items,
+                      test_distant_yaml=test.yamls.get("test_distant"))
     return {"model": str(model_path), "test_images": len(test.items), "problems": test.problems, **report}

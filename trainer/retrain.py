@@ -110,6 +110,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         parts["train"] = parts["train"] + synth
         sizes["train_synthetic"] = len(synth)
     parts["test_crops"] = crops.reader_crops(parts["test"], run_dir / "crops" / "test")
+    parts["test_distant"] = crops.distant_test(parts["test"], run_dir / "distant" / "test")
     yamls = split.materialise(parts, run_dir / "data")
     return gathered, sizes, {
         **yamls, "test_items": parts["test"], "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
@@ -165,7 +166,7 @@ def retrain(options: RetrainOptions) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
         return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop,
-                                 test_items=yamls["test_items"])
+                                 test_items=yamls["test_items"], test_distant_yaml=yamls.get("test_distant"))
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)

@@ -87,9 +87,10 @@ def materialise(parts: dict[str, list[Item]], out_dir: Path, link: bool = True) 
         "train": write_data_yaml(train_root / "data.yaml", train_root, "images/train", "images/val"),
         "test": write_data_yaml(test_root / "data.yaml", test_root, "images", "images"),
     }
-    if parts.get("test_crops"):
-        crops_root = out_dir / "test_crops"
-        shutil.rmtree(crops_root, ignore_errors=True)
-        write_items(parts["test_crops"], crops_root / "images", crops_root / "labels", link)
-        yamls["test_crops"] = write_data_yaml(crops_root / "data.yaml", crops_root, "images", "images")
+    for name in ("test_crops", "test_distant"):  # the frozen test photos as the reader also sees them
+        if parts.get(name):
+            root = out_dir / name
+            shutil.rmtree(root, ignore_errors=True)
+            write_items(parts[name], root / "images", root / "labels", link)
+            yamls[name] = write_data_yaml(root / "data.yaml", root, "images", "images")
     return yamls

@@ -115,6 +115,8 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert card["metrics"]["candidate"]["test_readings"]["total"] == 2
     # Whole photos are scored at the find size and, for a model trained smaller, at its own size.
     assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
+    # And shrunk as a webcam further away sees them, whole, at the find size, in the gate's run too.
+    assert report["test_distant"]["imgsz"] == card["metrics"]["candidate"]["test_distant"]["imgsz"] == 640
     # A model handed over without its card is scored at the sizes its ONNX gives the reader.
     from trainer.evaluate import evaluate_on_split, frozen_test
 
