@@ -16,6 +16,9 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 MINUTES=${MINUTES:-5}
 SYNTHETIC=${SYNTHETIC:-1500}
+# Distant frames per photo (retrain --distant): the labeled photos' digits are all 42 px or taller at
+# 640, a webcam's (run3) about 32; without them the 640 model found run3's display on no whole frame.
+DISTANT=${DISTANT:-1}
 # Trained at 640 on whole photos, crops and synthetic crops, the model finds the display on whole
 # frames (and scores on whole test photos) like the peer; it reads the tracked crop at 256.
 IMGSZ=${IMGSZ:-640}
@@ -59,7 +62,7 @@ if [ "${REPLICA:-1}" = 1 ]; then
   replica=$!
 fi
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
-  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --device "$DEVICE" --from "$FROM" \
+  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --distant "$DISTANT" --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
   --models-dir "$MODELS" --runs-dir /tmp/segread-runs 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
