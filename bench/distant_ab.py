@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+from _table import print_table  # bench/ is on sys.path: these run as scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
@@ -96,15 +98,13 @@ def main() -> int:
           f"{args.session}: {len(frames)} frames probed; frozen test split: {len(test.items)} photos\n")
     head = ["arm", f"{args.session} whole frames: 4 digits found at 640", "whole photos mAP50-95", "distant photos mAP50 / 50-95",
             "test crops mAP50-95", "photos read: right / wrong-acc", "sessions: right / wrong-acc"]
-    table = [head]
+    table = []
     for name, r in rows.items():
         far, s, p = r["test_distant"], r["sessions"], r["test_readings"]
         table.append([name, f"{r['finds']}/{len(frames)}", f"{r['test']['map50_95']:.3f}",
                       f"{far['map50']:.3f} / {far['map50_95']:.3f}", f"{r['test_crops']['map50_95']:.3f} ({r['test_crops']['imgsz']})",
                       f"{p['right']}/{p['total']} / {p['wrong_accepted']}", f"{s['right']}/{s['total']} / {s['wrong_accepted']}"])
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for row in table:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    print_table(head, table)
     return 0
 
 

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _table import print_table  # bench/ is on sys.path: these run as scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
@@ -132,10 +134,7 @@ def main() -> int:
           "every model scored in this run\n")
     head = ["model", "whole photos at 640: mAP50 / mAP50-95", "distant photos at 640", "test crops mAP50-95", "photos read: right / wrong-acc",
             "sessions: right / wrong-acc"]
-    rows = [head] + [row(name, report) for name, report in reports.items()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))))
+    print_table(head, [row(name, report) for name, report in reports.items()])
     return 0
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _table import print_table  # bench/ is on sys.path: these run as scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
@@ -70,9 +72,7 @@ def main() -> None:
           "2 CPU cores, onnxruntime CPU")
     head = ["model", "one find: right", "wrong acc", "held", "no-display ms",
             "ladder: right", "wrong acc", "held", "no-display ms"]
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    for line in [head] + rows:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    print_table(head, rows)
 
 
 if __name__ == "__main__":
