@@ -164,7 +164,6 @@ def evaluate(
     return report
 
 
-
 @dataclass(frozen=True)
 class FrozenTest:
     """The frozen test split of some labeled folders, written out once for any number of models."""
@@ -175,7 +174,8 @@ class FrozenTest:
 
 
 def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> FrozenTest:
-    """Gather `data`, take its frozen test side, and write its photos and display crops."""
+    """Gather `data`, take its frozen test side, and write its photos, their display crops and
+    their distant frames."""
     from trainer import crops, dataset, split
 
     gathered = dataset.gather(list(data))
