@@ -78,12 +78,13 @@ def main() -> int:
         return 2
 
     from trainer import dataset, export, split
+    from trainer.crops import MIN_DISTANT_SIDE
     from trainer.cli import stdout_to_stderr
     from trainer.evaluate import evaluate_on_split, frozen_test
 
     parts = split.split(dataset.gather([args.data]).items)
-    photos = [i for i in parts["train"] if min(i.width, i.height) >= 200][: args.photos]  # whole photos, not LCD crops
-    val = [i for i in parts["val"] if min(i.width, i.height) >= 200][:30]
+    photos = [i for i in parts["train"] if min(i.width, i.height) >= MIN_DISTANT_SIDE][: args.photos]  # not LCD crops
+    val = [i for i in parts["val"] if min(i.width, i.height) >= MIN_DISTANT_SIDE][:30]
     frames = sorted((args.sessions / args.session).glob("*.jpg"), key=lambda p: int(p.stem))[:: args.every]
     with stdout_to_stderr():  # Ultralytics prints its progress on stdout: the table alone goes there
         models = {"parent": export.export_onnx(args.parent, args.out / "parent.onnx", 640, crop_size=args.crop_size)}

@@ -63,7 +63,7 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
     from edge.models import resolve_model
     from trainer.evaluate import evaluate_on_split, frozen_test
 
-    others = {resolve_model(m).stem: resolve_model(m) for m in args.models}  # a bad path stops before training
+    others = {path.stem: path for path in map(resolve_model, args.models)}  # a bad path stops before training
     if bad := [str(path) for path in others.values() if path.suffix != ".onnx"]:
         raise ModelError(f"--models takes ONNX models (the reader reads them): {', '.join(bad)}")
     summary_path = args.out / "peer_replica.json"
@@ -74,7 +74,7 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
     if args.train_only:
         return {}, training
     replica = args.out / f"{REPLICA}.onnx"
-    models = {REPLICA: replica} if replica.is_file() or not args.score_only else {}
+    models = {REPLICA: replica} if replica.is_file() else {}
     if not models:
         print(f"peer_replica: no {replica} (its training did not finish): scoring the others", file=sys.stderr)
     if args.peer.is_file():

@@ -134,9 +134,11 @@ def make_distant(
     return made
 
 
-def distant_test(items: list[Item], out_dir: Path) -> list[Item]:
-    """The frozen test photos made distant, one frame each, always the same ones (a fixed seed)."""
-    return make_distant(items, out_dir, per_image=1, seed=0)
+def test_views(test: list[Item], out_dir: Path) -> dict[str, list[Item]]:
+    """The frozen test photos as the reader also sees them, always the same ones: its display
+    crops ("test_crops") and the photos made distant, one frame each, a fixed seed ("test_distant")."""
+    return {"test_crops": reader_crops(test, Path(out_dir) / "crops"),
+            "test_distant": make_distant(test, Path(out_dir) / "distant", per_image=1, seed=0)}
 
 
 def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:

@@ -182,9 +182,7 @@ def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> Fro
     test = split.split(gathered.items)["test"]
     if not test:
         raise DatasetError("no photo of --data falls in the frozen test split")
-    test_crops = crops.reader_crops(test, Path(work_dir) / "crops")
-    distant = crops.distant_test(test, Path(work_dir) / "distant")
-    yamls = split.materialise({"test": test, "test_crops": test_crops, "test_distant": distant}, Path(work_dir))
+    yamls = split.materialise({"test": test, **crops.test_views(test, Path(work_dir))}, Path(work_dir))
     return FrozenTest(test, yamls, [str(p) for p in gathered.problems])
 
 

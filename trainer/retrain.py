@@ -109,8 +109,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
         parts["train"] = parts["train"] + synth
         sizes["train_synthetic"] = len(synth)
-    parts["test_crops"] = crops.reader_crops(parts["test"], run_dir / "crops" / "test")
-    parts["test_distant"] = crops.distant_test(parts["test"], run_dir / "distant" / "test")
+    parts.update(crops.test_views(parts["test"], run_dir / "test_views"))
     yamls = split.materialise(parts, run_dir / "data")
     return gathered, sizes, {
         **yamls, "test_items": parts["test"], "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
