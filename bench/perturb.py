@@ -1,0 +1,144 @@
+"""run3 read again under the conditions another session may bring: glare, a farther or nearer
+camera, less light, blur, a tilted camera, heavy compression.
+
+The held-back sessions differ from run3 (one has heavy glare). This bench does not guess their
+figures; it shows which condition a model's reading breaks under first, on real frames with a real
+truth. Each condition is one fixed, deterministic change applied to every run3 frame (the glare
+sits over the display, found once on frame 0 with the first model), written to a temporary folder
+and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
+peer is read in the same run, through the same reader.
+
+    python bench/perturb.py [--models models/current other.onnx ...] [--only glare,far]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from _table import print_table  # bench/ is on sys.path: these run as scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+RUN3 = SHARED / "data/sessions/run3_0800-1200"
+TRUTH = RUN3.with_suffix(".csv")
+PEER = SHARED / "models/peer-baseline-yolov5n-640.onnx"
+
+
+def glare(img: np.ndarray, box: tuple[int, int, int, int], strength: float) -> np.ndarray:
+    """A soft bright ellipse over the right half of the display, as a window or lamp reflects."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    blob = np.zeros(img.shape[:2], np.float32)
+    cv2.ellipse(blob, (int(x1 + 0.7 * w), int(y1 + 0.45 * h)), (int(0.35 * w) + 1, int(0.45 * h) + 1), 20, 0, 360, 1.0, -1)
+    blob = cv2.GaussianBlur(blob, (0, 0), max(2.0, 0.12 * w))
+    out = img.astype(np.float32) + strength * 255 * blob[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def rescale(img: np.ndarray, box: tuple[int, int, int, int], factor: float) -> np.ndarray:
+    """The camera moved away (factor < 1) or closer (> 1): the frame scaled about the display's
+    centre, same frame size; what comes into view from outside the frame is the edge, replicated."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    m = cv2.getRotationMatrix2D((cx, cy), 0, factor)
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def tilt(img: np.ndarray, box: tuple[int, int, int, int], degrees: float) -> np.ndarray:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    m = cv2.getRotationMatrix2D((cx, cy), degrees, 1.0)
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+CONDITIONS = {
+    "none": lambda img, box: img,
+    "glare 0.3": lambda img, box: glare(img, box, 0.3),
+    "glare 0.6": lambda img, box: glare(img, box, 0.6),
+    "far x0.6": lambda img, box: rescale(img, box, 0.6),
+    "far x0.4": lambda img, box: rescale(img, box, 0.4),
+    "near x1.6": lambda img, box: rescale(img, box, 1.6),
+    "dark x0.5": lambda img, box: (img.astype(np.float32) * 0.5).astype(np.uint8),
+    "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
+    "tilt 8deg": lambda img, box: tilt(img, box, 8.0),
+    "jpeg q15": lambda img, box: jpeg(img, 15),
+}
+
+
+def display_box(model: Path, frame: np.ndarray) -> tuple[int, int, int, int]:
+    """The display's digits on one frame, as one box widened by a digit's height on each side."""
+    from edge.detect import OnnxDetector
+    from edge.pipeline import Reader
+
+    reading, _ = Reader(OnnxDetector(model, device="cpu"), "time").read_image(frame)
+    if len(reading.digits) == 0:
+        raise SystemExit(f"error: {model.name} finds no digits on {RUN3.name}/0.jpg; pass another model first")
+    xyxy = reading.digits.xyxy
+    h = float(np.median(xyxy[:, 3] - xyxy[:, 1]))
+    x1, y1 = xyxy[:, :2].min(axis=0) - h
+    x2, y2 = xyxy[:, 2:].max(axis=0) + h
+    return int(x1), int(y1), int(x2), int(y2)
+
+
+def write_condition(name: str, box, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True)
+    change = CONDITIONS[name]
+    for path in RUN3.glob("*.jpg"):
+        img = cv2.imread(str(path))
+        cv2.imwrite(str(out_dir / path.name), change(img, box), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models/current"])
+    parser.add_argument("--peer", type=Path, default=PEER)
+    parser.add_argument("--only", help=f"comma-separated conditions, of: {', '.join(CONDITIONS)}")
+    args = parser.parse_args()
+    if not RUN3.is_dir():
+        raise SystemExit(f"error: {RUN3} not found: this bench reads the shared run3 session")
+
+    from edge.models import resolve_model
+    from edge.score import score_session
+
+    names = args.only.split(",") if args.only else list(CONDITIONS)
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+    models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
+    box = display_box(models[0], cv2.imread(str(RUN3 / "0.jpg")))
+
+    rows = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, name in enumerate(names):
+            folder = Path(tmp) / f"c{i}"
+            write_condition(name, box, folder)
+            row = [name]
+            for model in models:
+                s = score_session(model, folder, TRUTH)
+                row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
+            rows.append(row)
+            print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+
+    print(f"run3 ({len(list(RUN3.glob('*.jpg')))} frames) under each condition, read through the reader's loop "
+          f"(every frame, no dedup); display box from frame 0: {box}; 2 CPU cores, onnxruntime CPU")
+    head = ["condition"]
+    for model in models:
+        head += [f"{model.stem}: right", "wrong acc"]
+    print_table(head, rows)
+
+
+if __name__ == "__main__":
+    main()
