@@ -85,6 +85,8 @@ sessions_option = click.option(
 @click.option("--distant", "distant_per_image", type=int, default=0, show_default=True,
               help="Copies of each whole photo shrunk into a blurred frame, its digits 16-40 px at the find size: "
                    "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
+@click.option("--degrade", "degraded_per_image", type=int, default=0, show_default=True,
+              help="Copies of each display crop under glare, little light, heavy JPEG or focus blur (train and val).")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
@@ -93,7 +95,7 @@ sessions_option = click.option(
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, corrections, compare, sessions, finish):
+            crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -109,7 +111,8 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
                              workers=workers)
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
-        crops_per_image=crops_per_image, distant_per_image=distant_per_image, synthetic=synthetic, sessions=sessions, compare=list(compare),
+        crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
+        synthetic=synthetic, sessions=sessions, compare=list(compare),
         corrections=list(corrections), finish=finish,
     )
     card = _run(run_retrain, options)
@@ -123,7 +126,7 @@ def _brief(report: dict) -> dict:
     """A report without per-frame lists: the card keeps those."""
     brief = {
         part: {k: v for k, v in report[part].items() if k != "per_digit"}
-        for part in ("test", "test_at_imgsz", "test_crops", "test_distant") if report.get(part)
+        for part in ("test", "test_at_imgsz", "test_crops", "test_distant", "test_degraded") if report.get(part)
     }
     for part in ("test_readings", "sessions"):
         if report.get(part):

@@ -134,11 +134,55 @@ def make_distant(
     return made
 
 
+def degraded_style(rng: np.random.Generator, size: int) -> dict:
+    """Conditions a webcam's display crop meets that the labeled photos rarely show, each on its
+    own chance, at least one always: glare washing out part of the LCD, little light, heavy
+    compression, focus blur; sensor noise throughout. `size` is the crop's longer side: blur is
+    drawn in pixels of a 128 px read."""
+    style = {"noise": rng.uniform(0.003, 0.015)}
+    while len(style) == 1:
+        if rng.random() < 0.5:
+            style["glare"] = rng.uniform(0.2, 0.7)
+        if rng.random() < 0.4:
+            style["exposure"] = rng.uniform(0.4, 0.75)
+        if rng.random() < 0.4:
+            style["jpeg"] = int(rng.integers(10, 40))
+        if rng.random() < 0.3:
+            style["blur"] = rng.uniform(0.6, 1.8) * size / 128
+    return style
+
+
+def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: int = 0) -> list[Item]:
+    """`per_image` copies of each item under `degraded_style` (the renderer's own degradations,
+    edge.synth_scene.degrade, on the real image); boxes unchanged. run3 under glare, half the light
+    or JPEG quality 15 (bench/perturb.py) loses most readings or accepts wrong ones."""
+    from edge.synth_scene import degrade
+
+    out_dir = Path(out_dir)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    made = []
+    for item in items:
+        image = cv2.imread(str(item.image)) if item.boxes else None
+        if image is None:
+            continue
+        rng = np.random.default_rng([seed, 11, *item.image.name.encode()])
+        for k in range(per_image):
+            style = degraded_style(rng, max(image.shape[:2]))
+            out = degrade(image.astype(np.float32) / 255, rng, style)
+            made.append(_write(out, list(item.boxes), item, f"{item.image.stem}.deg{k}", out_dir))
+    log.info("made %d degraded copies of %d images", len(made), len(items))
+    return made
+
+
 def test_views(test: list[Item], out_dir: Path) -> dict[str, list[Item]]:
     """The frozen test photos as the reader also sees them, always the same ones: its display
-    crops ("test_crops") and the photos made distant, one frame each, a fixed seed ("test_distant")."""
-    return {"test_crops": reader_crops(test, Path(out_dir) / "crops"),
-            "test_distant": make_distant(test, Path(out_dir) / "distant", per_image=1, seed=0)}
+    crops ("test_crops"), the photos made distant, one frame each, a fixed seed ("test_distant"),
+    and those display crops degraded, one each, a fixed seed ("test_degraded")."""
+    views = {"test_crops": reader_crops(test, Path(out_dir) / "crops"),
+             "test_distant": make_distant(test, Path(out_dir) / "distant", per_image=1, seed=0)}
+    views["test_degraded"] = make_degraded(views["test_crops"], Path(out_dir) / "degraded", per_image=1, seed=0)
+    return views
 
 
 def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:

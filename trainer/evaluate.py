@@ -137,7 +137,7 @@ def photo_readings(model_path: Path, items: list, crop_size: int | None = None, 
 def evaluate(
     model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
     test_crops_yaml: Path | None = None, crop_size: int | None = None, read_size: int | None = None,
-    test_items: list | None = None, test_distant_yaml: Path | None = None,
+    test_items: list | None = None, test_distant_yaml: Path | None = None, test_degraded_yaml: Path | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model:
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
@@ -147,6 +147,8 @@ def evaluate(
          (`crop_size`, by default `imgsz`);
      "test_distant": those photos shrunk as a camera further away sees them (trainer.crops.
          make_distant), whole, at the find size: the find pass on a webcam's frames;
+     "test_degraded": the display crops under glare, little light, compression or blur
+         (trainer.crops.make_degraded), at the crop size;
      "test_readings": the single-row test photos (`test_items`) each read alone by the
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
@@ -158,6 +160,8 @@ def evaluate(
         report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
     if test_distant_yaml is not None:
         report["test_distant"] = detection_metrics(model_path, test_distant_yaml, FIND_SIZE)
+    if test_degraded_yaml is not None:
+        report["test_degraded"] = detection_metrics(model_path, test_degraded_yaml, crop_size or imgsz)
     if test_items:
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
@@ -169,13 +173,13 @@ class FrozenTest:
     """The frozen test split of some labeled folders, written out once for any number of models."""
 
     items: list
-    yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops, "test_distant"}
+    yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops, "test_distant", "test_degraded"}
     problems: list
 
 
 def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> FrozenTest:
-    """Gather `data`, take its frozen test side, and write its photos, their display crops and
-    their distant frames."""
+    """Gather `data`, take its frozen test side, and write its photos and the views of them that
+    `trainer.crops.test_views` makes."""
     from trainer import crops, dataset, split
 
     gathered = dataset.gather(list(data))
@@ -203,5 +207,5 @@ def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | N
         size, crop = detector.imgsz[0], detector.crop_size
     report = evaluate(Path(model_path), test.yamls["test"], sessions_dir, size, test.yamls["test_crops"],
                       read_size or crop or size, read_size=read_size, test_items=test.items,
-                      test_distant_yaml=test.yamls.get("test_distant"))
+                      test_distant_yaml=test.yamls.get("test_distant"), test_degraded_yaml=test.yamls.get("test_degraded"))
     return {"model": str(model_path), "test_images": len(test.items), "problems": test.problems, **report}

@@ -32,6 +32,7 @@ class RetrainOptions:
     settings: TrainSettings = field(default_factory=TrainSettings)
     crops_per_image: int = 2
     distant_per_image: int = 0  # whole photos shrunk as a camera further away sees them
+    degraded_per_image: int = 0  # display crops under glare, little light, heavy JPEG, blur
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     sessions: Path | None = None
@@ -101,10 +102,14 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         sizes[f"{name}_photos_used"] = len(kept)
         far = crops.make_distant(parts[name], run_dir / "distant" / name, options.distant_per_image,
                                  options.settings.seed) if options.distant_per_image else []
-        parts[name] = kept + extra + far
+        worse = crops.make_degraded(extra, run_dir / "degraded" / name, options.degraded_per_image,
+                                    options.settings.seed) if options.degraded_per_image else []
+        parts[name] = kept + extra + far + worse
         sizes[f"{name}_crops"] = len(extra)
         if far:
             sizes[f"{name}_distant"] = len(far)
+        if worse:
+            sizes[f"{name}_degraded"] = len(worse)
     if options.synthetic:
         synth = crops.synthetic_items(run_dir / "synthetic", options.synthetic, options.settings.seed)
         parts["train"] = parts["train"] + synth
@@ -165,7 +170,8 @@ def retrain(options: RetrainOptions) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
         return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop,
-                                 test_items=yamls["test_items"], test_distant_yaml=yamls.get("test_distant"))
+                                 test_items=yamls["test_items"], test_distant_yaml=yamls.get("test_distant"),
+                                 test_degraded_yaml=yamls.get("test_degraded"))
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)
@@ -193,6 +199,7 @@ def retrain(options: RetrainOptions) -> dict:
     card["data"]["synthetic"] = options.synthetic
     card["data"]["crops_per_photo"] = options.crops_per_image
     card["data"]["distant_per_photo"] = options.distant_per_image
+    card["data"]["degraded_per_crop"] = options.degraded_per_image
     card["data"]["sessions_gate"] = str(options.sessions) if options.sessions else None  # read for the gate, never trained on
     if options.finish is not None:
         card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"

@@ -87,7 +87,7 @@ def materialise(parts: dict[str, list[Item]], out_dir: Path, link: bool = True) 
         "train": write_data_yaml(train_root / "data.yaml", train_root, "images/train", "images/val"),
         "test": write_data_yaml(test_root / "data.yaml", test_root, "images", "images"),
     }
-    for name in ("test_crops", "test_distant"):  # the frozen test photos as the reader also sees them
+    for name in ("test_crops", "test_distant", "test_degraded"):  # the frozen test photos as the reader also sees them
         if parts.get(name):
             root = out_dir / name
             shutil.rmtree(root, ignore_errors=True)

@@ -7,7 +7,7 @@ import numpy as np
 
 from edge.labels import LabelBox, write_label_file
 from edge.track import crop_box as crop_window
-from trainer.crops import boxes_in_window, digit_height_at, make_crops, make_distant
+from trainer.crops import boxes_in_window, degraded_style, digit_height_at, make_crops, make_degraded, make_distant
 from trainer.dataset import gather
 
 
@@ -80,3 +80,33 @@ def test_distant_frames_shrink_the_photo_so_its_digits_are_as_small_as_a_far_cam
         outside = pixels.copy()
         outside[max(0, int(y1) - 20) : int(y2) + 20, max(0, int(x1) - 20) : int(x2) + 20] = 90
         assert outside.max() < 200  # the blurred background holds no second, unlabeled digit
+
+
+def test_degraded_copies_keep_labels_and_source_and_are_the_same_each_run(tmp_path):
+    src = tmp_path / "set"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    image = np.full((120, 200, 3), 150, np.uint8)
+    cv2.rectangle(image, (80, 30), (120, 90), (20, 20, 20), -1)  # one dark LCD digit
+    cv2.imwrite(str(src / "images" / "shot_jpg.rf.abc.crop0.jpg"), image)
+    label = LabelBox.from_xyxy(4, (80, 30, 120, 90), 200, 120)
+    write_label_file(src / "labels" / "shot_jpg.rf.abc.crop0.txt", [label])
+    items = list(gather([src]).items)
+
+    worse = make_degraded(items, tmp_path / "deg", per_image=3, seed=5)
+
+    assert len(worse) == 3 and {w.source for w in worse} == {items[0].source}
+    again = gather([tmp_path / "deg"])
+    assert not again.problems and all(i.boxes == (label,) for i in again.items)
+    for item in worse:
+        pixels = cv2.imread(str(item.image)).astype(np.float32)
+        assert pixels.shape == image.shape and np.abs(pixels - image).mean() > 2  # visibly not the photo
+    repeat = make_degraded(items, tmp_path / "deg2", per_image=3, seed=5)
+    assert all(np.array_equal(cv2.imread(str(a.image)), cv2.imread(str(b.image))) for a, b in zip(worse, repeat))
+
+
+def test_every_degraded_style_has_a_condition_and_all_conditions_occur():
+    rng = np.random.default_rng(0)
+    styles = [degraded_style(rng, 200) for _ in range(300)]
+    assert all(len(s) >= 2 for s in styles)  # noise and at least one more
+    assert {"glare", "exposure", "jpeg", "blur"} <= {k for s in styles for k in s}

@@ -72,8 +72,8 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     data = tiny_set(tmp_path / "set", {"train": 8, "val": 2, "test": 2})
     models = tmp_path / "models"
     options = RetrainOptions(
-        [data], models, tmp_path / "runs", start="current", crops_per_image=1, parity_conf=0.001, min_free_mb=1,
-        settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu"),
+        [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, parity_conf=0.001,
+        min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu"),
     )
 
     card = retrain_module.retrain(options)
@@ -87,6 +87,8 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     split_sizes = card["data"]["split"]
     assert {k: split_sizes[k] for k in ("train", "val", "test", "train_crops", "val_crops")} == {
         "train": 8, "val": 2, "test": 2, "train_crops": 8, "val_crops": 2}
+    # Each display crop also trains under glare, little light, heavy JPEG or blur.
+    assert (split_sizes["train_degraded"], split_sizes["val_degraded"], card["data"]["degraded_per_crop"]) == (8, 2, 1)
     # Photos whose digits would be a few pixels tall at imgsz 64 train only through their crops.
     assert split_sizes["train_photos_used"] <= 8
     assert card["data"]["fingerprint"] and card["parent"] is None and card["device"].startswith("CPU")
@@ -117,6 +119,9 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
     # And shrunk as a webcam further away sees them, whole, at the find size, in the gate's run too.
     assert report["test_distant"]["imgsz"] == card["metrics"]["candidate"]["test_distant"]["imgsz"] == 640
+    # And their display crops degraded, read at the size the crops are (the card's crop size in the gate).
+    assert report["test_degraded"]["imgsz"] == report["test_crops"]["imgsz"]
+    assert card["metrics"]["candidate"]["test_degraded"]["imgsz"] == 96
     # A model handed over without its card is scored at the sizes its ONNX gives the reader.
     from trainer.evaluate import evaluate_on_split, frozen_test
 
