@@ -4,8 +4,8 @@ camera, less light, blur, a tilted camera, heavy compression.
 The held-back sessions differ from run3 (one has heavy glare). This bench does not guess their
 figures; it shows which condition a model's reading breaks under first, on real frames with a real
 truth. Each condition is one fixed, deterministic change applied to every run3 frame (the glare
-sits over the display, found once on frame 0 with the first model), written to a temporary folder
-and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
+sits over the display, found once on frame 0 with the first model), written losslessly to a
+temporary folder and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
 peer is read in the same run, through the same reader.
 
     python bench/perturb.py [--models models/current other.onnx ...] [--only glare,far]
@@ -97,7 +97,8 @@ def write_condition(name: str, box, out_dir: Path) -> None:
     change = CONDITIONS[name]
     for path in RUN3.glob("*.jpg"):
         img = cv2.imread(str(path))
-        cv2.imwrite(str(out_dir / path.name), change(img, box), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        # Lossless: the condition is the only change (a second JPEG pass would be another).
+        cv2.imwrite(str(out_dir / f"{path.stem}.png"), change(img, box), [cv2.IMWRITE_PNG_COMPRESSION, 1])
 
 
 def main() -> None:

@@ -72,17 +72,13 @@ class Reading:
 
 
 def main_row(dets: Detections) -> Detections:
-    """The boxes on the display's main row: of the rows of boxes of a common height, the one with
-    the most evidence (confidence times height, summed), so four real digits outweigh one large
-    stray box in the margin, and a row of large digits outweighs a row of small print."""
+    """The boxes on the display's main row: the row of most confident digits of a common height."""
     if len(dets) <= 1:
         return dets
-    cy, h = dets.centers[:, 1], dets.heights
-    # in_row[i, j]: box j belongs to the row seeded by box i.
-    in_row = ((np.abs(cy[None, :] - cy[:, None]) < 0.6 * h[:, None])
-              & (h[None, :] > 0.55 * h[:, None]) & (h[None, :] < 1.6 * h[:, None]))
-    best = int(np.argmax(in_row @ (dets.confidence * h)))
-    return dets[in_row[best]]
+    best = int(np.argmax(dets.confidence * dets.heights))
+    cy, h = dets.centers[best, 1], dets.heights[best]
+    in_row = (np.abs(dets.centers[:, 1] - cy) < 0.6 * h) & (dets.heights > 0.55 * h) & (dets.heights < 1.6 * h)
+    return dets[in_row]
 
 
 def drop_overlaps(dets: Detections, max_overlap: float = 0.35) -> tuple[Detections, int]:

@@ -34,16 +34,6 @@ def test_boxes_off_the_main_row_are_ignored():
     assert read_digits(Detections.concat([dets, far]), TIME).text == "1234"
 
 
-def test_a_large_stray_box_does_not_take_the_row_from_the_digits():
-    # Glare or a frame edge at 640: one tall, half-sure box in the margin, as run3 under glare showed.
-    dets = digits_at("9524", conf=0.85, h=65)
-    stray = digits_at("5", conf=0.5, x0=0, y0=540, w=50, h=130)
-    assert read_digits(Detections.concat([dets, stray]), TIME).text == "9524"
-    # A display's main row of large digits still beats a longer row of small print.
-    small = digits_at("123456", y0=300, h=30, w=15)
-    assert read_digits(Detections.concat([dets, small]), TIME).text == "9524"
-
-
 def test_wrong_digit_count_invalid_time_and_low_confidence_are_held_with_reasons():
     assert read_digits(digits_at("123"), TIME).reason == "3 digits, expected 4"
     bad = read_digits(digits_at("1275"), TIME)
