@@ -28,7 +28,7 @@ DEGRADE=${DEGRADE:-1}
 IMGSZ=${IMGSZ:-640}
 CROP=${CROP:-320}
 # scratch, or a project model's .pt to fine-tune (it travels with the tree: models/ is tracked), e.g.
-#   FROM=models/candidates/segread-20261126-233132.pt IMGSZ=320 CROP=320 bash bench/gpu/run.sh
+#   FROM=models/candidates/segread-20261201-094413.pt IMGSZ=128 CROP=128 bash bench/gpu/run.sh
 FROM=${FROM:-scratch}
 if ls .whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
