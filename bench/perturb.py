@@ -43,19 +43,14 @@ def glare(img: np.ndarray, box: tuple[int, int, int, int], strength: float) -> n
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def rescale(img: np.ndarray, box: tuple[int, int, int, int], factor: float) -> np.ndarray:
-    """The camera moved away (factor < 1) or closer (> 1): the frame scaled about the display's
-    centre, same frame size; what comes into view from outside the frame is the edge, replicated."""
+def about_display(img: np.ndarray, box: tuple[int, int, int, int], factor: float = 1.0, degrees: float = 0.0) -> np.ndarray:
+    """The camera moved away (factor < 1), closer (> 1) or turned (degrees): the frame scaled and
+    rotated about the display's centre, same frame size; what comes into view from outside the
+    frame is the edge, replicated."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    m = cv2.getRotationMatrix2D((cx, cy), 0, factor)
+    m = cv2.getRotationMatrix2D((cx, cy), degrees, factor)
     return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-
-
-def tilt(img: np.ndarray, box: tuple[int, int, int, int], degrees: float) -> np.ndarray:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    m = cv2.getRotationMatrix2D((cx, cy), degrees, 1.0)
-    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -67,12 +62,12 @@ CONDITIONS = {
     "none": lambda img, box: img,
     "glare 0.3": lambda img, box: glare(img, box, 0.3),
     "glare 0.6": lambda img, box: glare(img, box, 0.6),
-    "far x0.6": lambda img, box: rescale(img, box, 0.6),
-    "far x0.4": lambda img, box: rescale(img, box, 0.4),
-    "near x1.6": lambda img, box: rescale(img, box, 1.6),
+    "far x0.6": lambda img, box: about_display(img, box, 0.6),
+    "far x0.4": lambda img, box: about_display(img, box, 0.4),
+    "near x1.6": lambda img, box: about_display(img, box, 1.6),
     "dark x0.5": lambda img, box: (img.astype(np.float32) * 0.5).astype(np.uint8),
     "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
-    "tilt 8deg": lambda img, box: tilt(img, box, 8.0),
+    "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
     "jpeg q15": lambda img, box: jpeg(img, 15),
 }
 

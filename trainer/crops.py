@@ -58,10 +58,7 @@ def make_crops(
     pad_range: tuple[float, float] = PAD_RANGE, shift: float = SHIFT,
 ) -> list[Item]:
     """Write `per_image` display crops of every labeled item; crops keep their photo's source id."""
-    out_dir = Path(out_dir)
-    images_dir, labels_dir = out_dir / "images", out_dir / "labels"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    labels_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _out_dir(out_dir)
     crops = []
     for index, item in enumerate(items):
         if not item.boxes:
@@ -83,6 +80,14 @@ def make_crops(
             crops.append(_write(image[y1:y2, x1:x2], boxes, item, f"{item.image.stem}.crop{k}", out_dir))
     log.info("made %d display crops from %d photos", len(crops), len(items))
     return crops
+
+
+def _out_dir(out_dir: Path) -> Path:
+    """`out_dir`, with the images/ and labels/ folders that `_write` writes into."""
+    out_dir = Path(out_dir)
+    for sub in ("images", "labels"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    return out_dir
 
 
 def _write(image: np.ndarray, boxes: list[LabelBox], item: Item, stem: str, out_dir: Path) -> Item:
@@ -108,9 +113,7 @@ def make_distant(
     until no digit shape is left. The labeled photos' digits are all 42 px or taller at 640; a
     webcam a metre or more from the display (run3: about 32 px) sees them smaller than any of them.
     Photos whose digits are already that small, and tiny LCD-only crops, are left as they are."""
-    out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    out_dir = _out_dir(out_dir)
     made = []
     for item in items:
         now = digit_height_at(item, find_size)
@@ -158,9 +161,7 @@ def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: in
     or JPEG quality 15 (bench/perturb.py) loses most readings or accepts wrong ones."""
     from edge.synth_scene import degrade
 
-    out_dir = Path(out_dir)
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    (out_dir / "labels").mkdir(parents=True, exist_ok=True)
+    out_dir = _out_dir(out_dir)
     made = []
     for item in items:
         image = cv2.imread(str(item.image)) if item.boxes else None

@@ -135,11 +135,12 @@ def photo_readings(model_path: Path, items: list, crop_size: int | None = None, 
 
 
 def evaluate(
-    model_path: Path, test_yaml: Path, sessions_dir: Path | None = None, imgsz: int = 256,
-    test_crops_yaml: Path | None = None, crop_size: int | None = None, read_size: int | None = None,
-    test_items: list | None = None, test_distant_yaml: Path | None = None, test_degraded_yaml: Path | None = None,
+    model_path: Path, yamls: dict, sessions_dir: Path | None = None, imgsz: int = 256,
+    crop_size: int | None = None, read_size: int | None = None, test_items: list | None = None,
 ) -> dict:
-    """The report promotion compares, each part scored the way the reader uses the model:
+    """The report promotion compares, each part scored the way the reader uses the model, from
+    the data.yaml of each part in `yamls` ("test" always; the views `trainer.crops.test_views`
+    makes where given):
     {"test": the frozen test photos whole, at the find size 640 (a fixed-size model at its own);
      "test_at_imgsz": the same photos at the model's own size `imgsz`, the figure Ultralytics' val
          reports for a model trained at that size (only where it differs from "test");
@@ -153,15 +154,13 @@ def evaluate(
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
          `read_size` when given, else at the size the model's metadata says}."""
-    report = {"test": detection_metrics(model_path, test_yaml, FIND_SIZE)}
+    report = {"test": detection_metrics(model_path, yamls["test"], FIND_SIZE)}
     if report["test"]["imgsz"] != imgsz and fixed_input_size(model_path) is None:
-        report["test_at_imgsz"] = detection_metrics(model_path, test_yaml, imgsz)
-    if test_crops_yaml is not None:
-        report["test_crops"] = detection_metrics(model_path, test_crops_yaml, crop_size or imgsz)
-    if test_distant_yaml is not None:
-        report["test_distant"] = detection_metrics(model_path, test_distant_yaml, FIND_SIZE)
-    if test_degraded_yaml is not None:
-        report["test_degraded"] = detection_metrics(model_path, test_degraded_yaml, crop_size or imgsz)
+        report["test_at_imgsz"] = detection_metrics(model_path, yamls["test"], imgsz)
+    crop = crop_size or imgsz
+    for part, size in (("test_crops", crop), ("test_distant", FIND_SIZE), ("test_degraded", crop)):
+        if yamls.get(part) is not None:
+            report[part] = detection_metrics(model_path, yamls[part], size)
     if test_items:
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
@@ -205,7 +204,6 @@ def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | N
 
         detector = OnnxDetector(Path(model_path), device="cpu")
         size, crop = detector.imgsz[0], detector.crop_size
-    report = evaluate(Path(model_path), test.yamls["test"], sessions_dir, size, test.yamls["test_crops"],
-                      read_size or crop or size, read_size=read_size, test_items=test.items,
-                      test_distant_yaml=test.yamls.get("test_distant"), test_degraded_yaml=test.yamls.get("test_degraded"))
+    report = evaluate(Path(model_path), test.yamls, sessions_dir, size, read_size or crop or size,
+                      read_size=read_size, test_items=test.items)
     return {"model": str(model_path), "test_images": len(test.items), "problems": test.problems, **report}

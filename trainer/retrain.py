@@ -169,9 +169,7 @@ def retrain(options: RetrainOptions) -> dict:
     def scored(model: Path, training: dict) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
-        return evaluate.evaluate(model, yamls["test"], options.sessions, size, yamls["test_crops"], crop,
-                                 test_items=yamls["test_items"], test_distant_yaml=yamls.get("test_distant"),
-                                 test_degraded_yaml=yamls.get("test_degraded"))
+        return evaluate.evaluate(model, yamls, options.sessions, size, crop, test_items=yamls["test_items"])
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)
