@@ -7,15 +7,21 @@ reading is the truth, disturbed the ways a detector gets a seven-segment display
   misread      one digit taken for a digit one segment away (a faint segment: 8 -> 0, 9 -> 3; a
                stray one: 5 -> 9), confidently; its true digit is the box's second class half the time;
   mid-update   a frame within 0.3 s of a tick shows, in each changing place, the new digit with
-               the old one's segments over it (3 -> 4 shows as 9); either value counts as right.
+               the old one's segments over it (3 -> 4 shows as 9); either value counts as right;
+  faint        in some sessions, one segment of one place reads flipped for a third of the
+               session (glare washes it out, or in dim light an unlit segment shows): the same
+               misread frame after frame, e.g. 00:0x read as 80:0x, which agrees with itself;
+  reset        in some sessions the display is reset to 00:00 midway and counts from there: the
+               reader must follow it.
 
-Every session is read twice by `edge.sequence.SequenceCheck`, once per policy, and scored like a
-real session: right (accepted and equal to the truth), wrong-accepted, held. `provisional` holds
-a reading that runs ahead of the clock until the next frame follows it; `wide` accepts anything in
-the wide window (2 units/s + 3). Frame times are either the capture times (a live camera) or a
+Every session is read by `edge.sequence.SequenceCheck` once per policy, and scored like a real
+session: right (accepted and equal to the truth), wrong-accepted, held. `wide` accepts anything in
+the wide window (2 units/s + 3); `provisional` also holds a reading that runs ahead of the clock
+until the next frame follows it; `default` (the reader's) also refuses to re-anchor an
+established sequence on readings that are its own expected values with one digit changed. Frame times are either the capture times (a live camera) or a
 guess of 1 s per frame for a folder replayed as a camera (the frames being `--spacing` apart).
 
-    python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--seed 0]
+    python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--faint 0.3] [--reset 0.3]
 """
 
 from __future__ import annotations
@@ -61,18 +67,43 @@ def detections(text: str, rng: np.random.Generator, misread: dict[int, str] | No
     return Detections(xyxy, scores.max(1), cls, scores)
 
 
-def session(rng: np.random.Generator, frames: int, spacing: float, misread: float, missed: float):
+POLICIES = {
+    "wide": dict(provisional=False, shadow_guard=False),
+    "provisional": dict(shadow_guard=False),
+    "default": {},
+}
+
+
+def flipped(digit: str, segment: str) -> str:
+    """The digit a place reads as with one segment flipped; itself when that is no digit."""
+    return BY_SEGMENTS.get(frozenset(SEGMENTS[digit]) ^ {segment}, digit)
+
+
+def session(rng: np.random.Generator, frames: int, spacing: float, misread: float, missed: float,
+            faint: float = 0.0, reset: float = 0.0):
     """(capture t, truth options, detections) per frame of one simulated session."""
     start = int(rng.integers(0, 5940))
     phase = rng.uniform(0, 1)
+    # A faint (or ghost) segment: one place, one segment, a third of the session.
+    stretch, faint_place, segment = range(0), 0, "a"
+    if rng.random() < faint:
+        first = int(rng.integers(0, frames * 2 // 3))
+        stretch, faint_place, segment = range(first, first + frames // 3), int(rng.integers(0, 4)), str(rng.choice(list("abcdefg")))
+    reset_at = int(rng.integers(frames // 4, frames * 3 // 4)) if rng.random() < reset else frames
     out = []
     for k in range(frames):
         t = k * spacing + rng.uniform(-0.1, 0.1)
         tick = int(np.floor(t + phase))
+        if k >= reset_at:  # counts from 00:00 at frame reset_at
+            start, tick = 0, max(tick - int(np.floor(reset_at * spacing + phase)), 0)
         new, old = TIME.text((start + tick) % 5940), TIME.text((start + tick - 1) % 5940)
+        if tick == 0:
+            old = new
         truth = {new}
         text, wrong = new, {}
-        if (t + phase) % 1.0 < 0.3 and rng.random() < 0.5:
+        if k in stretch and flipped(new[faint_place], segment) != new[faint_place]:
+            wrong = {faint_place: flipped(new[faint_place], segment)}
+        elif (t + phase) % 1.0 < 0.3 and rng.random() < 0.5:
             # Caught as the display changes: old segments still lit where the digit changed.
             shown = "".join(
                 BY_SEGMENTS.get(frozenset(SEGMENTS[a]) | frozenset(SEGMENTS[b]), a) for a, b in zip(new, old)
@@ -90,8 +121,8 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
     return out
 
 
-def score(frames, provisional: bool, times: list[float]) -> tuple[int, int, int]:
-    check = SequenceCheck(TIME, provisional=provisional)
+def score(frames, policy: dict, times: list[float]) -> tuple[int, int, int]:
+    check = SequenceCheck(TIME, **policy)
     right = wrong = held = 0
     for (_, truth, dets), t in zip(frames, times):
         r = check.update(read_digits(dets, TIME), t)
@@ -110,24 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=200)
     ap.add_argument("--misread", type=float, default=0.08, help="share of frames with one misread digit")
     ap.add_argument("--missed", type=float, default=0.05, help="share of frames with a digit not found")
+    ap.add_argument("--faint", type=float, default=0.3, help="share of sessions with one segment read flipped for a third of it")
+    ap.add_argument("--reset", type=float, default=0.3, help="share of sessions whose display is reset to 00:00 midway")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    print(f"{args.sessions} simulated sessions x {args.frames} frames; misread {args.misread:.0%}, missed {args.missed:.0%}")
+    print(f"{args.sessions} simulated sessions x {args.frames} frames; misread {args.misread:.0%}, missed {args.missed:.0%}, "
+          f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}")
     print(f"{'frames':<30} {'policy':<12} {'right':>8} {'wrong-accepted':>15} {'held':>8}")
     for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s")):
-        totals = {False: np.zeros(3, int), True: np.zeros(3, int)}
+        totals = {name: np.zeros(3, int) for name in POLICIES}
         for s in range(args.sessions):
             rng = np.random.default_rng([args.seed, s, int(spacing * 10)])
-            frames = session(rng, args.frames, spacing, args.misread, args.missed)
+            frames = session(rng, args.frames, spacing, args.misread, args.missed, args.faint, args.reset)
             times = [t for t, _, _ in frames] if clock == "capture" else [float(k) for k in range(len(frames))]
-            for provisional in (False, True):
-                totals[provisional] += score(frames, provisional, times)
+            for name, policy in POLICIES.items():
+                totals[name] += score(frames, policy, times)
         n = args.sessions * args.frames
         label = f"{spacing:g} s apart, t = {clock}"
-        for provisional in (False, True):
-            right, wrong, held = totals[provisional]
-            print(f"{label:<30} {'provisional' if provisional else 'wide':<12} "
+        for name in POLICIES:
+            right, wrong, held = totals[name]
+            print(f"{label:<30} {name:<12} "
                   f"{right / n:>8.2%} {wrong / n:>15.2%} {held / n:>8.2%}")
     return 0
 

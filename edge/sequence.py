@@ -2,7 +2,14 @@
 
 A reading that contradicts the sequence is held back, not logged as fact. When several held
 readings in a row agree with each other but not with the old anchor (the display was reset, or
-the anchor itself was wrong), the sequence re-anchors on them.
+the anchor itself was wrong), the sequence re-anchors on them, unless each of them is what the
+track expects at its time with one minutes digit changed: that is one digit misread frame after
+frame (glare over a segment; in dim light an unlit segment that shows, 00:06 read as 80:06), and
+such readings stay held while the track has been read more often than contradicted. A reset or a
+new session differs from the expected time in more places, or falls out of step with it; a track
+that was itself the misread loses support with every contradiction and gives way to the truth.
+(Only the minutes: a seconds digit changes within seconds, and a track that fell behind a fast
+display is 10 or 20 seconds off, which a seconds digit would mistake for a misread.)
 
 The plausible window is wide (`max_rate` units per second plus `slack`) because a folder replayed
 as a camera only guesses its frame times. Within it, a time display that runs ahead of the clock
@@ -37,10 +44,14 @@ class SequenceCheck:
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
     provisional: bool = True  # hold a time reading that runs ahead of the clock until the next frame follows it
+    shadow_guard: bool = True  # never re-anchor a supported time track on its own expected time with one minutes digit changed
+    established: int = 5  # net support (accepted readings less contradicted ones) that makes a track worth defending
+    max_support: int = 100  # a track's net support never grows past this, so a wrong one yields in time
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
+    _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
 
     def __post_init__(self) -> None:
         if self.fmt.kind != "time":
@@ -116,6 +127,28 @@ class SequenceCheck:
             pairs.update((old % p, new % p) for p in periods if new >= p)
         return [(self.fmt.text(old), self.fmt.text(new)) for old, new in sorted(pairs)]
 
+    def shadowed(self, value: float, t: float) -> str | None:
+        """The text the anchor's track expects at time t (at the session's pace) that `value`'s text
+        matches in the seconds and in one of the two minutes places, or None (a time display only).
+
+        The tolerance grows with the time since the anchor, as the pace is a learned estimate; a
+        display that paused or was reset falls out of step with it, so the guard lets go.
+        """
+        if not self.shadow_guard or self.fmt.kind != "time" or self.anchor is None:
+            return None
+        prev, prev_t = self.anchor
+        dt = max(t - prev_t, 0.0)
+        expected = prev + self.pace() * dt
+        tolerance = 2.0 + 0.05 * self.pace() * dt
+        text = self.fmt.text(value)
+        periods = [p for p in ROLLOVER_PERIODS if prev < p]
+        for v in range(int(np.ceil(expected - tolerance)), int(np.floor(expected + tolerance)) + 1):
+            for w in (v, *(v - p for p in periods if v >= p)):
+                other = self.fmt.text(w)
+                if 0 <= w < 6000 and text[2:] == other[2:] and (text[0] == other[0]) != (text[1] == other[1]):
+                    return other
+        return None
+
     def mid_update(self, reading: Reading, t: float) -> Reading | None:
         """The new value of a frame caught while the display steps from one value to the next.
 
@@ -177,6 +210,7 @@ class SequenceCheck:
             if delta is not None and t > prev_t:
                 self._paces.append((delta, t - prev_t))
         self.anchor = (value, t)
+        self._support = min(self._support + 1, self.max_support)
         self._pending.clear()
         self._ahead = None
 
@@ -192,7 +226,7 @@ class SequenceCheck:
                     return decoded
             return reading
         if self.anchor is None:
-            self.anchor = (reading.value, t)
+            self._accept(reading.value, t)
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)
@@ -216,10 +250,17 @@ class SequenceCheck:
         decoded = self.mid_update(reading, t) or self.decode(reading, t)
         self._pending.append((reading.value, t))
         recent = list(self._pending)[-self.confirm :]
-        if len(recent) == self.confirm and all(
+        shadow = self.shadowed(reading.value, t) if delta is None else None
+        # A track is defended while it has been read more often than contradicted: under heavy glare
+        # a wrong track flickers with contradictions, and a true one outlasts a misread digit.
+        guarded = (
+            shadow is not None and self._support >= self.established
+            and all(self.shadowed(v, seen) for v, seen in recent)
+        )
+        if len(recent) == self.confirm and not guarded and all(
             self.step(a[0], b[0], b[1] - a[1]) is not None for a, b in zip(recent, recent[1:])
         ):
-            self.anchor = None
+            self.anchor, self._support = None, 0
             for value, seen in recent:  # the agreeing frames set the pace from here on
                 self._accept(value, seen)
             return Reading(
@@ -230,6 +271,13 @@ class SequenceCheck:
             self._accept(decoded.value, t)
             return decoded
         shown = self.fmt.show
+        if delta is None:  # held as a contradiction (a decoded or mid-update frame is not one)
+            self._support = max(self._support - 1, 0)
+        if shadow is not None:
+            return reading.with_verdict(
+                "held", f"sequence: {shown(reading.text)} does not follow {shown(self.fmt.text(prev))}; "
+                f"it reads like {shown(shadow)} with one digit misread"
+            )
         if delta is not None:
             self._ahead = (reading.value, t)
             return reading.with_verdict(

@@ -219,10 +219,61 @@ def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_ses
     spec = importlib.util.spec_from_file_location("sequence_sim", path)
     sim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sim)
-    totals = {False: np.zeros(3, int), True: np.zeros(3, int)}
+    totals = {name: np.zeros(3, int) for name in ("wide", "provisional")}
     for s in range(20):
         frames = sim.session(np.random.default_rng([1, s]), 150, 1.0, 0.08, 0.05)
-        for provisional in totals:
-            totals[provisional] += sim.score(frames, provisional, [t for t, _, _ in frames])
-    (right_wide, wrong_wide, _), (right, wrong, _) = totals[False], totals[True]
+        for name in totals:
+            totals[name] += sim.score(frames, sim.POLICIES[name], [t for t, _, _ in frames])
+    (right_wide, wrong_wide, _), (right, wrong, _) = totals["wide"], totals["provisional"]
     assert wrong < 0.85 * wrong_wide and right > right_wide
+
+
+def _clock(start: str, n: int, t0: float = 0.0) -> tuple[list[str], list[float]]:
+    """n readings of a clock from `start`, one a second."""
+    v = TIME.value(start)
+    return [TIME.text(v + k) for k in range(n)], [t0 + k for k in range(n)]
+
+
+def test_a_minutes_digit_misread_frame_after_frame_never_re_anchors_an_established_track():
+    # 31 clean seconds up to the 99-minute rollover (98:59 -> 00:00), then in dim light the
+    # leading 0 shows its unlit middle bar: 00:01 reads 80:01, 80:02, ... in step with the clock.
+    texts, times = _clock("9829", 31)
+    true, later = _clock("0000", 13, t0=31)
+    readings = texts + true[:1] + ["8" + text[1:] for text in true[1:11]] + true[11:]
+    out = _times(readings, times + later)
+    assert all(r.status == "accepted" for r in out[:32])
+    assert [r.status for r in out[32:42]] == ["held"] * 10
+    assert out[33].reason.endswith("80:02 does not follow 00:00; it reads like 00:02 with one digit misread")
+    assert [(r.status, r.text) for r in out[42:]] == [("accepted", "0011"), ("accepted", "0012")]
+    # Without the guard the misread re-anchors the session and is logged as fact.
+    unguarded = _times(readings, times + later, shadow_guard=False)
+    assert sum(r.status == "accepted" and r.text.startswith("80") for r in unguarded) == 8
+
+
+def test_a_reset_re_anchors_an_established_track():
+    texts, times = _clock("1200", 30)
+    reset, later = _clock("0000", 5, t0=31)
+    out = _times(texts + reset, times + later)
+    assert [r.status for r in out[30:]] == ["held", "held", "accepted", "accepted", "accepted"]
+    assert "re-anchored" in out[32].flags
+
+
+def test_a_wrong_track_gives_way_to_the_truth_read_as_long():
+    # The first frames took the leading 9 for a 4; then the display reads right, one digit off
+    # the track in every frame. The track was read 8 times: the truth takes over within as many.
+    wrong, times = _clock("4520", 8)
+    true, later = _clock("9528", 14, t0=8)
+    out = _times(wrong + true, times + later)
+    first = next(i for i, r in enumerate(out[8:]) if r.status == "accepted")
+    assert first <= 8 and "re-anchored" in out[8 + first].flags
+    assert all(r.status == "accepted" and r.text.startswith("95") for r in out[8 + first :])
+
+
+def test_a_track_that_fell_behind_is_no_shadow_of_a_seconds_digit():
+    # A track 10 s behind a fast display differs in the tens of seconds only: that is drift, and
+    # the display re-anchors as before.
+    check = SequenceCheck(TIME)
+    for text, t in zip(*_clock("1400", 10)):
+        check.update(read_digits(digits_at(text), TIME), t)
+    assert check.shadowed(TIME.value("8410"), 10.0) == "1410"
+    assert check.shadowed(TIME.value("1420"), 10.0) is None
