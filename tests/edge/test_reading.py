@@ -211,7 +211,7 @@ def test_frames_replayed_faster_than_captured_set_the_pace():
     assert sum(r.status == "accepted" for r in out) >= 10
 
 
-def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_sessions():
+def _sim():
     import importlib.util
     from pathlib import Path
 
@@ -219,11 +219,29 @@ def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_ses
     spec = importlib.util.spec_from_file_location("sequence_sim", path)
     sim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sim)
-    totals = {name: np.zeros(3, int) for name in ("wide", "provisional")}
+    return sim
+
+
+def _sim_totals(sim, names, **disturb):
+    totals = {name: np.zeros(3, int) for name in names}
     for s in range(20):
-        frames = sim.session(np.random.default_rng([1, s]), 150, 1.0, 0.08, 0.05)
+        frames = sim.session(np.random.default_rng([1, s]), 150, 1.0, 0.08, 0.05, **disturb)
         for name in totals:
             totals[name] += sim.score(frames, sim.POLICIES[name], [t for t, _, _ in frames])
+    return totals
+
+
+def test_simulated_persistent_misreads_are_held_and_resets_still_followed():
+    sim = _sim()
+    faint = _sim_totals(sim, ("provisional", "default"), faint=1.0)
+    (right_before, wrong_before, _), (right, wrong, _) = faint["provisional"], faint["default"]
+    assert wrong < 0.5 * wrong_before and right >= right_before
+    resets = _sim_totals(sim, ("provisional", "default"), reset=1.0)
+    assert (resets["default"] == resets["provisional"]).all()
+
+
+def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_sessions():
+    totals = _sim_totals(_sim(), ("wide", "provisional"))
     (right_wide, wrong_wide, _), (right, wrong, _) = totals["wide"], totals["provisional"]
     assert wrong < 0.85 * wrong_wide and right > right_wide
 
