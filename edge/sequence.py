@@ -98,11 +98,16 @@ class SequenceCheck:
         upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
         if self.provisional and self.fmt.kind == "time":
             upper = min(upper, int(self.ahead_limit(t - prev_t)))
-        texts = set()
+        return self._texts(prev - int(self.back_tolerance), prev + upper)
+
+    def _texts(self, low: float, high: float) -> list[str]:
+        """The texts of the whole values from low to high, each as it is or past a rollover of
+        the anchor's display (one that wraps at 100 minutes never wraps a reading of 99:xx)."""
+        prev = self.anchor[0]
         limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
         periods = [p for p in ROLLOVER_PERIODS if prev < p] if self.fmt.kind == "time" else []
-        for k in range(-int(self.back_tolerance), upper + 1):
-            value = prev + k
+        texts = set()
+        for value in range(int(np.ceil(low)), int(np.floor(high)) + 1):
             for v in (value, *(value - p for p in periods if value >= p)):
                 if 0 <= v < limit:
                     texts.add(self.fmt.text(v))
@@ -141,12 +146,9 @@ class SequenceCheck:
         expected = prev + self.pace() * dt
         tolerance = 2.0 + 0.05 * self.pace() * dt
         text = self.fmt.text(value)
-        periods = [p for p in ROLLOVER_PERIODS if prev < p]
-        for v in range(int(np.ceil(expected - tolerance)), int(np.floor(expected + tolerance)) + 1):
-            for w in (v, *(v - p for p in periods if v >= p)):
-                other = self.fmt.text(w)
-                if 0 <= w < 6000 and text[2:] == other[2:] and (text[0] == other[0]) != (text[1] == other[1]):
-                    return other
+        for other in self._texts(expected - tolerance, expected + tolerance):
+            if text[2:] == other[2:] and (text[0] == other[0]) != (text[1] == other[1]):
+                return other
         return None
 
     def mid_update(self, reading: Reading, t: float) -> Reading | None:
