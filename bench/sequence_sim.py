@@ -97,8 +97,8 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
         if k >= reset_at:  # counts from 00:00 at frame reset_at
             start, tick = 0, max(tick - int(np.floor(reset_at * spacing + phase)), 0)
         new, old = TIME.text((start + tick) % 5940), TIME.text((start + tick - 1) % 5940)
-        if tick == 0:
-            old = new
+        if k >= reset_at and tick == 0:
+            old = new  # the reset frame: no tick to catch mid-update
         truth = {new}
         text, wrong = new, {}
         if k in stretch and flipped(new[faint_place], segment) != new[faint_place]:
