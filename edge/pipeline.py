@@ -89,12 +89,14 @@ class Reader:
         pad: float = 0.6,
         use_crop: bool = True,
         find_ladder: bool = True,
+        flatten: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
         self.dedup = dedup or DedupGate(enabled=False)
         self.min_conf = min_conf
         self.use_crop = use_crop
+        self.flatten = flatten  # a failed frame gets a second look with its background levelled
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
@@ -137,6 +139,21 @@ class Reader:
                 return closer, True
         return reading, False
 
+    def second_look(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
+        """A frame whose reading failed, and that the session cannot read either, is read once more
+        from its display crop with the background levelled (`track.flatten_light`: glare washes
+        out the segments under it); that reading replaces the first only when it is accepted and
+        fits the session (`SequenceCheck.fits`: a misread of the levelled crop never moves a
+        supported track, yet can start one where glare left none)."""
+        if not (self.flatten and self.use_crop) or reading.status == "accepted" or self.tracker.roi is None \
+                or self.sequence.explains(reading, t):
+            return reading
+        again = read_digits(self.tracker.detect_crop(image, flatten=True), self.fmt, self.min_conf)
+        if again.status != "accepted" or not self.sequence.fits(again.value, t):
+            return reading
+        self.tracker.follow(again.digits, image)
+        return Reading(again.text, again.value, again.confidence, again.digits, again.status, None, again.flags + ("flattened",))
+
     def process(self, frame: Frame) -> FrameResult:
         start = time.perf_counter()
         skip = self.dedup.update(frame.image, frame.t, self.tracker.roi)
@@ -144,7 +161,7 @@ class Reader:
             result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0, skip)
         else:
             reading, mode = self.read_image(frame.image)
-            reading = self.sequence.update(reading, frame.t)
+            reading = self.sequence.update(self.second_look(frame.image, reading, frame.t), frame.t)
             ms = (time.perf_counter() - start) * 1000
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms)
         self.stats.add(result)

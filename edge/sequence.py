@@ -204,6 +204,24 @@ class SequenceCheck:
         value = self.fmt.value(best)
         return Reading(best, value, best_min, reading.digits, "accepted", None, reading.flags + ("sequence-decoded",))
 
+    def fits(self, value: float, t: float) -> bool:
+        """Whether a reading of `value` at t fits the session: it follows the anchor without running
+        ahead of the clock, or the session has no supported track yet (none at all, or one that
+        has been contradicted about as often as read); no state changes."""
+        if self.anchor is None or self._support < self.established:
+            return True
+        prev, prev_t = self.anchor
+        delta = self.step(prev, value, t - prev_t)
+        return delta is not None and not self.runs_ahead(delta, t - prev_t)
+
+    def explains(self, reading: Reading, t: float) -> bool:
+        """Whether the session can read this unaccepted frame itself (mid-update or decoded); no
+        state changes."""
+        return (
+            self.anchor is not None and len(reading.digits) == self.fmt.n_digits
+            and (self.mid_update(reading, t) or self.decode(reading, t)) is not None
+        )
+
     def _accept(self, value: float, t: float) -> None:
         """Move the anchor to an accepted reading; its advance teaches the session's pace."""
         if self.anchor is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from edge.detect import Detector
@@ -42,6 +43,22 @@ def crop_box(
         int(min(frame_w, np.ceil(x2 + margin + dx))),
         int(min(frame_h, np.ceil(y2 + margin + dy))),
     )
+
+
+def flatten_light(crop: np.ndarray, kernel: float = 0.6) -> np.ndarray:
+    """The crop with its background levelled: glare from a window or a lamp adds a smooth bright
+    patch over part of the LCD, which washes out the dark segments there.
+
+    The background is the crop with its dark strokes closed away (a closing `kernel` x the crop's
+    height across, wider than any segment), smoothed; it is subtracted and its median added back,
+    so the LCD's ground is one level again and each segment keeps its darkness against it. What
+    the glare saturated stays lost.
+    """
+    k = max(3, int(kernel * crop.shape[0]) | 1)
+    background = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), k / 2)
+    level = np.median(background.reshape(-1, background.shape[-1] if background.ndim == 3 else 1), axis=0)
+    return np.clip(crop.astype(np.float32) - background + level, 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -71,12 +88,14 @@ class DisplayTracker:
             size = size // 64 * 32
         return ladder
 
-    def detect_crop(self, image: np.ndarray) -> Detections:
+    def detect_crop(self, image: np.ndarray, flatten: bool = False) -> Detections:
+        """The digits in the crop around the display; `flatten`: with its background levelled first."""
         x1, y1, x2, y2 = self.roi
         self.crops += 1
         crop = self.read_size
         size = (crop, crop) if crop else None
-        return self.detector.detect(image[y1:y2, x1:x2], size).shifted(x1, y1)
+        pixels = image[y1:y2, x1:x2]
+        return self.detector.detect(flatten_light(pixels) if flatten else pixels, size).shifted(x1, y1)
 
     def detect_full(self, image: np.ndarray, size: int | None = None) -> Detections:
         self.finds += 1

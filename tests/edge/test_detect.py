@@ -169,3 +169,21 @@ def test_a_find_below_the_find_size_counts_only_when_the_display_crop_confirms_i
     reader = Reader(FarOnlyGuess(), "time")
     reading, _ = reader.read_image(np.full((480, 640, 3), 60, np.uint8))
     assert reading.status == "held" and reading.text is None
+
+
+def test_levelling_the_background_brings_the_segments_under_glare_back_below_the_ground():
+    from edge.track import flatten_light
+
+    # A grey LCD ground (150) with two dark strokes (50); a smooth bright patch (up to +90) over the right one.
+    crop = np.full((100, 240, 3), 150.0, np.float32)
+    crop[20:80, 40:52] = crop[20:80, 180:192] = 50
+    yy, xx = np.mgrid[:100, :240]
+    glare = 90 * np.exp(-(((xx - 186) / 45.0) ** 2 + ((yy - 50) / 40.0) ** 2))
+    glared = np.clip(crop + glare[..., None], 0, 255).astype(np.uint8)
+    out = flatten_light(glared).astype(np.float32)
+
+    stroke, ground, lit_ground = (slice(45, 55), slice(183, 189)), (slice(45, 55), slice(60, 70)), (slice(45, 55), slice(205, 215))
+    # Under the glare the stroke is nearly as bright as the ground elsewhere, and the ground 60 levels brighter.
+    assert glared[stroke].mean() > 0.9 * glared[ground].mean() and glared[lit_ground].mean() - glared[ground].mean() > 60
+    assert out[stroke].mean() < 0.7 * out[ground].mean() and abs(out[lit_ground].mean() - out[ground].mean()) < 25
+    assert out[lit_ground].mean() - out[stroke].mean() > 70  # the stroke keeps its darkness against its own ground
