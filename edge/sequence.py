@@ -275,7 +275,7 @@ class SequenceCheck:
         # a wrong track flickers with contradictions, and a true one outlasts a misread digit.
         guarded = (
             shadow is not None and self._support >= self.established
-            and all(self.shadowed(v, seen) for v, seen in recent)
+            and all(self.shadowed(v, seen) for v, seen in recent[:-1])  # the last is this reading
         )
         if len(recent) == self.confirm and not guarded and all(
             self.step(a[0], b[0], b[1] - a[1]) is not None for a, b in zip(recent, recent[1:])

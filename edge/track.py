@@ -59,7 +59,7 @@ def flatten_light(crop: np.ndarray, kernel: float = 0.6) -> np.ndarray:
     k = max(3, int(kernel * crop.shape[0]) | 1)
     background = cv2.morphologyEx(crop, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), k / 2)
-    level = np.median(background.reshape(-1, background.shape[-1] if background.ndim == 3 else 1), axis=0)
+    level = np.median(background, axis=(0, 1))  # per channel
     return np.clip(crop.astype(np.float32) - background + level, 0, 255).astype(np.uint8)
 
 

@@ -21,6 +21,20 @@ PEER = SHARED / "models" / "peer-baseline-yolov5n-640.onnx"
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
+def bench_module(name: str):
+    """A script under bench/ loaded as a module (the benches import their helpers from beside them)."""
+    import importlib.util
+    import sys
+
+    bench = str(ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not present: {path} (CI and developers have ../shared beside the checkout)")

@@ -5,7 +5,7 @@ from edge.detections import Detections
 from edge.labels import DIGIT_TO_CLASS
 from edge.reading import DisplayFormat, read_digits
 from edge.sequence import SequenceCheck
-from tests.conftest import digits_at
+from tests.conftest import bench_module, digits_at
 
 TIME = DisplayFormat.parse("time")
 
@@ -211,17 +211,6 @@ def test_frames_replayed_faster_than_captured_set_the_pace():
     assert sum(r.status == "accepted" for r in out) >= 10
 
 
-def _sim():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "bench" / "sequence_sim.py"
-    spec = importlib.util.spec_from_file_location("sequence_sim", path)
-    sim = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sim)
-    return sim
-
-
 def _sim_totals(sim, names, **disturb):
     totals = {name: np.zeros(3, int) for name in names}
     for s in range(20):
@@ -232,7 +221,7 @@ def _sim_totals(sim, names, **disturb):
 
 
 def test_simulated_persistent_misreads_are_held_and_resets_still_followed():
-    sim = _sim()
+    sim = bench_module("sequence_sim")
     faint = _sim_totals(sim, ("provisional", "default"), faint=1.0)
     (right_before, wrong_before, _), (right, wrong, _) = faint["provisional"], faint["default"]
     assert wrong < 0.5 * wrong_before and right >= right_before
@@ -241,7 +230,7 @@ def test_simulated_persistent_misreads_are_held_and_resets_still_followed():
 
 
 def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_sessions():
-    totals = _sim_totals(_sim(), ("wide", "provisional"))
+    totals = _sim_totals(bench_module("sequence_sim"), ("wide", "provisional"))
     (right_wide, wrong_wide, _), (right, wrong, _) = totals["wide"], totals["provisional"]
     assert wrong < 0.85 * wrong_wide and right > right_wide
 

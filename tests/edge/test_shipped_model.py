@@ -51,20 +51,14 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
 
 
 
-def test_a_second_look_with_the_background_levelled_reads_frames_under_glare(run3, monkeypatch):
-    import importlib.util
-    from pathlib import Path
-
+def test_a_second_look_with_the_background_levelled_reads_frames_under_glare(run3):
     from edge.capture import FolderSource, Frame
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
+    from tests.conftest import bench_module
 
     # The perturbation bench's glare: a soft bright patch over the right half of run3's display.
-    bench = Path(__file__).resolve().parents[2] / "bench"
-    monkeypatch.syspath_prepend(str(bench))  # perturb imports its table helper from beside it
-    spec = importlib.util.spec_from_file_location("perturb", bench / "perturb.py")
-    perturb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(perturb)
+    perturb = bench_module("perturb")
     detector = OnnxDetector(resolve_model(), device="cpu")
     frames = list(FolderSource(run3))
     box = perturb.display_box(resolve_model(), frames[0].image)
