@@ -89,14 +89,17 @@ class Reader:
         pad: float = 0.6,
         use_crop: bool = True,
         find_ladder: bool = True,
-        flatten: bool = True,
+        level: bool = True,
+        second_look: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
         self.dedup = dedup or DedupGate(enabled=False)
         self.min_conf = min_conf
         self.use_crop = use_crop
-        self.flatten = flatten  # a failed frame gets a second look with its background levelled
+        self.level = level  # each crop is also read levelled; the more confident reading counts
+        self.second_look = second_look  # a failed frame may take the crop's other reading
+        self._other: Reading | None = None  # this frame's crop read the other way
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
@@ -110,9 +113,9 @@ class Reader:
         """The reading of one image without the sequence check, and how it was found."""
         n = self.fmt.n_digits
         if self.use_crop and self.tracker.roi is not None:
-            reading = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
+            reading = self._read_crop(image)
             if len(reading.digits) == n:
-                self.tracker.follow(reading.digits, image)
+                self.tracker.follow(reading.digits, image, whole=True)
                 return reading, "crop"
         first = None
         sizes = self.tracker.find_sizes()
@@ -123,36 +126,77 @@ class Reader:
             if found.status == "accepted" and (size == sizes[0] or confirmed):
                 return found, "find"
             first = first or (found, self.tracker.roi)
-        # Nothing acceptable at any size: the first size's reading and crop stand, as they were.
-        reading, self.tracker.roi = first
+        # Nothing acceptable at any size: the first size's reading stands. Its crop does too when
+        # it holds all the digits; a find that saw less (glare, a hand) keeps the crop where the
+        # display last read whole, rather than following a stray box to a corner of the frame.
+        reading, roi = first
+        whole = len(reading.digits) == n or self.tracker.last_whole is None
+        self.tracker.roi = roi if whole else self.tracker.last_whole
         return reading, "find"
 
     def _find(self, image: np.ndarray, size: int) -> tuple[Reading, bool]:
         """Look for the display on the whole frame at `size`, then read it closer from a crop;
         the reading, and whether it came from the crop."""
         reading = read_digits(self.tracker.detect_full(image, size), self.fmt, self.min_conf)
-        self.tracker.follow(reading.digits, image)
+        self.tracker.follow(reading.digits, image, whole=len(reading.digits) == self.fmt.n_digits)
         if self.use_crop and len(reading.digits):
-            closer = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
+            closer = self._read_crop(image, level=False)
             if len(closer.digits) == self.fmt.n_digits:
-                self.tracker.follow(closer.digits, image)
+                self.tracker.follow(closer.digits, image, whole=True)
                 return closer, True
         return reading, False
 
-    def second_look(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
-        """A frame whose reading failed, and that the session cannot read either, is read once more
-        from its display crop with the background levelled (`track.flatten_light`: glare washes
-        out the segments under it); that reading replaces the first only when it is accepted and
-        fits the session (`SequenceCheck.fits`: a misread of the levelled crop never moves a
-        supported track, yet can start one where glare left none)."""
-        if not (self.flatten and self.use_crop) or reading.status == "accepted" or self.tracker.roi is None \
-                or self.sequence.explains(reading, t):
+    def _read_crop(self, image: np.ndarray, level: bool = True) -> Reading:
+        """The display crop read as it is and, with `level`, with its background levelled as well
+        (`track.flatten_light`): glare lifts the ground under part of the LCD and washes out the
+        segments there, and dim light leaves them faint. Levelled, those read better; yet levelling
+        adds noise to a small or blurred crop that read well as it was (7 of the 58 test photos
+        read with the shipped model). So both are read, and the accepted reading, the one with
+        all the digits, the more confident one, in that order, counts (the crop as it is on a tie).
+        The other is kept for `look_again`."""
+        raw = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
+        self._other = None
+        if not (level and self.level):
+            return raw
+        levelled = read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
+        n = self.fmt.n_digits
+
+        def rank(r: Reading) -> tuple:
+            return r.status == "accepted", len(r.digits) == n, r.confidence
+
+        best, self._other = (levelled, raw) if rank(levelled) > rank(raw) else (raw, levelled)
+        return best
+
+    def look_again(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
+        """The crop's other reading (the one `_read_crop` set aside; without `level`, the crop read
+        once more levelled, on failed frames only) replaces this frame's reading when the session
+        prefers it:
+        - this reading failed and the session cannot read the frame itself (`explains`), and the
+          other is accepted and fits the session (`SequenceCheck.fits`: it follows a supported
+          track, or there is none yet);
+        - or both are accepted and differ, and only the other fits a supported track (under heavy
+          JPEG the levelled crop reads a 9 as 5 with more confidence than the crop as it is).
+        So a misread of the other look never moves a supported track, yet can start one where
+        the first had none."""
+        if not (self.second_look and self.use_crop) or self.tracker.roi is None:
             return reading
-        again = read_digits(self.tracker.detect_crop(image, flatten=True), self.fmt, self.min_conf)
-        if again.status != "accepted" or not self.sequence.fits(again.value, t):
-            return reading
-        self.tracker.follow(again.digits, image)
-        return Reading(again.text, again.value, again.confidence, again.digits, again.status, None, again.flags + ("flattened",))
+        if reading.status == "accepted":
+            other = self._other
+            if other is None or other.status != "accepted" or other.text == reading.text \
+                    or self.sequence.fits(reading.value, t) or not self.sequence.fits(other.value, t):
+                return reading
+            again = other
+        else:
+            if self.sequence.explains(reading, t):
+                return reading
+            if self.level:
+                again = self._other
+            else:
+                again = read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
+            if again is None or again.status != "accepted" or not self.sequence.fits(again.value, t):
+                return reading
+        self.tracker.follow(again.digits, image, whole=True)
+        return again.flagged("second look")
 
     def process(self, frame: Frame) -> FrameResult:
         start = time.perf_counter()
@@ -160,8 +204,9 @@ class Reader:
         if skip is not None:
             result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0, skip)
         else:
+            self._other = None
             reading, mode = self.read_image(frame.image)
-            reading = self.sequence.update(self.second_look(frame.image, reading, frame.t), frame.t)
+            reading = self.sequence.update(self.look_again(frame.image, reading, frame.t), frame.t)
             ms = (time.perf_counter() - start) * 1000
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms)
         self.stats.add(result)

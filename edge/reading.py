@@ -70,6 +70,9 @@ class Reading:
     def with_verdict(self, status: str, reason: str | None) -> "Reading":
         return Reading(self.text, self.value, self.confidence, self.digits, status, reason, self.flags)
 
+    def flagged(self, flag: str) -> "Reading":
+        return Reading(self.text, self.value, self.confidence, self.digits, self.status, self.reason, self.flags + (flag,))
+
 
 def main_row(dets: Detections) -> Detections:
     """The boxes on the display's main row: the row of most confident digits of a common height."""

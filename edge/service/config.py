@@ -52,7 +52,8 @@ class ReaderConfig(Section):
     min_conf: float = Field(0.5, ge=0, le=1, description="Least per-digit confidence to accept a reading.")
     crop_size: int | None = Field(None, ge=32, le=1280, description="Input size for the tracked display crop [default: the model's crop size, else its training size]; dynamic-shape models only.")
     crop: bool = Field(True, description="Read a tracked crop around the display after the first find.")
-    second_look: bool = Field(True, description="Read a failed frame's crop once more with its background levelled (glare).")
+    level: bool = Field(True, description="Read each crop also with its background levelled (glare, dim light); the more confident reading counts.")
+    second_look: bool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
 
     @field_validator("format")
     @classmethod

@@ -80,7 +80,8 @@ class Service:
         self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
-                             crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop, flatten=cfg.reader.second_look)
+                             crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
+                             level=cfg.reader.level, second_look=cfg.reader.second_look)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
@@ -217,7 +218,8 @@ class Service:
             self.review = self._open_review()
         self.reader.dedup = self._dedup()
         self.reader.min_conf = new.reader.min_conf
-        self.reader.use_crop, self.reader.flatten = new.reader.crop, new.reader.second_look
+        self.reader.use_crop, self.reader.second_look = new.reader.crop, new.reader.second_look
+        self.reader.level = new.reader.level
         if new.reader.format != old.reader.format:
             fmt = DisplayFormat.parse(new.reader.format)
             self.session_log.close("format changed")

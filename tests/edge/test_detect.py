@@ -171,6 +171,40 @@ def test_a_find_below_the_find_size_counts_only_when_the_display_crop_confirms_i
     assert reading.status == "held" and reading.text is None
 
 
+class WashedOut(FakeDetector):
+    """Sees the display's four digits on a dim frame; on a glaring one (mean above 200) its crop
+    shows nothing and the whole frame only a stray digit in a corner."""
+
+    def __init__(self):
+        super().__init__()
+        self.reader = None
+
+    def detect(self, image, imgsz=None):
+        self.calls.append((image.shape, imgsz))
+        glare = image.mean() > 200
+        if image.shape[:2] != (720, 1280):  # a crop, in its own coordinates
+            x1, y1 = self.reader.tracker.roi[:2]
+            return digits_at("") if glare else digits_at("0753", x0=500, y0=300).shifted(-x1, -y1)
+        return digits_at("7", x0=1200, y0=640) if glare else digits_at("0753", x0=500, y0=300)
+
+
+def test_a_find_that_sees_only_a_stray_digit_keeps_the_crop_where_the_display_last_read_whole():
+    from edge.pipeline import Reader
+
+    detector = WashedOut()
+    reader = detector.reader = Reader(detector, "time", level=False)
+    dim, glaring = np.full((720, 1280, 3), 60, np.uint8), np.full((720, 1280, 3), 230, np.uint8)
+    assert reader.read_image(dim)[0].text == "0753"
+    where = reader.tracker.roi
+    reading, _ = reader.read_image(glaring)
+    assert reading.status == "held" and len(reading.digits) == 1
+    assert reader.tracker.roi == where  # not a crop around the stray digit in the corner
+    # When the glare passes, the display reads from its crop again, with no search of the frame.
+    finds = reader.tracker.finds
+    reading, mode = reader.read_image(dim)
+    assert (reading.text, mode, reader.tracker.finds) == ("0753", "crop", finds)
+
+
 def test_levelling_the_background_brings_the_segments_under_glare_back_below_the_ground():
     from edge.track import flatten_light
 

@@ -51,7 +51,7 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
 
 
 
-def test_a_second_look_with_the_background_levelled_reads_frames_under_glare(run3):
+def test_reading_the_crop_levelled_as_well_reads_frames_under_glare(run3):
     from edge.capture import FolderSource, Frame
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
@@ -65,12 +65,10 @@ def test_a_second_look_with_the_background_levelled_reads_frames_under_glare(run
     glared = [Frame(perturb.glare(f.image, box, 0.3), f.name, f.index, f.t) for f in frames]
     truth = load_truth(run3.with_suffix(".csv"))
 
-    def read(images, flatten):
-        reader = Reader(detector, "time", flatten=flatten)
-        return [reader.process(f).to_json() for f in images]
+    def score(images, level):
+        reader = Reader(detector, "time", level=level, second_look=level)
+        return score_results([reader.process(f).to_json() for f in images], truth)
 
-    before, after = (score_results(read(glared, flatten), truth) for flatten in (False, True))
-    # Measured: 7 right and 17 wrong-accepted without the second look, 48 and 5 with it.
-    assert after.right >= before.right + 25 and after.wrong_accepted < before.wrong_accepted, (before.as_dict(), after.as_dict())
-    # Clean frames read the same either way: the second look is only for frames that failed.
-    assert read(frames[:40], True) == read(frames[:40], False)
+    before, after = score(glared, False), score(glared, True)
+    # Measured: 7 right and 20 wrong-accepted with the crop read only as it is, 173 and 2 levelled as well.
+    assert after.right >= before.right + 120 and after.wrong_accepted <= 5 < before.wrong_accepted, (before.as_dict(), after.as_dict())
