@@ -1,4 +1,4 @@
-"""`segread retrain` and `segread evaluate`: plain click commands, loaded by edge/cli.py through
+"""`segread retrain`, `segread evaluate` and `segread promote`: plain click commands, loaded by edge/cli.py through
 the `segread.commands` entry point group (edge never imports trainer)."""
 
 from __future__ import annotations
@@ -152,3 +152,24 @@ def evaluate(model, data, sessions, imgsz, work_dir):
     _logging()
     report = _run(lambda: evaluate_on_split(resolve_model(model), frozen_test(list(data), work_dir), sessions, imgsz))
     click.echo(json.dumps(report, indent=2))
+
+
+@click.command()
+@click.argument("candidate", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@data_option
+@sessions_option
+@click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/rejudge"), show_default=True)
+def promote(candidate, data, sessions, models_dir, work_dir):
+    """Judge a kept-aside CANDIDATE (.onnx with its card and .pt) again against the current model,
+    both scored now through the reader as it is, and promote it if the rule now says so.
+
+    Example: segread promote models/candidates/segread-20261201-094413.onnx --data ../shared/data/digits --sessions ../shared/data/sessions
+    """
+    from trainer.retrain import rejudge
+
+    _logging()
+    card = _run(rejudge, candidate, list(data), models_dir, sessions, work_dir)
+    summary = {name: _brief(report) for name, report in card["metrics"].items()}
+    click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
+                           "parity": card["parity"], "card": str(Path(card["path"]).with_suffix(".json"))}, indent=2))

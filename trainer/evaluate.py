@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.errors import DatasetError, ModelError
@@ -174,6 +174,7 @@ class FrozenTest:
     items: list
     yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops, "test_distant", "test_degraded"}
     problems: list
+    crops: list = field(default_factory=list)  # the reader's display crops of the test photos
 
 
 def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> FrozenTest:
@@ -185,8 +186,9 @@ def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate")) -> Fro
     test = split.split(gathered.items)["test"]
     if not test:
         raise DatasetError("no photo of --data falls in the frozen test split")
-    yamls = split.materialise({"test": test, **crops.test_views(test, Path(work_dir))}, Path(work_dir))
-    return FrozenTest(test, yamls, [str(p) for p in gathered.problems])
+    views = crops.test_views(test, Path(work_dir))
+    yamls = split.materialise({"test": test, **views}, Path(work_dir))
+    return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"])
 
 
 def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,4 +205,52 @@ def retrain(options: RetrainOptions) -> dict:
     card["decision"] = {"promoted": promoted, "reasons": reasons, "run_dir": str(run_dir.resolve())}
     card["path"] = str(promote.install(options.models_dir, name, onnx_path, result.best_pt, card, promoted))
     log.info("%s %s: %s", name, "promoted" if promoted else "kept aside", "; ".join(reasons))
+    return card
+
+
+def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path | None = None,
+            work_dir: Path = Path("runs/rejudge"), parity_conf: float = 0.05) -> dict:
+    """Judge a kept-aside candidate again: it and the current model scored now, in one run, on the
+    same frozen test split and sessions, through the reader as it is now. A gate's verdict holds
+    for the reader it read through; when the reader changes, a candidate it kept aside may pass.
+    Parity is checked again from the candidate's `.pt`. Promoted, its files move from
+    `candidates/` into `models/` and the pointer switches last; kept aside, its card records the
+    new verdict. Either way the card keeps its earlier verdicts. Returns the card."""
+    candidate = Path(candidate)
+    card = read_card(candidate)
+    if not card or "metrics" not in card:
+        raise DatasetError(f"{candidate}: no model card from a retrain beside it ({candidate.with_suffix('.json').name})")
+    pt = candidate.parent / card.get("pt", f"{candidate.stem}.pt")
+    if not pt.is_file():
+        raise DatasetError(f"{candidate.name}: its training weights {pt.name} are missing, so parity cannot be checked")
+    current = promote.current_model(models_dir)
+    if current is not None and current.resolve() == candidate.resolve():
+        raise DatasetError(f"{candidate.name} is the current model already")
+    check_space(work_dir, 50)
+    check_space(models_dir, 50)
+    test = evaluate.frozen_test(list(data), Path(work_dir) / "test")
+    half = PARITY_IMAGES // 2
+    images = [i.image for i in test.items][:half] + [i.image for i in test.crops][:half]
+    parity = export.parity(pt, candidate, images, conf=parity_conf)
+    metrics = {"candidate": evaluate.evaluate_on_split(candidate, test, sessions)}
+    if current is not None:
+        metrics["current"] = evaluate.evaluate_on_split(current, test, sessions)
+    promoted, reasons = promote.decide(metrics["candidate"], metrics.get("current"), parity)
+
+    earlier = card.get("earlier_decisions", []) + [{**card["decision"], "metrics": card["metrics"], "parity": card["parity"]}]
+    card.update(metrics=metrics, parity=parity, earlier_decisions=earlier)
+    card["decision"] = {
+        "promoted": promoted, "reasons": reasons, "rejudged": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "against": current.stem if current is not None else None, "sessions_gate": str(sessions) if sessions else None,
+    }
+    card.pop("path", None)
+    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:  # the sources may be the destination's own files
+        onnx_copy, pt_copy = Path(tmp) / candidate.name, Path(tmp) / pt.name
+        shutil.copyfile(candidate, onnx_copy)
+        shutil.copyfile(pt, pt_copy)
+        card["path"] = str(promote.install(models_dir, candidate.stem, onnx_copy, pt_copy, card, promoted))
+    if promoted and candidate.resolve().parent != Path(models_dir).resolve():
+        for old in (candidate, pt, candidate.with_suffix(".json")):
+            old.unlink(missing_ok=True)
+    log.info("%s %s: %s", candidate.stem, "promoted" if promoted else "kept aside", "; ".join(reasons))
     return card

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from edge.models import set_current
 from tests.conftest import DIGITS, need
 from trainer import retrain as retrain_module
+from trainer.cli import promote as promote_cli
 from trainer.cli import retrain
 from trainer.dataset import gather, source_id
 from trainer.retrain import RetrainOptions
@@ -136,6 +137,28 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     again = retrain_module.retrain(options)
     assert again["name"] == card["name"] and again["epochs"] == card["epochs"] == 2
     assert (run_dir / "train" / "results.csv").stat().st_mtime == trained
+
+    # Judged again (`segread promote`), the kept-aside candidate is scored anew and its card keeps the first verdict.
+    from trainer import promote as promote_module
+
+    cand = folder / f"{card['name']}.onnx"
+    kept = retrain_module.rejudge(cand, [data], models, work_dir=tmp_path / "rejudge")
+    assert not kept["decision"]["promoted"] and "floor" in kept["decision"]["reasons"][0]
+    assert kept["earlier_decisions"][0]["reasons"] == card["decision"]["reasons"]
+    assert json.loads(cand.with_suffix(".json").read_text())["decision"]["rejudged"]
+    assert kept["parity"]["passed"] and not (models / "current").exists()
+    # When the rule passes it, its files move into models/ and models/current points at it.
+    promote_module.FIRST_MODEL_FLOOR = 0.0
+    try:
+        promoted = retrain_module.rejudge(cand, [data], models, work_dir=tmp_path / "rejudge")
+    finally:
+        promote_module.FIRST_MODEL_FLOOR = 0.05
+    assert promoted["decision"]["promoted"] and len(promoted["earlier_decisions"]) == 2
+    assert (models / "current").read_text().strip() == card["name"]
+    assert {p.suffix for p in models.glob(f"{card['name']}.*")} == {".onnx", ".pt", ".json"}
+    assert not list(folder.glob(f"{card['name']}.*"))
+    result = CliRunner().invoke(promote_cli, [str(models / f"{card['name']}.onnx"), "--data", str(data), "--models-dir", str(models)])
+    assert result.exit_code == 2 and "is the current model already" in result.output
 
 
 def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
