@@ -204,11 +204,16 @@ class SequenceCheck:
         value = self.fmt.value(best)
         return Reading(best, value, best_min, reading.digits, "accepted", None, reading.flags + ("sequence-decoded",))
 
+    @property
+    def supported(self) -> bool:
+        """Whether the session follows a supported track: net `established` readings more than contradictions."""
+        return self.anchor is not None and self._support >= self.established
+
     def fits(self, value: float, t: float) -> bool:
         """Whether a reading of `value` at t fits the session: it follows the anchor without running
         ahead of the clock, or the session has no supported track yet (none at all, or one that
         has been contradicted about as often as read); no state changes."""
-        if self.anchor is None or self._support < self.established:
+        if not self.supported:
             return True
         prev, prev_t = self.anchor
         delta = self.step(prev, value, t - prev_t)
