@@ -150,10 +150,11 @@ class Reader:
         """The display crop read as it is and, with `level`, with its background levelled as well
         (`track.flatten_light`): glare lifts the ground under part of the LCD and washes out the
         segments there, and dim light leaves them faint. Levelled, those read better; yet levelling
-        adds noise to a small or blurred crop that read well as it was (7 of the 58 test photos
-        read with the shipped model). So both are read, and the accepted reading, the one with
-        all the digits, the more confident one, in that order, counts (the crop as it is on a tie).
-        The other is kept for `look_again`."""
+        adds noise to a small or blurred crop that read well as it was. So both are read, and the
+        accepted reading, the one with all the digits, the more confident one, in that order,
+        counts (the crop as it is on a tie). The other is kept for `look_again`. A find's closer
+        look (`level=False`) reads the crop as it is only: levelled, the crop of a display found at
+        the wrong scale read digits that were not there (more wrong-accepted photos on val and test)."""
         raw = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
         self._other = None
         if not (level and self.level):
