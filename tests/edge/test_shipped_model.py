@@ -47,7 +47,7 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     score = score_results(records, load_truth(run3.with_suffix(".csv")))
     assert score.total == 200
-    assert score.wrong_accepted <= 1 and score.right >= 194, score.as_dict()  # measured: 196, 1
+    assert score.wrong_accepted <= 1 and score.right >= 195, score.as_dict()  # measured: 197, 0
 
 
 
