@@ -60,8 +60,8 @@ def flatten_light(crop: np.ndarray, kernel: float = 0.6, clip: float = 2.0, tile
     tiles) stretches each part of the crop to its own range. What the glare saturated stays lost.
     """
     # The background is smooth: it is found on the crop shrunk to BACKGROUND_ROWS rows (the
-    # closing there costs a few hundredth of a millisecond, at full size it cost 56 ms) and
-    # stretched back; the run3 frames read the same either way.
+    # closing there costs a few hundredths of a millisecond, at full size 56 ms) and stretched
+    # back; run3's crops read about the same either way (within a frame or two of 100, each condition).
     scale = min(1.0, BACKGROUND_ROWS / crop.shape[0])
     small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
     k = max(3, int(kernel * small.shape[0]) | 1)
