@@ -45,6 +45,7 @@ class FrameResult:
             "confidence": round(r.confidence, 4) if r else 0.0,
             "reason": r.reason if r else SKIP_REASONS.get(self.skip_reason, self.skip_reason),
             "digits": r.digits.to_list() if r else [],
+            "flags": list(r.flags) if r else [],  # how it was read: levelled, second look, mid-update, ...
         }
 
 
