@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +121,13 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     }
 
 
+def parity_images(photos: list, crops: list) -> list:
+    """The images the parity check runs on: both ways the reader uses the model, whole frames
+    and display crops, half of PARITY_IMAGES each."""
+    half = PARITY_IMAGES // 2
+    return list(photos[:half]) + list(crops[:half])
+
+
 def finished_training(train_dir: Path, settings: TrainSettings) -> TrainResult:
     """What a completed training left in `train_dir` (weights, args.yaml, results.csv), for a
     retrain that stopped after it; the run's own settings replace `settings`' fields."""
@@ -162,10 +168,8 @@ def retrain(options: RetrainOptions) -> dict:
         result = train(yamls["train"], run_dir / "train", settings)
 
     onnx_path = export.export_onnx(result.best_pt, run_dir / f"{name}.onnx", settings.imgsz, crop_size=settings.crop_size)
-    # Both ways the reader uses the model: whole frames and display crops.
-    half = PARITY_IMAGES // 2
-    parity_images = yamls["test_images"][:half] + yamls["test_crop_images"][:half]
-    parity = export.parity(result.best_pt, onnx_path, parity_images, conf=options.parity_conf)
+    parity = export.parity(result.best_pt, onnx_path, parity_images(yamls["test_images"], yamls["test_crop_images"]),
+                           conf=options.parity_conf)
 
     def scored(model: Path, training: dict) -> dict:
         size = training.get("imgsz", settings.imgsz)
@@ -229,8 +233,7 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
     check_space(work_dir, 50)
     check_space(models_dir, 50)
     test = evaluate.frozen_test(list(data), Path(work_dir) / "test")
-    half = PARITY_IMAGES // 2
-    images = [i.image for i in test.items][:half] + [i.image for i in test.crops][:half]
+    images = parity_images([i.image for i in test.items], [i.image for i in test.crops])
     parity = export.parity(pt, candidate, images, conf=parity_conf)
     metrics = {"candidate": evaluate.evaluate_on_split(candidate, test, sessions)}
     if current is not None:
@@ -244,11 +247,8 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
         "against": current.stem if current is not None else None, "sessions_gate": str(sessions) if sessions else None,
     }
     card.pop("path", None)
-    with tempfile.TemporaryDirectory(dir=models_dir) as tmp:  # the sources may be the destination's own files
-        onnx_copy, pt_copy = Path(tmp) / candidate.name, Path(tmp) / pt.name
-        shutil.copyfile(candidate, onnx_copy)
-        shutil.copyfile(pt, pt_copy)
-        card["path"] = str(promote.install(models_dir, candidate.stem, onnx_copy, pt_copy, card, promoted))
+    # install copies through a temporary name and renames, so a source may be its own destination.
+    card["path"] = str(promote.install(models_dir, candidate.stem, candidate, pt, card, promoted))
     if promoted and candidate.resolve().parent != Path(models_dir).resolve():
         for old in (candidate, pt, candidate.with_suffix(".json")):
             old.unlink(missing_ok=True)
