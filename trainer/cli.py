@@ -77,6 +77,9 @@ sessions_option = click.option(
               help="Size the reader reads display crops at [default: --imgsz]; e.g. 256 for a model trained at 640 on whole frames.")
 @click.option("--batch", type=int, default=32, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--lr0", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Fine-tune gently: SGD at this learning rate, no warm-up (e.g. 0.002 from a model that reads well) "
+                   "[default: Ultralytics' own choice].")
 @click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/retrain"), show_default=True)
 @click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
@@ -94,7 +97,7 @@ sessions_option = click.option(
 @sessions_option
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
-def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, models_dir, runs_dir, synthetic,
+def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, models_dir, runs_dir, synthetic,
             crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish):
     """Train a candidate model and promote it if it is not worse than the current one.
 
@@ -108,7 +111,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
 
     _logging()
     settings = TrainSettings(epochs=epochs, minutes=minutes, imgsz=imgsz, crop_size=crop_size, batch=batch, device=device,
-                             workers=workers)
+                             workers=workers, lr0=lr0)
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,

@@ -141,6 +141,7 @@ def finished_training(train_dir: Path, settings: TrainSettings) -> TrainResult:
     for key in ("epochs", "imgsz", "batch", "workers", "patience", "seed"):
         setattr(settings, key, args[key])
     settings.minutes = round(args["time"] * 60, 2) if args.get("time") else None
+    settings.lr0 = args["lr0"] if args.get("optimizer") == "SGD" and args.get("warmup_epochs") == 0 else None
     settings.device = "cpu" if str(args["device"]) == "cpu" else "cuda"
     rows = [line.split(",") for line in (train_dir / "results.csv").read_text().splitlines()[1:] if line.strip()]
     minutes = float(rows[-1][1]) / 60 if rows else 0.0

@@ -35,6 +35,7 @@ class TrainSettings:
     workers: int = 2
     patience: int = 50
     seed: int = 0
+    lr0: float | None = None  # a gentle fine-tune: SGD at this rate, no warm-up [default: Ultralytics' own choice]
     augment: dict = field(
         default_factory=lambda: {
             "fliplr": 0.0, "flipud": 0.0, "mosaic": 1.0, "scale": 0.5,
@@ -106,6 +107,9 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResul
              f"{settings.minutes} min" if settings.minutes else f"{settings.epochs} epochs")
     model = YOLO(settings.model, task="detect")
     run_dir = Path(run_dir)
+    # Ultralytics' own optimizer choice ignores lr0, and its warm-up starts the biases at 0.1,
+    # which would undo what a fine-tune at a small rate keeps of its parent.
+    rate = {"optimizer": "SGD", "lr0": settings.lr0, "warmup_epochs": 0} if settings.lr0 else {}
     start = time.monotonic()
     with _no_amp_download():
         model.train(
@@ -125,6 +129,7 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResul
             amp=device != "cpu",
             plots=False,
             verbose=True,
+            **rate,
             **settings.augment,
         )
     minutes = (time.monotonic() - start) / 60

@@ -74,7 +74,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     models = tmp_path / "models"
     options = RetrainOptions(
         [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, parity_conf=0.001,
-        min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu"),
+        min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu", lr0=0.005),
     )
 
     card = retrain_module.retrain(options)
@@ -94,6 +94,11 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert split_sizes["train_photos_used"] <= 8
     assert card["data"]["fingerprint"] and card["parent"] is None and card["device"].startswith("CPU")
     assert card["training"]["augment"]["fliplr"] == 0 and card["training"]["augment"]["flipud"] == 0
+    # A gentle fine-tune's rate reaches Ultralytics as asked (its own optimizer choice would ignore it).
+    import yaml
+
+    args = yaml.safe_load((Path(card["decision"]["run_dir"]) / "train" / "args.yaml").read_text())
+    assert (args["optimizer"], args["lr0"], args["warmup_epochs"], card["training"]["lr0"]) == ("SGD", 0.005, 0, 0.005)
     assert set(card["metrics"]["candidate"]["test"]["per_digit"]) == set("0123456789")
     parity = card["parity"]
     assert parity["passed"] and parity["boxes"] > 0 and parity["max_box_diff_px"] <= 1.0
@@ -136,6 +141,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     options.finish = run_dir
     again = retrain_module.retrain(options)
     assert again["name"] == card["name"] and again["epochs"] == card["epochs"] == 2
+    assert again["training"]["lr0"] == 0.005
     assert (run_dir / "train" / "results.csv").stat().st_mtime == trained
 
     # Judged again (`segread promote`), the kept-aside candidate is scored anew and its card keeps the first verdict.
