@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -61,6 +62,54 @@ def select_providers(device: str = "auto", available: Sequence[str] | None = Non
     if device in ("cuda", "tensorrt") and not any(p != "CPUExecutionProvider" for p in chosen):
         raise ModelError(f"--device {device}: no usable GPU execution provider here (available: {', '.join(available)})")
     return chosen or ["CPUExecutionProvider"]
+
+
+TENSORRT = PROVIDER_ORDER[0]
+INPUT_SIZES = (32, 1280)  # the least and largest input side the reader may ask of a dynamic model
+
+
+def engine_cache(model: Path) -> Path | None:
+    """Where TensorRT keeps the engines it built for a model, so that a restart loads them instead
+    of building them again: systemd's CacheDirectory (the service unit sets it), else the user's
+    cache folder; one folder per model file's content (TensorRT's own cache key does not change
+    with the weights); None, and a warning, where it cannot be made."""
+    base = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    root = Path(base) if base else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segread"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()[:12]
+    folder = root / "tensorrt" / f"{model.stem}-{digest}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("TensorRT engines are not cached (%s: %s); each start builds them again", folder, exc.strerror)
+        return None
+    return folder
+
+
+def tensorrt_options(input_name: str, dynamic: bool, opt_size: int, cache: Path | None) -> dict:
+    """TensorRT provider options. A dynamic model gets one optimization profile over every input
+    size the reader may use (INPUT_SIZES: the find ladder and the crop), tuned at the crop size it
+    reads most; without one, TensorRT rebuilds its engine the first time each new size comes,
+    which stalls the frame loop mid-session for as long as a build takes."""
+    options: dict = {}
+    if cache is not None:
+        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(cache))
+    if dynamic:
+        shape = lambda side: f"{input_name}:1x3x{side}x{side}"  # noqa: E731
+        options.update(trt_profile_min_shapes=shape(INPUT_SIZES[0]), trt_profile_opt_shapes=shape(opt_size),
+                       trt_profile_max_shapes=shape(INPUT_SIZES[1]))
+    return options
+
+
+def _open_session(path: Path, providers: list):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {path}: {first[:200]}") from None
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int], stride: int = 32) -> tuple[np.ndarray, float, tuple[float, float]]:
@@ -116,15 +165,11 @@ class OnnxDetector:
         if not path.is_file():
             raise ModelError(f"model not found: {path}")
         ort.set_default_logger_severity(3)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=select_providers(device))
-        except ModelError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+        providers = select_providers(device)
+        # TensorRT's options name the model's input, so the model is first opened on the CPU
+        # (which also checks it before an engine build that can take minutes).
+        tensorrt = providers[0] == TENSORRT
+        self.session = _open_session(path, ["CPUExecutionProvider"] if tensorrt else providers)
         meta = self.session.get_modelmeta().custom_metadata_map
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
@@ -147,6 +192,10 @@ class OnnxDetector:
         self.iou_threshold = iou_threshold
         self.path = path
         self.model_id = path.stem
+        if tensorrt:
+            options = tensorrt_options(self.input_name, self.dynamic, self.crop_size or self.imgsz[0],
+                                       engine_cache(path))
+            self.session = _open_session(path, [(TENSORRT, options), *providers[1:]])
         self.providers = self.session.get_providers()
         if warmup:
             self.detect(np.full((self.imgsz[0], self.imgsz[1], 3), 114, np.uint8))

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detect import OnnxDetector, decode, letterbox, select_providers
+import edge.detect as detect_module
+from edge.detect import INPUT_SIZES, OnnxDetector, decode, engine_cache, letterbox, select_providers, tensorrt_options
 from edge.errors import ModelError
 from tests.conftest import FakeDetector, digits_at, make_tiny_onnx
 
@@ -36,6 +37,47 @@ def test_providers_fall_back_to_cpu_without_gpu():
     assert select_providers("cuda", ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], gpu=True) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     with pytest.raises(ModelError, match="no usable GPU"):
         select_providers("cuda", ["CPUExecutionProvider"], gpu=False)
+
+
+def test_tensorrt_gets_one_profile_over_every_size_the_reader_uses(tmp_path, monkeypatch):
+    from edge.pipeline import Reader
+
+    model = make_tiny_onnx(tmp_path / "dyn.onnx", dynamic=True, extra={"segread_crop_size": "96"})
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "cache"))
+    # This CPU build lacks TensorRT: asked for it anyway, ONNX Runtime warns and runs on the CPU,
+    # so the detector's TensorRT set-up runs end to end here.
+    monkeypatch.setattr(detect_module, "select_providers", lambda device: ["TensorrtExecutionProvider", "CPUExecutionProvider"])
+    det = OnnxDetector(model)
+    assert sorted(det.detect(np.full((128, 256, 3), 40, np.uint8)).digits) == ["1", "2", "3", "4"]
+    reader = Reader(det, "digits:4")
+    sizes = [*reader.tracker.find_sizes(), reader.tracker.read_size]
+    options = tensorrt_options(det.input_name, det.dynamic, det.crop_size, engine_cache(model))
+    side = lambda key: int(options[key].rpartition("x")[2])  # noqa: E731
+    # Every find and crop size lies inside the one profile, which is tuned at the crop size:
+    # no engine rebuild stalls the frame loop when the reader first steps down its find ladder.
+    assert side("trt_profile_min_shapes") <= min(sizes) and max(sizes) <= side("trt_profile_max_shapes")
+    assert (side("trt_profile_opt_shapes"), options["trt_profile_opt_shapes"]) == (96, "images:1x3x96x96")
+    assert (side("trt_profile_min_shapes"), side("trt_profile_max_shapes")) == INPUT_SIZES
+    # The built engines are kept under systemd's CacheDirectory, one folder per model content.
+    assert Path(options["trt_engine_cache_path"]).parent == tmp_path / "cache" / "tensorrt"
+    assert Path(options["trt_engine_cache_path"]).is_dir()
+    # A fixed-input model needs no profile.
+    assert "trt_profile_min_shapes" not in tensorrt_options("images", False, 640, None)
+
+
+def test_engine_cache_is_per_model_content_and_optional(tmp_path, monkeypatch, caplog):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"weights one")
+    monkeypatch.delenv("CACHE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    first = engine_cache(model)
+    assert first.parent == tmp_path / "xdg" / "segread" / "tensorrt" and first.name.startswith("m-")
+    model.write_bytes(b"weights two")  # same name, new weights: TensorRT's own key would not see it
+    assert engine_cache(model) != first
+    # A cache that cannot be made costs a warning and the caching, never the reading.
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CACHE_DIRECTORY", str(tmp_path / "file"))
+    assert engine_cache(model) is None and "not cached" in caplog.text
 
 
 def test_real_onnx_session_reads_metadata_and_maps_boxes_back(tiny_onnx):
