@@ -119,7 +119,7 @@ class Reader:
                 self.tracker.follow(reading.digits, image, whole=True)
                 return reading, "crop"
         first = None
-        sizes = self.tracker.find_sizes()
+        sizes = self.tracker.find_sizes(image.shape)
         for size in sizes:
             found, confirmed = self._find(image, size)
             # Below the find size a find only proposes where the display is: its reading counts

@@ -186,6 +186,12 @@ def test_nothing_found_at_any_size_leaves_the_first_finds_verdict():
     detector.calls.clear()
     Reader(detector, "time", find_ladder=False).read_image(np.full((480, 640, 3), 60, np.uint8))
     assert [size for _, size in detector.calls] == [(640, 640)]
+    # A frame smaller than the find size is never enlarged: its finds start at its own size
+    # (rounded up to the stride), and one smaller than the crop is read at the crop size.
+    for shape, sizes in (((200, 300), [320, 160]), ((79, 96), [128])):
+        detector.calls.clear()
+        Reader(detector, "time").read_image(np.full((*shape, 3), 60, np.uint8))
+        assert [size[0] for _, size in detector.calls] == sizes
     # A fixed-input model runs at its own size anyway: one find, no ladder.
     fixed = FakeDetector(default=digits_at(""))
     Reader(fixed, "time").read_image(np.full((480, 640, 3), 60, np.uint8))
