@@ -94,7 +94,7 @@ class DisplayTracker:
         """The input size of crop reads: the explicit one, the model's crop size, else None (its own)."""
         return self.crop_size or getattr(self.detector, "crop_size", None)
 
-    def find_sizes(self, frame_shape: tuple[int, ...] | None = None) -> list[int]:
+    def find_sizes(self, frame_shape: tuple[int, ...]) -> list[int]:
         """Whole-frame sizes to look for the display at, in order; one for a fixed-input model.
 
         A find never enlarges the frame (`frame_shape`): sizes above its longer side, rounded up
@@ -110,8 +110,6 @@ class DisplayTracker:
         while self.find_ladder and size >= crop:
             ladder.append(size)
             size = size // 64 * 32
-        if frame_shape is None:
-            return ladder
         side = -(-max(frame_shape[:2]) // 32) * 32
         return [s for s in ladder if s <= side] or [max(crop, side)]
 

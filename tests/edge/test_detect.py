@@ -50,7 +50,7 @@ def test_tensorrt_gets_one_profile_over_every_size_the_reader_uses(tmp_path, mon
     det = OnnxDetector(model)
     assert sorted(det.detect(np.full((128, 256, 3), 40, np.uint8)).digits) == ["1", "2", "3", "4"]
     reader = Reader(det, "digits:4")
-    sizes = [*reader.tracker.find_sizes(), reader.tracker.read_size]
+    sizes = [*reader.tracker.find_sizes((720, 1280)), reader.tracker.read_size]
     options = tensorrt_options(det.input_name, det.dynamic, det.crop_size, engine_cache(model))
     side = lambda key: int(options[key].rpartition("x")[2])  # noqa: E731
     # Every find and crop size lies inside the one profile, which is tuned at the crop size:
