@@ -101,8 +101,8 @@ class DisplayTracker:
         to the stride, are left out, and a frame smaller than the crop size is read at the crop
         size, as the display crop it is. Enlarged, a small photo's digits come out larger than
         any the crop-trained models saw (on the val photos, leaving them out read 60 of 70 right
-        with the shipped model where the ladder from 640 read 58, and fewer wrong for each of
-        four models); a webcam's frame, 640 wide or more, keeps the whole ladder."""
+        with the shipped model where the ladder from 640 read 58, and no more wrong-accepted for
+        any of four models); a webcam's frame, 640 wide or more, keeps the whole ladder."""
         if not getattr(self.detector, "dynamic", False):
             return [self.find_size]
         crop = self.read_size or self.detector.imgsz[0]
