@@ -70,5 +70,8 @@ def test_reading_the_crop_levelled_as_well_reads_frames_under_glare(run3):
         return score_results([reader.process(f).to_json() for f in images], truth)
 
     before, after = score(glared, False), score(glared, True)
-    # Measured: 7 right and 20 wrong-accepted with the crop read only as it is, 173 and 2 levelled as well.
-    assert after.right >= before.right + 120 and after.wrong_accepted <= 5 < before.wrong_accepted, (before.as_dict(), after.as_dict())
+    # Measured with the shipped 165843 (trained with --degrade): 175 right and 1 wrong-accepted with
+    # the crop read only as it is, 197 and 0 levelled as well (the model before it, 130656: 7 / 20
+    # and 173 / 2).
+    assert after.right >= max(190, before.right + 15) and after.wrong_accepted <= before.wrong_accepted, (
+        before.as_dict(), after.as_dict())
