@@ -160,7 +160,7 @@ class Reader:
         self._other = None
         if not (level and self.level):
             return raw
-        levelled = read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
+        levelled = self._read_levelled(image)
         n = self.fmt.n_digits
 
         def rank(r: Reading) -> tuple:
@@ -168,6 +168,9 @@ class Reader:
 
         best, self._other = (levelled, raw) if rank(levelled) > rank(raw) else (raw, levelled)
         return best
+
+    def _read_levelled(self, image: np.ndarray) -> Reading:
+        return read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
 
     def look_again(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
         """The crop's other reading (the one `_read_crop` set aside; without `level`, the crop read
@@ -194,7 +197,7 @@ class Reader:
             if self.level:
                 again = self._other
             else:
-                again = read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
+                again = self._read_levelled(image)
             if again is None or again.status != "accepted" or not self.sequence.fits(again.value, t):
                 return reading
         self.tracker.follow(again.digits, image, whole=True)
