@@ -13,7 +13,7 @@ Relative paths are resolved against the folder of the configuration file.
 from __future__ import annotations
 
 import json
-import tomllib
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge.errors import ConfigError
 from edge.reading import DisplayFormat
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, packaged
+    import tomli as tomllib
 
 
 class Section(BaseModel):
