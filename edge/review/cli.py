@@ -41,7 +41,7 @@ def review(ctx, db, who):
     Example:
       segread review list
       segread review fix 12 0757
-      segread review export labeled/ --status answered   # then: segread retrain --data labeled/
+      segread review export labeled/ --status answered   # then: segread retrain --data DIGITS --corrections labeled/
     """
     ctx.ensure_object(dict)
     ctx.obj["review_db"] = db
@@ -162,7 +162,8 @@ def export_cmd(ctx, out, fmt, status, overwrite, image_url):
     Example:
       segread review export to-label/ --status pending --format label-studio
       segread review export queue.zip --format cvat
-      segread review export labeled/ --status answered && segread retrain --data labeled/
+      segread review export labeled/ --status answered
+      segread retrain --data ../shared/data/digits --corrections labeled/
     """
     from edge.review.export import export
 
@@ -175,7 +176,7 @@ def export_cmd(ctx, out, fmt, status, overwrite, image_url):
 @review.command("import")
 @click.argument("source", type=click.Path(exists=True))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Labeled folder (images/ + labels/) the imported items are added to, for `segread retrain --data`.")
+              help="Labeled folder (images/ + labels/) the imported items are added to, for `segread retrain --corrections`.")
 @click.pass_context
 def import_cmd(ctx, source, out):
     """Import corrected labels from a YOLO folder, a CVAT zip or a Label Studio JSON export.
@@ -186,7 +187,8 @@ def import_cmd(ctx, source, out):
     \b
     Example:
       segread review import project-1-export.json --out labeled/
-      segread review import to-label/ --out labeled/ && segread retrain --data labeled/
+      segread review import to-label/ --out labeled/
+      segread retrain --data ../shared/data/digits --corrections labeled/
     """
     from edge.review.importer import import_labels
 

@@ -127,24 +127,63 @@ def status(db, config_path, events, as_json):
 
 
 @click.command("retrain-ready")
-@click.option("--data", required=True, type=click.Path(file_okay=False), help="Folder of returned labels (YOLO .txt files).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Session log whose review queue counts: items answered (accepted, fixed, imported) since then.")
+@click.option("--data", type=click.Path(file_okay=False), default=None, help="Folder of returned labels (YOLO .txt files).")
 @click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
-              help="Models folder; labels newer than its `current` pointer count as new.")
-@click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New label files needed to retrain.")
+              help="Models folder; labels newer than its last retrain (newest card, here or in candidates/, "
+                   "or its `current` pointer) count as new.")
+@click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New labels needed to retrain.")
 @click.pass_context
-def retrain_ready(ctx, data, models, min_new):
+def retrain_ready(ctx, db, data, models, min_new):
     """Exit 0 when enough new labels came back to retrain, 1 otherwise (for systemd ExecCondition=).
+
+    A retrain whose candidate was kept aside used the labels before it too: only labels newer than
+    the last retrain count, so a night without new answers does not train on the same set again.
 
     \b
     Example:
+      segread retrain-ready --db /var/lib/segread/segread.db --models /var/lib/segread/models --min-new 50
       segread retrain-ready --data /var/lib/segread/labels --models /var/lib/segread/models --min-new 200
     """
-    pointer = Path(models) / "current"
-    since = pointer.stat().st_mtime if pointer.exists() else 0.0
-    folder = Path(data)
-    labels = [p for p in folder.rglob("*.txt") if p.name != "classes.txt"] if folder.is_dir() else []
-    new = sum(1 for p in labels if p.stat().st_mtime > since)
+    if db is None and data is None:
+        raise click.UsageError("give --db (the review queue), --data (a labels folder), or both")
+    since = last_retrain(Path(models))
+    new = 0
+    if data is not None:
+        folder = Path(data)
+        labels = [p for p in folder.rglob("*.txt") if p.name != "classes.txt"] if folder.is_dir() else []
+        new += sum(1 for p in labels if p.stat().st_mtime > since)
+    if db is not None:
+        new += answered_since(Path(db), since)
     ready = new >= min_new
-    click.echo(f"{new} new label file(s) since the current model, {min_new} needed: {'retrain' if ready else 'not yet'}", err=True)
+    click.echo(f"{new} new label(s) since the last retrain, {min_new} needed: {'retrain' if ready else 'not yet'}", err=True)
     if not ready:
         ctx.exit(1)  # the exit status is the answer (ExecCondition: 1 skips the unit quietly)
+
+
+def last_retrain(models: Path) -> float:
+    """When the models folder last changed by a retrain: its newest card (promoted or kept aside),
+    or its `current` pointer; 0 for an empty folder."""
+    marks = [*models.glob("*.json"), *models.glob("candidates/*.json"), models / "current"]
+    return max((p.stat().st_mtime for p in marks if p.is_file()), default=0.0)
+
+
+def answered_since(db_path: Path, since: float) -> int:
+    """Review items with labels (accepted, fixed or imported) whose last decision came after `since`;
+    0 before the service has made its database or queued anything."""
+    if not db_path.is_file():
+        return 0
+    database = open_readonly(db_path)
+    try:
+        if not database["review_items"].exists():
+            return 0
+        (count,) = database.execute(
+            "SELECT COUNT(*) FROM review_items i WHERE i.status IN ('accepted', 'fixed') AND "
+            "(SELECT MAX(d.wall) FROM review_decisions d WHERE d.item_id = i.id) > ?", [since]
+        ).fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read database {db_path}: {exc}") from None
+    finally:
+        database.close()
+    return int(count)

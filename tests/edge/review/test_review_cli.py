@@ -96,3 +96,30 @@ def test_segread_read_queues_by_default_and_not_with_no_queue(tmp_path, tiny_onn
     assert "frame(s) for review" in err and "near-duplicates" in err
     assert main(args + ["--db", str(tmp_path / "b.db"), "--no-queue"]) == 0
     assert "for review" not in capsys.readouterr().err
+
+
+def test_answers_in_the_queue_make_the_nightly_retrain_ready_once(queued_db, tmp_path, capsys):
+    """What segread-retrain.service asks each night: answered items since the last retrain."""
+    db, models = queued_db.db_path, tmp_path / "models"
+    (models / "candidates").mkdir(parents=True)
+    (models / "current").write_text("m\n")
+    ready = ["retrain-ready", "--db", str(db), "--models", str(models), "--min-new", "2"]
+    assert cli(db, "accept", "1") == 0
+    assert cli(db, "skip", "2") == 0  # skipped items never train
+    assert main(ready) == 1
+    assert "1 new label(s) since the last retrain, 2 needed: not yet" in capsys.readouterr().err
+    assert cli(db, "fix", "3", "0802") == 0
+    assert main(ready) == 0
+
+    # A retrain ran on them and its candidate was kept aside: the same answers do not count again.
+    (models / "candidates" / "m2.json").write_text("{}")
+    assert main(ready) == 1
+    assert "0 new label(s)" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_retrain_ready_needs_the_queue_or_a_labels_folder(tmp_path, capsys):
+    assert main(["retrain-ready", "--models", str(tmp_path)]) == 2
+    assert "give --db (the review queue), --data (a labels folder), or both" in capsys.readouterr().err
+    # Before the service has written its database nothing is ready, and nothing is created.
+    assert main(["retrain-ready", "--db", str(tmp_path / "none.db"), "--models", str(tmp_path)]) == 1
+    assert not (tmp_path / "none.db").exists()
