@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edge.errors import OutputError
 from edge.models import set_current
 from tests.conftest import DIGITS, need
 from trainer import retrain as retrain_module
@@ -45,6 +46,29 @@ def test_missing_folder_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(retrain, ["--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path / "m"), "--runs-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "labeled folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_no_room_for_outputs_stops_before_training_and_leaves_current_untouched(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "m0.onnx").write_bytes(b"onnx")
+    set_current(models, "m0")
+    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained without room for its outputs"))
+
+    # A runs folder that cannot be made (its parent is a file): one line, exit 2.
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(retrain, ["--data", str(data), "--models-dir", str(models),
+                                          "--runs-dir", str(tmp_path / "file" / "runs"), "--from", "scratch"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().endswith("Not a directory") and result.output.count("\n") == 1
+
+    # A disk with less free space than a retrain needs (this disk, asked for more than it has).
+    options = RetrainOptions([data], models, tmp_path / "runs", start="scratch", min_free_mb=2**40)
+    with pytest.raises(OutputError, match=r"MB free in .*runs.*; retrain needs"):
+        retrain_module.retrain(options)
+    assert (models / "current").read_text() == "m0\n"
+    assert sorted(p.name for p in models.iterdir()) == ["current", "m0.onnx"]
 
 
 def test_interrupted_retrain_leaves_current_untouched(tmp_path, monkeypatch):
