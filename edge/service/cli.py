@@ -128,7 +128,7 @@ def status(db, config_path, events, as_json):
 
 @click.command("retrain-ready")
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
-              help="Session log whose review queue counts: items answered (accepted, fixed, imported) since then.")
+              help="Session log whose review queue counts: items answered (accepted, fixed, imported) since the last retrain.")
 @click.option("--data", type=click.Path(file_okay=False), default=None, help="Folder of returned labels (YOLO .txt files).")
 @click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
               help="Models folder; labels newer than its last retrain (newest card, here or in candidates/, "
