@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -97,8 +98,11 @@ sessions_option = click.option(
 @sessions_option
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
+@click.option("--name", default=None, callback=lambda ctx, param, value: _model_name(value),
+              help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
+                   "second need their own.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish):
+            crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish, name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -116,13 +120,20 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
         synthetic=synthetic, sessions=sessions, compare=list(compare),
-        corrections=list(corrections), finish=finish,
+        corrections=list(corrections), finish=finish, name=name,
     )
     card = _run(run_retrain, options)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}
     click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
                            "parity": card["parity"], "minutes": card["minutes"], "epochs": card["epochs"],
                            "card": str(Path(card["path"]).with_suffix(".json"))}, indent=2))
+
+
+def _model_name(value: str | None) -> str | None:
+    """A name that is one file name in models/ and in a runs folder, and never `current`."""
+    if value is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", value) or value == "current"):
+        raise click.BadParameter(f"{value!r}: letters, digits, '.', '_' and '-', not starting with one of the last three")
+    return value
 
 
 def _brief(report: dict) -> dict:

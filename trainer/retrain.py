@@ -157,6 +157,10 @@ def retrain(options: RetrainOptions) -> dict:
     else:
         name = options.name or f"segread-{dt.datetime.now():%Y%m%d-%H%M%S}"
         run_dir = Path(options.runs_dir) / name
+        taken = [p for p in (run_dir, Path(options.models_dir) / f"{name}.onnx",
+                             Path(options.models_dir) / promote.CANDIDATES / f"{name}.onnx") if p.exists()]
+        if taken:
+            raise OutputError(f"a model or run named {name} exists already ({taken[0]}); choose another --name")
     check_space(run_dir, options.min_free_mb)
     check_space(options.models_dir, 50)
     settings = options.settings

@@ -3,11 +3,14 @@
 # `segread retrain` on the digits set on CUDA (from scratch, or FROM=<a project .pt> to fine-tune),
 # timed end to end (data, training, export, parity, evaluation against the peer on the same frozen
 # split, the gate). Alongside it (REPLICA=1), bench/peer_replica.py trains the peer's own recipe on
-# the train side only, for the peer's 120 epochs, so that afterwards the candidate, the current
-# model, the shipped peer and the replica (the peer on test photos it never saw) are scored in one
-# run. Then the per-epoch training table of bench/train_speed.py with what time is left. What comes
-# back under $OUT: the logs, the candidate's card, ONNX and weights, the replica's table and JSON,
-# and the train-speed table.
+# the train side only, for the peer's 120 epochs. Beside both (SECOND=1), a second candidate of the
+# recipe that reads real sessions best on the CPU: display crops at 128 with degraded copies,
+# fine-tuned from the shipped model (SECOND_FROM=scratch trains it afresh), gated on its own copy of
+# models/. Afterwards the candidates, the current model, the shipped peer and the replica (the peer
+# on test photos it never saw) are scored in one run; then the per-epoch training table of
+# bench/train_speed.py with what time is left. What comes back under $OUT: the logs, the first
+# candidate's card, ONNX and weights, second.tar.gz (the second's card, ONNX, weights and log), the
+# replica's table and JSON, and the train-speed table.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/segread-gpu-out}
@@ -42,10 +45,11 @@ sessions=()
 LOG=$OUT/retrain.log
 nvidia-smi -L 2>/dev/null | tee "$LOG"
 # At most 8 files come back: retrain.log (the device, the retrain, the replica's table), the
-# candidate's .json, .onnx and .pt, replica_train.log, peer_replica.json, peer-replica.onnx and
-# train_speed.txt. A smoke test here on the CPU, at a toy scale:
+# candidate's .json, .onnx and .pt, second.tar.gz, replica_train.log, peer_replica.json and
+# train_speed.txt (peer-replica.onnx too when SECOND=0). A smoke test here on the CPU, at a toy scale:
 #   DATA=<digits, sessions, peer.onnx> PY=.venv/bin/python DEVICE=cpu MINUTES=0.3 IMGSZ=64 CROP=64 SYNTHETIC=20 \
-#   REPLICA_EPOCHS=1 REPLICA_ARGS="--imgsz 64 --limit 16" SPEED=0 OUT=/tmp/out bash bench/gpu/run.sh
+#   REPLICA_EPOCHS=1 REPLICA_ARGS="--imgsz 64 --limit 16" SPEED=0 OUT=/tmp/out \
+#   SECOND_MINUTES=0.3 SECOND_IMGSZ=64 SECOND_SYNTHETIC=20 bash bench/gpu/run.sh
 
 # The gate runs here against the shipped model: a working copy of models/ with its pointer, ONNX
 # and card (the candidates the retrain writes stay out of the tree).
@@ -65,6 +69,19 @@ if [ "${REPLICA:-1}" = 1 ]; then
     --epochs "${REPLICA_EPOCHS:-120}" ${REPLICA_ARGS:-} --out /tmp/peer-replica >"$OUT/replica_train.log" 2>&1 &
   replica=$!
 fi
+if [ "${SECOND:-1}" = 1 ]; then
+  # Its own working copy of models/ (with the shipped .pt it fine-tunes), so the two gates never
+  # race on one pointer; its log and files come back together in second.tar.gz.
+  MODELS2=/tmp/segread-models2
+  rm -rf "$MODELS2" /tmp/segread-second && mkdir -p "$MODELS2" /tmp/segread-second
+  [ -n "$current" ] && cp models/current "models/$current.onnx" "models/$current.json" "models/$current.pt" "$MODELS2/"
+  timeout $(( deadline - 90 )) "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
+    --data "$DATA/digits" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
+    --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-4}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
+    --compare "$DATA/peer.onnx" "${sessions[@]}" --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
+    --name "segread-$(date +%Y%m%d-%H%M%S)-crops" >/tmp/segread-second.log 2>&1 &
+  second=$!
+fi
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
   --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --distant "$DISTANT" --degrade "$DEGRADE" --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
@@ -80,12 +97,26 @@ for f in "$MODELS"/segread-* "$MODELS"/candidates/segread-*; do
   cp "$f" "$OUT/"; [ "${name##*.}" = onnx ] && candidate=$OUT/$name
 done
 
+second_onnx=
+if [ -n "${second:-}" ]; then
+  wait "$second"; echo "second candidate: exit $?, $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
+  # Ultralytics' progress bars redraw one line with carriage returns: keep the finished lines.
+  tr '\r' '\n' </tmp/segread-second.log | grep -v '━' >/tmp/segread-second/second.log
+  tail -n 40 /tmp/segread-second/second.log | tee -a "$LOG"
+  for f in "$MODELS2"/segread-* "$MODELS2"/candidates/segread-*; do
+    name=$(basename "$f"); [ "${name%.*}" = "$current" ] && continue
+    cp "$f" /tmp/segread-second/; [ "${name##*.}" = onnx ] && second_onnx=/tmp/segread-second/$name
+  done
+  tar -C /tmp/segread-second -czf "$OUT/second.tar.gz" .
+fi
+
 if [ -n "${replica:-}" ]; then
   wait "$replica"; echo "replica training: exit $?, $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
-  scored=(${candidate:+"$candidate"} ${current:+models/current})
+  scored=(${candidate:+"$candidate"} ${second_onnx:+"$second_onnx"} ${current:+models/current})
   "$PY" bench/peer_replica.py --score-only --data "$DATA/digits" --peer "$DATA/peer.onnx" "${sessions[@]}" \
     --out /tmp/peer-replica --models "${scored[@]}" 2>>"$OUT/replica_train.log" | tee -a "$LOG"
-  cp /tmp/peer-replica/peer_replica.json /tmp/peer-replica/peer-replica.onnx "$OUT/" 2>/dev/null
+  cp /tmp/peer-replica/peer_replica.json "$OUT/" 2>/dev/null
+  [ -z "${second:-}" ] && cp /tmp/peer-replica/peer-replica.onnx "$OUT/" 2>/dev/null
   echo "replica scored: $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
 fi
 

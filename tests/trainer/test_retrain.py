@@ -71,6 +71,23 @@ def test_no_room_for_outputs_stops_before_training_and_leaves_current_untouched(
     assert sorted(p.name for p in models.iterdir()) == ["current", "m0.onnx"]
 
 
+def test_a_name_that_is_taken_or_not_a_file_name_is_refused_before_training(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "m0.onnx").write_bytes(b"onnx")
+    set_current(models, "m0")
+    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained under a name it cannot use"))
+    args = ["--data", str(data), "--models-dir", str(models), "--runs-dir", str(tmp_path / "runs"), "--from", "scratch"]
+
+    result = CliRunner().invoke(retrain, [*args, "--name", "m0"])  # the current model's files stay its own
+    assert result.exit_code == 2 and "a model or run named m0 exists already" in result.output
+    for bad in ("current", "../m1", ".hidden"):
+        result = CliRunner().invoke(retrain, [*args, "--name", bad])
+        assert result.exit_code == 2 and "Invalid value for '--name'" in result.output, bad
+    assert (models / "m0.onnx").read_bytes() == b"onnx" and (models / "current").read_text() == "m0\n"
+
+
 def test_interrupted_retrain_leaves_current_untouched(tmp_path, monkeypatch):
     models = tmp_path / "models"
     models.mkdir()
