@@ -60,7 +60,7 @@ def make_crops(
     """Write `per_image` display crops of every labeled item; crops keep their photo's source id."""
     out_dir = _out_dir(out_dir)
     crops = []
-    for index, item in enumerate(items):
+    for item in items:
         if not item.boxes:
             continue
         image = cv2.imread(str(item.image))

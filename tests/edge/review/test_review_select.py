@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import edge.review.queue as queue_module
-from edge.review.queue import ReviewQueue, image_path
+from edge.review.queue import image_path
 from edge.review.select import SelectConfig, dhash, flipped, hamming
 from tests.conftest import digits_at
 
