@@ -19,6 +19,11 @@ POINTER = "current"
 
 def resolve_model(path: str | Path | None = None) -> Path:
     """A model path, a models folder, or a `current` pointer -> the .onnx file to load."""
+    if path is None and not DEFAULT_MODELS_DIR.is_dir():
+        raise ModelError(
+            f"no model given, and no shipped models beside this install ({DEFAULT_MODELS_DIR}): pass --model "
+            f"PATH, or install segread from its clone with pip install -e"
+        )
     path = Path(path) if path is not None else DEFAULT_MODELS_DIR
     if path.is_dir():
         path = path / POINTER

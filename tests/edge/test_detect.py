@@ -94,6 +94,15 @@ def test_missing_model_is_one_clear_error(tmp_path):
         OnnxDetector(tmp_path / "nope.onnx")
 
 
+def test_an_install_without_shipped_models_says_how_to_give_one(tmp_path, monkeypatch):
+    """A non-editable pip install leaves models/ behind in the clone: say so, not 'not found'."""
+    import edge.models as models_module
+
+    monkeypatch.setattr(models_module, "DEFAULT_MODELS_DIR", tmp_path / "site-packages" / "models")
+    with pytest.raises(ModelError, match=r"no model given, and no shipped models beside this install .*pass --model PATH"):
+        models_module.resolve_model(None)
+
+
 def test_truncated_model_is_refused(tmp_path, tiny_onnx):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(Path(tiny_onnx).read_bytes()[:200])
