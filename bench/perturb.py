@@ -1,5 +1,5 @@
 """run3 read again under the conditions another session may bring: glare, a farther or nearer
-camera, less light, blur, a tilted camera, heavy compression.
+camera, less light, blur, a tilted camera, heavy compression, a camera of lower resolution.
 
 The held-back sessions differ from run3 (one has heavy glare). This bench does not guess their
 figures; it shows which condition a model's reading breaks under first, on real frames with a real
@@ -69,6 +69,9 @@ CONDITIONS = {
     "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
     "jpeg q15": lambda img, box: jpeg(img, 15),
+    # A webcam of lower resolution, or a stream scaled down: the whole frame smaller (run3 is 1280x720).
+    "res x0.5": lambda img, box: cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
+    "res x0.25": lambda img, box: cv2.resize(img, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),
 }
 
 
