@@ -12,6 +12,7 @@ import click
 import pytest
 
 from edge.cli import cli
+from edge.models import DEFAULT_MODELS_DIR, read_card, resolve_model
 from edge.service.config import load_config
 
 SYSTEMD = Path(__file__).resolve().parents[3] / "systemd"
@@ -72,3 +73,13 @@ def test_the_nightly_retrain_trains_into_the_models_folder_the_reader_follows():
     state = Path("/var/lib/segread")
     for path in (train[1]["models_dir"], train[1]["runs_dir"], export[1]["out"]):
         assert state in Path(path).parents, path
+
+
+def test_the_nightly_retrain_keeps_the_shipped_models_recipe():
+    """A nightly model trained without the degraded copies would lose glare, which the gate does not judge."""
+    card = read_card(resolve_model(DEFAULT_MODELS_DIR))
+    _, train = segread_commands(SYSTEMD / "segread-retrain.service")["ExecStart"]
+    assert (train["synthetic"], train["crops_per_image"], train["degraded_per_image"], train["distant_per_image"]) == (
+        card["data"]["synthetic"], card["data"]["crops_per_photo"], card["data"]["degraded_per_crop"],
+        card["data"]["distant_per_photo"])
+    assert (train["imgsz"], train["lr0"]) == (card["training"]["imgsz"], card["training"]["lr0"])
