@@ -82,4 +82,5 @@ def test_the_nightly_retrain_keeps_the_shipped_models_recipe():
     assert (train["synthetic"], train["crops_per_image"], train["degraded_per_image"], train["distant_per_image"]) == (
         card["data"]["synthetic"], card["data"]["crops_per_photo"], card["data"]["degraded_per_crop"],
         card["data"]["distant_per_photo"])
-    assert (train["imgsz"], train["lr0"]) == (card["training"]["imgsz"], card["training"]["lr0"])
+    assert (train["imgsz"], train["crop_size"], train["lr0"]) == (
+        card["training"]["imgsz"], card["training"]["crop_size"], card["training"]["lr0"])
