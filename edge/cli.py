@@ -141,6 +141,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     store = open_db(db)
     src = open_source(source, fps=fps, interval=interval)
     log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
+    click.echo(f"segread: reading {source} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
     out = sys.stdout if jsonl == "-" else (open(jsonl, "w") if jsonl else None)
     stop = threading.Event()
     live, review_queue = LiveLine(), None

@@ -25,6 +25,7 @@ from edge.labels import DIGIT_TO_CLASS
 log = logging.getLogger(__name__)
 
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PROVIDER_NAMES = dict(zip(PROVIDER_ORDER, ("TensorRT", "CUDA", "CPU")))
 DEVICE_PROVIDERS = {
     "auto": PROVIDER_ORDER,
     "tensorrt": PROVIDER_ORDER,
@@ -39,6 +40,7 @@ class Detector(Protocol):
     names: tuple[str, ...]
     imgsz: tuple[int, int]
     model_id: str
+    device_name: str  # what it runs on: "TensorRT", "CUDA", "CPU"
 
     def detect(self, image: np.ndarray) -> Detections: ...
 
@@ -197,6 +199,16 @@ class OnnxDetector:
                                        engine_cache(path))
             self.session = _open_session(path, [(TENSORRT, options), *providers[1:]])
         self.providers = self.session.get_providers()
+        self.device_name = PROVIDER_NAMES.get(self.providers[0], self.providers[0])
+        lost = [PROVIDER_NAMES.get(p, p) for p in providers if p not in self.providers]
+        if lost:
+            # ONNX Runtime falls back quietly when a GPU provider's libraries are missing or do not
+            # match: a GPU box would read on the CPU, several times slower, with no word said.
+            message = (f"{path.name}: ONNX Runtime could not start {' or '.join(lost)} (its CUDA, cuDNN or "
+                       f"TensorRT libraries missing or mismatched?); reading on {self.device_name}")
+            if device in ("cuda", "tensorrt") and self.device_name == "CPU":
+                raise ModelError(message)
+            log.warning(message)
         if warmup:
             self.detect(np.full((self.imgsz[0], self.imgsz[1], 3), 114, np.uint8))
 

@@ -58,6 +58,7 @@ class FakeDetector:
     names = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
     imgsz = (640, 640)
     model_id = "fake"
+    device_name = "CPU"
 
     def __init__(self, script: list[Detections] | None = None, default: Detections | None = None):
         self.script = list(script or [])

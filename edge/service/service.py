@@ -92,9 +92,9 @@ class Service:
             stall_s=cfg.camera.stall_s, backoff_min=cfg.camera.backoff_min, backoff_max=cfg.camera.backoff_max,
             buffer=cfg.camera.buffer, on_event=self._event, on_wait=self._waiting, name=f"source {cfg.source.spec}",
         )
-        self._event("start", f"model {detector.model_id}, source {cfg.source.spec}")
+        self._event("start", f"model {detector.model_id} on {detector.device_name}, source {cfg.source.spec}")
         self.heartbeat.beat("running", self.detail(), force=True)
-        self.notifier.ready(status=f"reading {cfg.source.spec} with {detector.model_id}")
+        self.notifier.ready(status=f"reading {cfg.source.spec} with {detector.model_id} on {detector.device_name}")
 
     def _open_review(self):
         """The review stage's queue with this config's selection settings, when it is installed."""
@@ -164,8 +164,8 @@ class Service:
         old = self.reader.detector.model_id
         self.reader.swap_detector(detector)
         self.session_log.model = detector.model_id
-        self._event("model_swap", f"{old} -> {detector.model_id}")
-        self.notifier.status(f"reading with {detector.model_id}")
+        self._event("model_swap", f"{old} -> {detector.model_id} on {detector.device_name}")
+        self.notifier.status(f"reading with {detector.model_id} on {detector.device_name}")
 
     def _session_ended(self, new_id: int | None) -> None:
         old, self._session_id = self._session_id, new_id

@@ -65,6 +65,23 @@ def test_tensorrt_gets_one_profile_over_every_size_the_reader_uses(tmp_path, mon
     assert "trt_profile_min_shapes" not in tensorrt_options("images", False, 640, None)
 
 
+def test_a_gpu_provider_that_cannot_start_is_said_not_hidden(tmp_path, monkeypatch, caplog):
+    model = make_tiny_onnx(tmp_path / "m.onnx")
+    # No GPU here: asked for CUDA anyway, ONNX Runtime falls back to the CPU without failing, as
+    # onnxruntime-gpu does on a GPU box whose CUDA or cuDNN libraries are missing (here too: it
+    # cannot load libcublasLt), and as a CPU build does.
+    monkeypatch.setattr(detect_module, "select_providers", lambda device: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    det = OnnxDetector(model, device="auto")
+    assert det.device_name == "CPU"
+    assert "could not start CUDA" in caplog.text and "reading on CPU" in caplog.text
+    # Asked for the GPU by name, reading on the CPU instead is refused.
+    with pytest.raises(ModelError, match=r"m.onnx: ONNX Runtime could not start CUDA .*reading on CPU"):
+        OnnxDetector(model, device="cuda")
+    monkeypatch.undo()
+    caplog.clear()
+    assert OnnxDetector(model, device="cpu").device_name == "CPU" and caplog.text == ""
+
+
 def test_engine_cache_is_per_model_content_and_optional(tmp_path, monkeypatch, caplog):
     model = tmp_path / "m.onnx"
     model.write_bytes(b"weights one")

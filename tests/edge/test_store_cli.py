@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sqlite3
 import stat
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -107,6 +108,8 @@ def test_cli_read_writes_jsonl_per_frame_and_logs_sessions(tmp_path, tiny_onnx, 
         assert (r["reading"] is None) == (r["status"] != "accepted")
     err = capsys.readouterr().err
     assert "skipped 1 unreadable image" in err
+    # What it reads with, and on what, is the first thing it says.
+    assert err.splitlines()[0] == f"segread: reading {frames} with {Path(tiny_onnx).stem} on CPU"
 
 
 @pytest.mark.parametrize(

@@ -131,7 +131,7 @@ def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_pa
     switch = models.index("strip-b")
     assert 40 <= switch < 140 and set(models[:switch]) == {"strip-a"} and set(models[switch:]) == {"strip-b"}
     kinds = {e["kind"]: e["detail"] for e in db.query("SELECT kind, detail FROM events")}
-    assert kinds["model_swap"] == "strip-a -> strip-b"
+    assert kinds["model_swap"] == "strip-a -> strip-b on CPU"
     assert "broken.onnx" in kinds["model_refused"]
     assert svc.reader.detector.model_id == "strip-b"
 
