@@ -42,6 +42,16 @@ def tiny_set(dest: Path, want: dict[str, int]) -> Path:
     return dest
 
 
+def current_m0_and_a_tiny_set(tmp_path: Path) -> tuple[Path, Path]:
+    """A models folder whose current model is a placeholder `m0` (never loaded: these retrains stop
+    before training), and a tiny labeled set."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "m0.onnx").write_bytes(b"onnx")
+    set_current(models, "m0")
+    return models, tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+
+
 def test_missing_folder_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(retrain, ["--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path / "m"), "--runs-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
@@ -49,11 +59,7 @@ def test_missing_folder_is_one_line_and_exit_2(tmp_path):
 
 
 def test_no_room_for_outputs_stops_before_training_and_leaves_current_untouched(tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "m0.onnx").write_bytes(b"onnx")
-    set_current(models, "m0")
-    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    models, data = current_m0_and_a_tiny_set(tmp_path)
     monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained without room for its outputs"))
 
     # A runs folder that cannot be made (its parent is a file): one line, exit 2.
@@ -72,11 +78,7 @@ def test_no_room_for_outputs_stops_before_training_and_leaves_current_untouched(
 
 
 def test_a_name_that_is_taken_or_not_a_file_name_is_refused_before_training(tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "m0.onnx").write_bytes(b"onnx")
-    set_current(models, "m0")
-    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    models, data = current_m0_and_a_tiny_set(tmp_path)
     monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained under a name it cannot use"))
     args = ["--data", str(data), "--models-dir", str(models), "--runs-dir", str(tmp_path / "runs"), "--from", "scratch"]
 
@@ -89,11 +91,7 @@ def test_a_name_that_is_taken_or_not_a_file_name_is_refused_before_training(tmp_
 
 
 def test_interrupted_retrain_leaves_current_untouched(tmp_path, monkeypatch):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "m0.onnx").write_bytes(b"onnx")
-    set_current(models, "m0")
-    data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
+    models, data = current_m0_and_a_tiny_set(tmp_path)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
