@@ -73,14 +73,15 @@ if [ "${SECOND:-1}" = 1 ]; then
   # Its own working copy of models/ (with the shipped .pt it fine-tunes), so the two gates never
   # race on one pointer; its log and files come back together in second.tar.gz. SECOND_LR0: 0.001
   # for a fine-tune (on the CPU the gentle fine-tunes were the ones promoted), Ultralytics' own
-  # choice from scratch or when set empty.
+  # choice from scratch or when set empty. 3 minutes leave its data, export and gate (on a CPU the
+  # other runs share) time inside the call's deadline.
   SECOND_LR0=${SECOND_LR0-$([ "${SECOND_FROM:-current}" = scratch ] || echo 0.001)}
   MODELS2=/tmp/segread-models2
   rm -rf "$MODELS2" /tmp/segread-second && mkdir -p "$MODELS2" /tmp/segread-second
   [ -n "$current" ] && cp models/current "models/$current.onnx" "models/$current.json" "models/$current.pt" "$MODELS2/"
   timeout $(( deadline - 90 )) "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
     --data "$DATA/digits" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
-    --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-4}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
+    --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-3}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
     ${SECOND_LR0:+--lr0 "$SECOND_LR0"} \
     --compare "$DATA/peer.onnx" "${sessions[@]}" --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
     --name "segread-$(date +%Y%m%d-%H%M%S)-crops" >/tmp/segread-second.log 2>&1 &
