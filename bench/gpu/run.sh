@@ -94,13 +94,19 @@ fi
 rc=${PIPESTATUS[0]}
 echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$LOG"
 
-# The candidate's card, ONNX and the .pt a later fine-tune starts from, promoted or kept aside.
+# The candidate's card, ONNX and the .pt a later fine-tune starts from, promoted or kept aside:
+# collect MODELS_COPY DEST copies what a retrain wrote there (not the current model's files) into
+# DEST and prints the copied ONNX's path.
 shopt -s nullglob
-candidate=
-for f in "$MODELS"/segread-* "$MODELS"/candidates/segread-*; do
-  name=$(basename "$f"); [ "${name%.*}" = "$current" ] && continue
-  cp "$f" "$OUT/"; [ "${name##*.}" = onnx ] && candidate=$OUT/$name
-done
+collect() {
+  local f name onnx=
+  for f in "$1"/segread-* "$1"/candidates/segread-*; do
+    name=$(basename "$f"); [ "${name%.*}" = "$current" ] && continue
+    cp "$f" "$2/"; [ "${name##*.}" = onnx ] && onnx=$2/$name
+  done
+  echo "$onnx"
+}
+candidate=$(collect "$MODELS" "$OUT")
 
 second_onnx=
 if [ -n "${second:-}" ]; then
@@ -108,10 +114,7 @@ if [ -n "${second:-}" ]; then
   # Ultralytics' progress bars redraw one line with carriage returns: keep the finished lines.
   tr '\r' '\n' </tmp/segread-second.log | grep -v '━' >/tmp/segread-second/second.log
   tail -n 40 /tmp/segread-second/second.log | tee -a "$LOG"
-  for f in "$MODELS2"/segread-* "$MODELS2"/candidates/segread-*; do
-    name=$(basename "$f"); [ "${name%.*}" = "$current" ] && continue
-    cp "$f" /tmp/segread-second/; [ "${name##*.}" = onnx ] && second_onnx=/tmp/segread-second/$name
-  done
+  second_onnx=$(collect "$MODELS2" /tmp/segread-second)
   tar -C /tmp/segread-second -czf "$OUT/second.tar.gz" .
 fi
 
