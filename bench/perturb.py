@@ -1,5 +1,6 @@
 """run3 read again under the conditions another session may bring: glare, a farther or nearer
-camera, less light, blur, a tilted camera, heavy compression, a camera of lower resolution.
+camera, less light, blur, a tilted camera, heavy compression, sensor noise, haze, shake, a camera of
+lower resolution.
 
 The held-back sessions differ from run3 (one has heavy glare). This bench does not guess their
 figures; it shows which condition a model's reading breaks under first, on real frames with a real
@@ -53,6 +54,21 @@ def about_display(img: np.ndarray, box: tuple[int, int, int, int], factor: float
                           borderMode=cv2.BORDER_REPLICATE)
 
 
+def noisy(img: np.ndarray, sigma: float, light: float = 1.0) -> np.ndarray:
+    """Less light with the camera's gain turned up: the frame darker, then Gaussian sensor noise
+    (the same noise every run: a fixed seed per frame size)."""
+    rng = np.random.default_rng(img.shape[0] * 7919 + img.shape[1])
+    out = img.astype(np.float32) * light + rng.normal(0.0, sigma, img.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def motion_blur(img: np.ndarray, length: int) -> np.ndarray:
+    """A horizontal streak of LENGTH px, as a camera on a vibrating rowing machine smears it."""
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    return cv2.filter2D(img, -1, kernel)
+
+
 def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -69,6 +85,13 @@ CONDITIONS = {
     "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
     "jpeg q15": lambda img, box: jpeg(img, 15),
+    "tilt -15deg": lambda img, box: about_display(img, box, degrees=-15.0),
+    "tilt 15deg": lambda img, box: about_display(img, box, degrees=15.0),
+    "tilt -25deg": lambda img, box: about_display(img, box, degrees=-25.0),
+    "noise s12": lambda img, box: noisy(img, 12.0),
+    "night": lambda img, box: noisy(img, 8.0, light=0.3),
+    "haze": lambda img, box: (img.astype(np.float32) * 0.4 + 140).astype(np.uint8),
+    "shake 9px": lambda img, box: motion_blur(img, 9),
     # A webcam of lower resolution, or a stream scaled down: the whole frame smaller (run3 is 1280x720).
     "res x0.5": lambda img, box: cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
     "res x0.25": lambda img, box: cv2.resize(img, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA),

@@ -75,6 +75,15 @@ class Detections:
         offset = np.array([dx, dy, dx, dy], np.float32)
         return Detections(self.xyxy * scale + offset, self.confidence, self.class_id, self.class_scores)
 
+    def transformed(self, matrix: np.ndarray) -> "Detections":
+        """Map boxes through a 2x3 affine `matrix` (a turned crop's pixels to the frame's): each
+        box becomes the upright box around its four mapped corners, as a labeler draws it."""
+        x1, y1, x2, y2 = self.xyxy.T
+        corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1), np.stack([x2, y2], 1)], 1)
+        mapped = corners @ np.asarray(matrix, np.float32)[:, :2].T + np.asarray(matrix, np.float32)[:, 2]
+        xyxy = np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1) if len(self) else self.xyxy
+        return Detections(xyxy, self.confidence, self.class_id, self.class_scores)
+
     @classmethod
     def concat(cls, parts: list["Detections"]) -> "Detections":
         if not parts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +76,9 @@ class ReaderStats:
         return 1000.0 * len(self.ms) / sum(self.ms) if self.ms else 0.0
 
 
+TURN_TRIALS = 10  # frames of a tilted display read both as it is and turned level, before choosing
+
+
 class Reader:
     """Reads frames into accepted or held readings, keeping the display tracked between frames."""
 
@@ -92,6 +95,7 @@ class Reader:
         find_ladder: bool = True,
         level: bool = True,
         second_look: bool = True,
+        deskew: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -101,14 +105,19 @@ class Reader:
         self.level = level  # each crop is also read levelled; the more confident reading counts
         self.second_look = second_look  # a failed frame may take the crop's other reading
         self._other: Reading | None = None  # this frame's crop read the other way
-        self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad)
+        self._turn_votes, self._turn_trials = [0.0, 0.0], 0  # a tilted display read as it is / turned
+        self._turned = False  # this frame's crop was read turned
+        self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
+                                      deskew=deskew)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
 
     def swap_detector(self, detector: Detector) -> None:
-        """Use another (already warmed-up) model from the next frame on."""
+        """Use another (already warmed-up) model from the next frame on; a tilted display is
+        tried both ways again, as the new model may read it better the other way."""
         self.detector = detector
         self.tracker.detector = detector
+        self._turn_votes, self._turn_trials = [0.0, 0.0], 0
 
     def read_image(self, image: np.ndarray) -> tuple[Reading, str]:
         """The reading of one image without the sequence check, and how it was found."""
@@ -155,22 +164,60 @@ class Reader:
         accepted reading, the one with all the digits, the more confident one, in that order,
         counts (the crop as it is on a tie). The other is kept for `look_again`. A find's closer
         look (`level=False`) reads the crop as it is only: levelled, the crop of a display found at
-        the wrong scale read digits that were not there (more wrong-accepted photos on val and test)."""
-        raw = read_digits(self.tracker.detect_crop(image), self.fmt, self.min_conf)
-        self._other = None
-        if not (level and self.level):
-            return raw
-        levelled = self._read_levelled(image)
+        the wrong scale read digits that were not there (more wrong-accepted photos on val and test).
+
+        A display whose row tilts by `track.MIN_TURN` or more may read better with its crop turned
+        level, or worse: a model that learned this display only upright misreads it leaning (run3
+        turned 15 degrees: its leading 9 read as 3 on one frame in three), one that learned it
+        leaning misreads it turned (the labeled photos of a display at 19 degrees, tracked: 6
+        turned wrong, 3 right). So for its first TURN_TRIALS frames the crop is read both ways, the
+        better reading counts, and the way whose accepted readings were the more confident in sum
+        reads from then on (`_turn_view`)."""
         n = self.fmt.n_digits
 
         def rank(r: Reading) -> tuple:
             return r.status == "accepted", len(r.digits) == n, r.confidence
 
+        self._other = None
+        if not level:
+            return self._read_view(image, level=False)
+        turn = self._turn_view()
+        self._turned = bool(turn)
+        if turn is None:  # trying both views of a tilted display
+            as_is, turned = self._read_view(image, level=False), self._read_view(image, level=False, turn=True)
+            self._turn_votes[0] += as_is.confidence if as_is.status == "accepted" else 0.0
+            self._turn_votes[1] += turned.confidence if turned.status == "accepted" else 0.0
+            self._turn_trials += 1
+            turn = rank(turned) > rank(as_is)
+            raw, self._turned = (turned, True) if turn else (as_is, False)
+        else:
+            raw = self._read_view(image, level=False, turn=turn)
+        if not self.level:
+            return raw
+        levelled = self._read_levelled(image, turn)
         best, self._other = (levelled, raw) if rank(levelled) > rank(raw) else (raw, levelled)
         return best
 
-    def _read_levelled(self, image: np.ndarray) -> Reading:
-        return read_digits(self.tracker.detect_crop(image, level=True), self.fmt, self.min_conf).flagged("levelled")
+    def _turn_view(self) -> bool | None:
+        """Whether to read the tracked crop turned level: never for a level display; for a tilted
+        one, None while TURN_TRIALS frames are read both ways, then the way whose accepted readings
+        were the more confident in sum."""
+        if not self.tracker.tilted:
+            self._turn_votes, self._turn_trials = [0.0, 0.0], 0
+            return False
+        if self._turn_trials < TURN_TRIALS:
+            return None
+        return self._turn_votes[1] > self._turn_votes[0]
+
+    def _read_levelled(self, image: np.ndarray, turn: bool = False) -> Reading:
+        return self._read_view(image, level=True, turn=turn).flagged("levelled")
+
+    def _read_view(self, image: np.ndarray, level: bool, turn: bool = False) -> Reading:
+        """The tracked crop read in its own pixels (its row level with `turn`), its digits then
+        mapped to the frame."""
+        dets, to_frame = self.tracker.detect_crop(image, level=level, turn=turn)
+        reading = read_digits(dets, self.fmt, self.min_conf)
+        return replace(reading, digits=reading.digits.transformed(to_frame))
 
     def look_again(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
         """The crop's other reading (the one `_read_crop` set aside; without `level`, the crop read
@@ -197,7 +244,7 @@ class Reader:
             if self.level:
                 again = self._other
             else:
-                again = self._read_levelled(image)
+                again = self._read_levelled(image, self._turned)
             if again is None or again.status != "accepted" or not self.sequence.fits(again.value, t):
                 return reading
         self.tracker.follow(again.digits, image, whole=True)

@@ -28,6 +28,20 @@ from edge.detections import Detections
 
 FIND_SIZE = 640  # the whole frame is searched at this size first
 BACKGROUND_ROWS = 32  # flatten_light estimates the background at this height
+MIN_TURN = 8.0  # degrees: a row tilted less is read as the camera sees it (the labeled photos: 3 in 4 within 7)
+MAX_TURN = 45.0  # a steeper "row" is not one
+
+
+def row_angle(digits: Detections) -> float | None:
+    """The tilt of a row of digits in degrees (positive: its right end lower in the image), from
+    a line fitted through the box centres; None for fewer than two boxes or a row that stands up."""
+    if len(digits) < 2:
+        return None
+    cx, cy = digits.centers.T
+    if np.ptp(cx) < 1.0:
+        return None
+    angle = float(np.degrees(np.arctan(np.polyfit(cx, cy, 1)[0])))
+    return angle if abs(angle) <= MAX_TURN else None
 
 
 def crop_box(
@@ -86,6 +100,8 @@ class DisplayTracker:
     pad: float = 0.6
     roi: tuple[int, int, int, int] | None = None
     last_whole: tuple[int, int, int, int] | None = None  # the crop where all the digits last read
+    deskew: bool = True  # a tilted display: try reading the tracked crop turned so that its row is level
+    angle: float = 0.0  # the row's tilt where the display last read whole
     finds: int = 0
     crops: int = 0
 
@@ -113,14 +129,33 @@ class DisplayTracker:
         side = -(-max(frame_shape[:2]) // 32) * 32
         return [s for s in ladder if s <= side] or [max(crop, side)]
 
-    def detect_crop(self, image: np.ndarray, level: bool = False) -> Detections:
-        """The digits in the crop around the display; `level`: its background levelled first."""
+    @property
+    def tilted(self) -> bool:
+        """The display's row last read tilted by MIN_TURN or more, and `deskew` is on."""
+        return self.deskew and abs(self.angle) >= MIN_TURN
+
+    def detect_crop(self, image: np.ndarray, level: bool = False, turn: bool = False) -> tuple[Detections, np.ndarray]:
+        """The digits in the crop around the display, in the crop's own pixels, and the 2x3 matrix
+        that maps those to the frame's (`Detections.transformed`); `level`: its background levelled first.
+
+        With `turn` and a `tilted` row, the crop is cut turned about its centre so that the row
+        comes out level, from the frame itself (its corners hold real pixels, not a copied edge);
+        its boxes, found level, map back to the upright boxes around the turned ones. Whether a
+        turned crop reads better is the reader's to find out (`Reader._read_crop`)."""
         x1, y1, x2, y2 = self.roi
         self.crops += 1
         crop = self.read_size
         size = (crop, crop) if crop else None
-        pixels = image[y1:y2, x1:x2]
-        return self.detector.detect(flatten_light(pixels) if level else pixels, size).shifted(x1, y1)
+        if turn and self.tilted:
+            w, h = x2 - x1, y2 - y1
+            to_frame = cv2.getRotationMatrix2D((w / 2, h / 2), -self.angle, 1.0)
+            to_frame[:, 2] += (x1, y1)
+            pixels = cv2.warpAffine(image, to_frame, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_REPLICATE)
+        else:
+            to_frame = np.array([[1.0, 0.0, x1], [0.0, 1.0, y1]])
+            pixels = image[y1:y2, x1:x2]
+        return self.detector.detect(flatten_light(pixels) if level else pixels, size), to_frame
 
     def detect_full(self, image: np.ndarray, size: int | None = None) -> Detections:
         self.finds += 1
@@ -137,3 +172,6 @@ class DisplayTracker:
             self.roi = None
         if whole:
             self.last_whole = self.roi
+            angle = row_angle(digits)
+            if angle is not None:
+                self.angle = angle

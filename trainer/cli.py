@@ -15,6 +15,7 @@ import click
 
 from edge.errors import SegreadError
 from edge.models import DEFAULT_MODELS_DIR
+from trainer.train import TrainSettings
 
 
 class UserError(click.ClickException):
@@ -81,6 +82,8 @@ sessions_option = click.option(
 @click.option("--lr0", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Fine-tune gently: SGD at this learning rate, no warm-up (e.g. 0.002 from a model that reads well) "
                    "[default: Ultralytics' own choice].")
+@click.option("--degrees", type=click.FloatRange(0, 45), default=TrainSettings().augment["degrees"], show_default=True,
+              help="Largest random turn of a training image, in degrees: more for cameras mounted crooked.")
 @click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/retrain"), show_default=True)
 @click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
@@ -101,7 +104,7 @@ sessions_option = click.option(
 @click.option("--name", default=None, callback=lambda ctx, param, value: _model_name(value),
               help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
                    "second need their own.")
-def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, models_dir, runs_dir, synthetic,
+def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, degrees, models_dir, runs_dir, synthetic,
             crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish, name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
@@ -111,11 +114,11 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
       segread retrain --data ../shared/data/digits --corrections labeled/ --minutes 4
     """
     from trainer.retrain import RetrainOptions, retrain as run_retrain
-    from trainer.train import TrainSettings
 
     _logging()
     settings = TrainSettings(epochs=epochs, minutes=minutes, imgsz=imgsz, crop_size=crop_size, batch=batch, device=device,
                              workers=workers, lr0=lr0)
+    settings.augment["degrees"] = degrees
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,

@@ -6,6 +6,7 @@ import pytest
 
 import edge.detect as detect_module
 from edge.detect import INPUT_SIZES, OnnxDetector, decode, engine_cache, letterbox, select_providers, tensorrt_options
+from edge.detections import Detections
 from edge.errors import ModelError
 from tests.conftest import FakeDetector, digits_at, make_tiny_onnx
 
@@ -328,3 +329,24 @@ def test_levelling_the_background_brings_the_segments_under_glare_back_below_the
     assert glared[stroke].mean() > 0.9 * glared[ground].mean() and glared[lit_ground].mean() - glared[ground].mean() > 60
     assert out[stroke].mean() < 0.7 * out[ground].mean() and abs(out[lit_ground].mean() - out[ground].mean()) < 25
     assert out[lit_ground].mean() - out[stroke].mean() > 70  # the stroke keeps its darkness against its own ground
+
+
+def test_boxes_read_on_a_turned_crop_map_back_to_the_upright_boxes_around_them():
+    dets = Detections(np.array([[10, 20, 30, 60]], np.float32), [0.9], [3])
+    shift = np.array([[1.0, 0.0, 100], [0.0, 1.0, 50]])
+    assert np.allclose(dets.transformed(shift).xyxy, dets.shifted(100, 50).xyxy)
+    # A quarter turn about the box's centre (20, 40): 20 wide and 40 tall becomes 40 wide and 20 tall.
+    quarter = cv2.getRotationMatrix2D((20, 40), 90, 1.0)
+    assert np.allclose(dets.transformed(quarter).xyxy, [[0, 30, 40, 50]], atol=1e-4)
+    assert len(Detections.empty().transformed(quarter)) == 0
+
+
+def test_the_tilt_of_a_row_of_digits():
+    from edge.track import row_angle
+
+    level = digits_at("1234")
+    assert abs(row_angle(level)) < 1e-6
+    slope = np.tan(np.radians(15.0))
+    leaning = Detections(level.xyxy + np.outer(slope * level.centers[:, 0], [0, 1, 0, 1]), level.confidence, level.class_id)
+    assert row_angle(leaning) == pytest.approx(15.0, abs=1e-3)  # right end lower: positive
+    assert row_angle(level[:1]) is None
