@@ -115,6 +115,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
         [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, parity_conf=0.001,
         min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu", lr0=0.005),
     )
+    options.settings.augment["degrees"] = 12.0  # segread retrain --degrees 12
 
     card = retrain_module.retrain(options)
 
@@ -138,6 +139,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
 
     args = yaml.safe_load((Path(card["decision"]["run_dir"]) / "train" / "args.yaml").read_text())
     assert (args["optimizer"], args["lr0"], args["warmup_epochs"], card["training"]["lr0"]) == ("SGD", 0.005, 0, 0.005)
+    assert args["degrees"] == card["training"]["augment"]["degrees"] == 12.0 and args["fliplr"] == 0
     assert set(card["metrics"]["candidate"]["test"]["per_digit"]) == set("0123456789")
     parity = card["parity"]
     assert parity["passed"] and parity["boxes"] > 0 and parity["max_box_diff_px"] <= 1.0
