@@ -217,7 +217,8 @@ class Reader:
         mapped to the frame."""
         dets, to_frame = self.tracker.detect_crop(image, level=level, turn=turn)
         reading = read_digits(dets, self.fmt, self.min_conf)
-        return replace(reading, digits=reading.digits.transformed(to_frame))
+        reading = replace(reading, digits=reading.digits.transformed(to_frame))
+        return reading.flagged("turned") if turn and self.tracker.tilted else reading
 
     def look_again(self, image: np.ndarray, reading: Reading, t: float) -> Reading:
         """The crop's other reading (the one `_read_crop` set aside; without `level`, the crop read

@@ -98,6 +98,7 @@ def test_a_camera_mounted_crooked_is_read_with_the_display_crop_turned_level(run
 
     (before, _), (after, reader) = score(False), score(True)
     assert reader.tracker.tilted and reader._turn_view() is True  # it chose the turned crop
+    assert "turned" in reader.process(turned[-1]).to_json()["flags"]  # and says so
     # Measured with the shipped 165843: 42 right, 0 wrong-accepted read as the camera sees it; 57 and 0 turned.
     assert after.right >= max(54, before.right + 8) and after.wrong_accepted <= before.wrong_accepted, (
         before.as_dict(), after.as_dict())
