@@ -169,8 +169,8 @@ class Reader:
         A display whose row tilts by `track.MIN_TURN` or more may read better with its crop turned
         level, or worse: a model that learned this display only upright misreads it leaning (run3
         turned 15 degrees: its leading 9 read as 3 on one frame in three), one that learned it
-        leaning misreads it turned (the labeled photos of a display at 19 degrees, tracked: 6
-        turned wrong, 3 right). So for its first TURN_TRIALS frames the crop is read both ways, the
+        leaning misreads it turned (the leaning val and test photos, tracked: turning made 6
+        wrong and 3 right). So for its first TURN_TRIALS frames the crop is read both ways, the
         better reading counts, and the way whose accepted readings were the more confident in sum
         reads from then on (`_turn_view`)."""
         n = self.fmt.n_digits
