@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -75,6 +76,8 @@ class ReaderStats:
         """Frames read per second of reading, over the last 1000 read frames."""
         return 1000.0 * len(self.ms) / sum(self.ms) if self.ms else 0.0
 
+
+log = logging.getLogger(__name__)
 
 TURN_TRIALS = 10  # frames of a tilted display read both as it is and turned level, before choosing
 
@@ -188,6 +191,10 @@ class Reader:
             self._turn_votes[0] += as_is.confidence if as_is.status == "accepted" else 0.0
             self._turn_votes[1] += turned.confidence if turned.status == "accepted" else 0.0
             self._turn_trials += 1
+            if self._turn_trials == TURN_TRIALS:
+                way = "turned level" if self._turn_votes[1] > self._turn_votes[0] else "as the camera sees it"
+                log.info("the display leans %.0f degrees: reading its crop %s (confidence summed over %d frames: "
+                         "%.1f as it is, %.1f turned)", self.tracker.angle, way, TURN_TRIALS, *self._turn_votes)
             turn = rank(turned) > rank(as_is)
             raw, self._turned = (turned, True) if turn else (as_is, False)
         else:
