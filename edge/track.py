@@ -29,6 +29,7 @@ from edge.detections import Detections
 FIND_SIZE = 640  # the whole frame is searched at this size first
 BACKGROUND_ROWS = 32  # flatten_light estimates the background at this height
 MIN_TURN = 8.0  # degrees: a row tilted less is read as the camera sees it (the labeled photos: 3 in 4 within 7)
+TURN_HYSTERESIS = 2.0  # a tilted row stays tilted until it leans less than MIN_TURN by this much
 MAX_TURN = 45.0  # a steeper "row" is not one
 
 
@@ -102,6 +103,7 @@ class DisplayTracker:
     last_whole: tuple[int, int, int, int] | None = None  # the crop where all the digits last read
     deskew: bool = True  # a tilted display: try reading the tracked crop turned so that its row is level
     angle: float = 0.0  # the row's tilt where the display last read whole
+    leaning: bool = False  # that tilt is MIN_TURN or more (less TURN_HYSTERESIS once it was)
     finds: int = 0
     crops: int = 0
 
@@ -131,8 +133,10 @@ class DisplayTracker:
 
     @property
     def tilted(self) -> bool:
-        """The display's row last read tilted by MIN_TURN or more, and `deskew` is on."""
-        return self.deskew and abs(self.angle) >= MIN_TURN
+        """The display's row last read tilted by MIN_TURN or more, and `deskew` is on. A row that
+        leans about MIN_TURN does not flip between the two from frame to frame: once tilted it
+        stays so until it leans less than MIN_TURN - TURN_HYSTERESIS."""
+        return self.deskew and self.leaning
 
     def detect_crop(self, image: np.ndarray, level: bool = False, turn: bool = False) -> tuple[Detections, np.ndarray]:
         """The digits in the crop around the display, in the crop's own pixels, and the 2x3 matrix
@@ -175,3 +179,4 @@ class DisplayTracker:
             angle = row_angle(digits)
             if angle is not None:
                 self.angle = angle
+                self.leaning = abs(angle) >= MIN_TURN - (TURN_HYSTERESIS if self.leaning else 0.0)

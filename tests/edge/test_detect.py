@@ -350,3 +350,24 @@ def test_the_tilt_of_a_row_of_digits():
     leaning = Detections(level.xyxy + np.outer(slope * level.centers[:, 0], [0, 1, 0, 1]), level.confidence, level.class_id)
     assert row_angle(leaning) == pytest.approx(15.0, abs=1e-3)  # right end lower: positive
     assert row_angle(level[:1]) is None
+
+
+def test_a_row_that_leans_about_the_turning_angle_does_not_flip_from_frame_to_frame():
+    from edge.track import MIN_TURN, DisplayTracker
+
+    level = digits_at("1234")
+    frame = np.zeros((720, 1280, 3), np.uint8)
+
+    def leaning(degrees):
+        slope = np.tan(np.radians(degrees))
+        return Detections(level.xyxy + np.outer(slope * level.centers[:, 0], [0, 1, 0, 1]), level.confidence, level.class_id)
+
+    tracker = DisplayTracker(FakeDetector())
+    seen = []
+    for degrees in (MIN_TURN - 1, MIN_TURN + 0.5, MIN_TURN - 1, -MIN_TURN - 1, MIN_TURN - 3):
+        tracker.follow(leaning(degrees), frame, whole=True)
+        seen.append(tracker.tilted)
+    assert seen == [False, True, True, True, False]
+    tracker.deskew = False
+    tracker.follow(leaning(20), frame, whole=True)
+    assert not tracker.tilted
