@@ -184,8 +184,12 @@ def add_glare(img: np.ndarray, rng: np.random.Generator, strength: float, size: 
 
 
 def degrade(img: np.ndarray, rng: np.random.Generator, style: dict, scale: float = 1.0) -> np.ndarray:
-    """Blur, motion, noise, glare, exposure, JPEG; `scale` sizes blur kernels. Returns uint8 BGR."""
+    """Blur, motion, noise, glare, exposure, haze, JPEG; `scale` sizes blur kernels. Returns uint8 BGR.
+    `haze` is the contrast left (0-1) as the image is pulled toward a light grey: a fogged lens,
+    a scratched or dusty cover over the LCD."""
     img = img * style.get("exposure", 1.0)
+    if style.get("haze", 0) > 0:
+        img = img * style["haze"] + (1 - style["haze"]) * 0.6
     if style.get("glare", 0) > 0:
         add_glare(img, rng, style["glare"], 0.35 * min(img.shape[:2]) * max(scale, 0.3))
     if style.get("motion", 0) > 0.5:

@@ -208,6 +208,8 @@ def retrain(options: RetrainOptions) -> dict:
     card["data"]["crops_per_photo"] = options.crops_per_image
     card["data"]["distant_per_photo"] = options.distant_per_image
     card["data"]["degraded_per_crop"] = options.degraded_per_image
+    if options.degraded_per_image:
+        card["data"]["degraded_styles"] = "wide"  # trainer.crops.degraded_style; cards without the key: narrow
     card["data"]["sessions_gate"] = str(options.sessions) if options.sessions else None  # read for the gate, never trained on
     if options.finish is not None:
         card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"

@@ -130,6 +130,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
         "train": 8, "val": 2, "test": 2, "train_crops": 8, "val_crops": 2}
     # Each display crop also trains under glare, little light, heavy JPEG or blur.
     assert (split_sizes["train_degraded"], split_sizes["val_degraded"], card["data"]["degraded_per_crop"]) == (8, 2, 1)
+    assert card["data"]["degraded_styles"] == "wide"
     # Photos whose digits would be a few pixels tall at imgsz 64 train only through their crops.
     assert split_sizes["train_photos_used"] <= 8
     assert card["data"]["fingerprint"] and card["parent"] is None and card["device"].startswith("CPU")
