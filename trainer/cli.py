@@ -94,6 +94,8 @@ sessions_option = click.option(
                    "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
 @click.option("--degrade", "degraded_per_image", type=int, default=0, show_default=True,
               help="Copies of each display crop under glare, little light, heavy JPEG or focus blur (train and val).")
+@click.option("--degrade-styles", "degraded_styles", type=click.Choice(["narrow", "wide"]), default="narrow",
+              show_default=True, help="wide: --degrade copies also reach a quarter of the light, and haze.")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
@@ -105,7 +107,7 @@ sessions_option = click.option(
               help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
                    "second need their own.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, degrees, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, degraded_per_image, corrections, compare, sessions, finish, name):
+            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, compare, sessions, finish, name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -122,7 +124,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
-        synthetic=synthetic, sessions=sessions, compare=list(compare),
+        degraded_styles=degraded_styles, synthetic=synthetic, sessions=sessions, compare=list(compare),
         corrections=list(corrections), finish=finish, name=name,
     )
     card = _run(run_retrain, options)

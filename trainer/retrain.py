@@ -33,6 +33,7 @@ class RetrainOptions:
     crops_per_image: int = 2
     distant_per_image: int = 0  # whole photos shrunk as a camera further away sees them
     degraded_per_image: int = 0  # display crops under glare, little light, heavy JPEG, blur
+    degraded_styles: str = "narrow"  # or "wide": less light, and haze (trainer.crops.degraded_style)
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     sessions: Path | None = None
@@ -103,7 +104,8 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         far = crops.make_distant(parts[name], run_dir / "distant" / name, options.distant_per_image,
                                  options.settings.seed) if options.distant_per_image else []
         worse = crops.make_degraded(extra, run_dir / "degraded" / name, options.degraded_per_image,
-                                    options.settings.seed) if options.degraded_per_image else []
+                                    options.settings.seed, wide=options.degraded_styles == "wide") \
+            if options.degraded_per_image else []
         parts[name] = kept + extra + far + worse
         sizes[f"{name}_crops"] = len(extra)
         if far:
@@ -209,7 +211,7 @@ def retrain(options: RetrainOptions) -> dict:
     card["data"]["distant_per_photo"] = options.distant_per_image
     card["data"]["degraded_per_crop"] = options.degraded_per_image
     if options.degraded_per_image:
-        card["data"]["degraded_styles"] = "wide"  # trainer.crops.degraded_style; cards without the key: narrow
+        card["data"]["degraded_styles"] = options.degraded_styles  # cards without the key: narrow
     card["data"]["sessions_gate"] = str(options.sessions) if options.sessions else None  # read for the gate, never trained on
     if options.finish is not None:
         card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"

@@ -112,7 +112,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     data = tiny_set(tmp_path / "set", {"train": 8, "val": 2, "test": 2})
     models = tmp_path / "models"
     options = RetrainOptions(
-        [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, parity_conf=0.001,
+        [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, degraded_styles="wide", parity_conf=0.001,
         min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu", lr0=0.005),
     )
     options.settings.augment["degrees"] = 12.0  # segread retrain --degrees 12
