@@ -14,6 +14,10 @@ then half of it, and half again, down to the crop size, the whole frame at each 
 640, 320, 160 for the shipped model). `find_size` always comes first, so one lucky find at a
 small size never steers later finds away from the size the camera set-up was made for; only a
 frame smaller than `find_size` starts lower, as a find never enlarges a frame.
+
+The tracker also keeps the tilt of the display's row (`row_angle`, where it last read whole); a
+crop may be cut turned so that a leaning row comes out level (`detect_crop(turn=True)`), which the
+reader tries on a tilted display and keeps where it reads better.
 """
 
 from __future__ import annotations
