@@ -108,7 +108,7 @@ class Reader:
         self.level = level  # each crop is also read levelled; the more confident reading counts
         self.second_look = second_look  # a failed frame may take the crop's other reading
         self._other: Reading | None = None  # this frame's crop read the other way
-        self._turn_votes, self._turn_trials = [0.0, 0.0], 0  # a tilted display read as it is / turned
+        self._restart_turn_trial()  # a tilted display read as it is / turned: summed confidence, frames
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
                                       deskew=deskew)
@@ -120,7 +120,7 @@ class Reader:
         tried both ways again, as the new model may read it better the other way."""
         self.detector = detector
         self.tracker.detector = detector
-        self._turn_votes, self._turn_trials = [0.0, 0.0], 0
+        self._restart_turn_trial()
 
     def read_image(self, image: np.ndarray) -> tuple[Reading, str]:
         """The reading of one image without the sequence check, and how it was found."""
@@ -210,11 +210,14 @@ class Reader:
         one, None while TURN_TRIALS frames are read both ways, then the way whose accepted readings
         were the more confident in sum."""
         if not self.tracker.tilted:
-            self._turn_votes, self._turn_trials = [0.0, 0.0], 0
+            self._restart_turn_trial()
             return False
         if self._turn_trials < TURN_TRIALS:
             return None
         return self._turn_votes[1] > self._turn_votes[0]
+
+    def _restart_turn_trial(self) -> None:
+        self._turn_votes, self._turn_trials = [0.0, 0.0], 0
 
     def _read_levelled(self, image: np.ndarray, turn: bool = False) -> Reading:
         return self._read_view(image, level=True, turn=turn).flagged("levelled")

@@ -341,14 +341,18 @@ def test_boxes_read_on_a_turned_crop_map_back_to_the_upright_boxes_around_them()
     assert len(Detections.empty().transformed(quarter)) == 0
 
 
+def leaning(row: Detections, degrees: float) -> Detections:
+    """The row with each box moved down by its centre's x times tan(degrees): the row turned."""
+    slope = np.tan(np.radians(degrees))
+    return Detections(row.xyxy + np.outer(slope * row.centers[:, 0], [0, 1, 0, 1]), row.confidence, row.class_id)
+
+
 def test_the_tilt_of_a_row_of_digits():
     from edge.track import row_angle
 
     level = digits_at("1234")
     assert abs(row_angle(level)) < 1e-6
-    slope = np.tan(np.radians(15.0))
-    leaning = Detections(level.xyxy + np.outer(slope * level.centers[:, 0], [0, 1, 0, 1]), level.confidence, level.class_id)
-    assert row_angle(leaning) == pytest.approx(15.0, abs=1e-3)  # right end lower: positive
+    assert row_angle(leaning(level, 15.0)) == pytest.approx(15.0, abs=1e-3)  # right end lower: positive
     assert row_angle(level[:1]) is None
 
 
@@ -357,17 +361,12 @@ def test_a_row_that_leans_about_the_turning_angle_does_not_flip_from_frame_to_fr
 
     level = digits_at("1234")
     frame = np.zeros((720, 1280, 3), np.uint8)
-
-    def leaning(degrees):
-        slope = np.tan(np.radians(degrees))
-        return Detections(level.xyxy + np.outer(slope * level.centers[:, 0], [0, 1, 0, 1]), level.confidence, level.class_id)
-
     tracker = DisplayTracker(FakeDetector())
     seen = []
     for degrees in (MIN_TURN - 1, MIN_TURN + 0.5, MIN_TURN - 1, -MIN_TURN - 1, MIN_TURN - 3):
-        tracker.follow(leaning(degrees), frame, whole=True)
+        tracker.follow(leaning(level, degrees), frame, whole=True)
         seen.append(tracker.tilted)
     assert seen == [False, True, True, True, False]
     tracker.deskew = False
-    tracker.follow(leaning(20), frame, whole=True)
+    tracker.follow(leaning(level, 20), frame, whole=True)
     assert not tracker.tilted
