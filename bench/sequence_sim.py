@@ -11,6 +11,10 @@ reading is the truth, disturbed the ways a detector gets a seven-segment display
   faint        in some sessions, one segment of one place reads flipped for a third of the
                session (glare washes it out, or in dim light an unlit segment shows): the same
                misread frame after frame, e.g. 00:0x read as 80:0x, which agrees with itself;
+  dim          in some sessions, one minutes place loses its lit segments at random for half the
+               session, each segment on a frame with probability 0.4 (a 9 read as 3, 4 or 5
+               in turn, as in run3 filmed with a third of the light): the model reads the digit
+               nearest what is left, confidently;
   reset        in some sessions the display is reset to 00:00 midway and counts from there: the
                reader must follow it.
 
@@ -68,9 +72,10 @@ def detections(text: str, rng: np.random.Generator, misread: dict[int, str] | No
 
 
 POLICIES = {
-    "wide": dict(provisional=False, shadow_guard=False),
-    "provisional": dict(shadow_guard=False),
-    "default": {},
+    "wide": dict(provisional=False, shadow_guard=False, steady_frames=None),
+    "provisional": dict(shadow_guard=False, steady_frames=None),
+    "shadow guard": dict(steady_frames=None),
+    "default": {},  # and the steady places' segment vote
 }
 
 
@@ -79,8 +84,17 @@ def flipped(digit: str, segment: str) -> str:
     return BY_SEGMENTS.get(frozenset(SEGMENTS[digit]) ^ {segment}, digit)
 
 
+def faded_digit(digit: str, rng: np.random.Generator, p: float = 0.4) -> str:
+    """The digit a place reads as when each of its lit segments goes dark with probability p: the
+    digit nearest the segments left (fewest segments flipped; a tie drawn at random)."""
+    left = {s for s in SEGMENTS[digit] if rng.random() >= p}
+    cost = {d: len(left ^ set(SEGMENTS[d])) for d in DIGITS}
+    nearest = [d for d in DIGITS if cost[d] == min(cost.values())]
+    return digit if digit in nearest else str(rng.choice(nearest))
+
+
 def session(rng: np.random.Generator, frames: int, spacing: float, misread: float, missed: float,
-            faint: float = 0.0, reset: float = 0.0):
+            faint: float = 0.0, reset: float = 0.0, dim: float = 0.0):
     """(capture t, truth options, detections) per frame of one simulated session."""
     start = int(rng.integers(0, 5940))
     phase = rng.uniform(0, 1)
@@ -90,6 +104,10 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
         first = int(rng.integers(0, frames * 2 // 3))
         stretch, faint_place, segment = range(first, first + frames // 3), int(rng.integers(0, 4)), str(rng.choice(list("abcdefg")))
     reset_at = int(rng.integers(frames // 4, frames * 3 // 4)) if rng.random() < reset else frames
+    dimmed, dim_place = range(0), 0
+    if dim and rng.random() < dim:  # no draw without it: the other disturbances stay as they were
+        first = int(rng.integers(0, frames // 2))
+        dimmed, dim_place = range(first, first + frames // 2), int(rng.integers(0, 2))
     out = []
     for k in range(frames):
         t = k * spacing + rng.uniform(-0.1, 0.1)
@@ -103,6 +121,8 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
         text, wrong = new, {}
         if k in stretch and flipped(new[faint_place], segment) != new[faint_place]:
             wrong = {faint_place: flipped(new[faint_place], segment)}
+        elif k in dimmed and (faded := faded_digit(new[dim_place], rng)) != new[dim_place]:
+            wrong = {dim_place: faded}
         elif (t + phase) % 1.0 < 0.3 and rng.random() < 0.5:
             # Caught as the display changes: old segments still lit where the digit changed.
             shown = "".join(
@@ -142,18 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--misread", type=float, default=0.08, help="share of frames with one misread digit")
     ap.add_argument("--missed", type=float, default=0.05, help="share of frames with a digit not found")
     ap.add_argument("--faint", type=float, default=0.3, help="share of sessions with one segment read flipped for a third of it")
+    ap.add_argument("--dim", type=float, default=0.0, help="share of sessions with a minutes place losing segments at random for half of it")
     ap.add_argument("--reset", type=float, default=0.3, help="share of sessions whose display is reset to 00:00 midway")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     print(f"{args.sessions} simulated sessions x {args.frames} frames; misread {args.misread:.0%}, missed {args.missed:.0%}, "
-          f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}")
+          f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}, dim place in {args.dim:.0%}")
     print(f"{'frames':<30} {'policy':<12} {'right':>8} {'wrong-accepted':>15} {'held':>8}")
     for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s")):
         totals = {name: np.zeros(3, int) for name in POLICIES}
         for s in range(args.sessions):
             rng = np.random.default_rng([args.seed, s, int(spacing * 10)])
-            frames = session(rng, args.frames, spacing, args.misread, args.missed, args.faint, args.reset)
+            frames = session(rng, args.frames, spacing, args.misread, args.missed, args.faint, args.reset, args.dim)
             times = [t for t, _, _ in frames] if clock == "capture" else [float(k) for k in range(len(frames))]
             for name, policy in POLICIES.items():
                 totals[name] += score(frames, policy, times)

@@ -21,17 +21,18 @@ after it.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge.labels import DIGIT_TO_CLASS
 from edge.reading import DisplayFormat, Reading
-from edge.segments import shows_step
+from edge.segments import SEGMENTS, shows_step
 
 # MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
 ROLLOVER_PERIODS = (6000.0, 5940.0, 3600.0)
+DIGIT_OF_SEGMENTS = {frozenset(lit): digit for digit, lit in SEGMENTS.items() if digit != " "}
 
 
 @dataclass
@@ -52,8 +53,12 @@ class SequenceCheck:
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
+    steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
+    segment_share: float = 0.4  # of them, the share a segment must be lit in to count as lit
+    _seen: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (read text, t) per frame read whole
 
     def __post_init__(self) -> None:
+        self._seen = deque(maxlen=self.steady_frames or 1)
         if self.fmt.kind != "time":
             self.max_rate, self.slack = 20.0, 20.0
 
@@ -242,7 +247,52 @@ class SequenceCheck:
     def update(self, reading: Reading, t: float) -> Reading:
         """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
         it with the session's help when the boxes are there but the top digits are unsure or
-        implausible."""
+        implausible, and hold an accepted one that a steady place's recent frames disagree with
+        (`unsteady`)."""
+        judged = self._judge(reading, t)
+        if len(reading.digits) == self.fmt.n_digits:
+            self._seen.append(("".join(reading.digits.digits), t))
+        if judged.status != "accepted":
+            return judged
+        # The sequence has taken it (its anchor moved on); only the verdict on this frame changes.
+        doubt = self.unsteady(judged.value, t)
+        return judged if doubt is None else judged.with_verdict("held", doubt)
+
+    def unsteady(self, value: float, t: float) -> str | None:
+        """Why the recent frames make a reading of `value` accepted at t unsure, or None.
+
+        A place that the track, counted back from `value` at the session's pace (two units either
+        way), did not change over the last `steady_frames` frames read whole showed one digit all
+        along, so the segments lit in those frames' readings of it make that
+        digit. In dim light or noise a place loses segments at random (run3 with a third of the
+        light: its leading 9 read as 3, 4 or 5, each in its turn) and the track may settle on one
+        of the misreads, whose readings then fit it. A segment lit in at least `segment_share` of
+        the frames counts as lit (a share, not every frame: a faint unlit segment shows now and
+        then). When the lit segments make a digit with a segment that the shown one lacks, the
+        reading is held for review. A shown digit with more segments than the frames' (a 9 where
+        they mostly read 5) stands: segments fade, under glare or heavy compression, and the
+        track's digit may be the whole one. A ghost segment lit in most frames does hold a right
+        track's readings. None while fewer than half the window's frames are in.
+        """
+        if self.steady_frames is None or len(self._seen) < self.steady_frames // 2:
+            return None
+        text, pace = self.fmt.text(value), self.pace()
+        back = [value - pace * (t - seen) for _, seen in self._seen]
+        # What the display showed over the window; before 0 it wraps, so a reset's window never votes.
+        limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
+        track = {self.fmt.text(v % limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
+        for place, shown in enumerate(text):
+            if any(other[place] != shown for other in track):
+                continue  # the track changed this place within the window
+            reads = [raw[place] for raw, _ in self._seen]
+            lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
+            made = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads)))
+            if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
+                return (f"unsteady: digit {place + 1} read {', '.join(sorted(set(reads)))} over the last {len(reads)} "
+                        f"frames; the segments lit there make {made}, not {shown}")
+        return None
+
+    def _judge(self, reading: Reading, t: float) -> Reading:
         if reading.value is None or reading.status != "accepted":
             if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
                 decoded = self.mid_update(reading, t) or self.decode(reading, t)

@@ -222,11 +222,40 @@ def _sim_totals(sim, names, **disturb):
 
 def test_simulated_persistent_misreads_are_held_and_resets_still_followed():
     sim = bench_module("sequence_sim")
-    faint = _sim_totals(sim, ("provisional", "default"), faint=1.0)
-    (right_before, wrong_before, _), (right, wrong, _) = faint["provisional"], faint["default"]
+    faint = _sim_totals(sim, ("provisional", "shadow guard"), faint=1.0)
+    (right_before, wrong_before, _), (right, wrong, _) = faint["provisional"], faint["shadow guard"]
     assert wrong < 0.5 * wrong_before and right >= right_before
-    resets = _sim_totals(sim, ("provisional", "default"), reset=1.0)
-    assert (resets["default"] == resets["provisional"]).all()
+    resets = _sim_totals(sim, ("provisional", "shadow guard", "default"), reset=1.0)
+    assert (resets["shadow guard"] == resets["provisional"]).all()
+    assert (resets["default"] == resets["provisional"]).all()  # the segment vote never holds a reset
+
+
+def _dim_session(leading: str, start: int = 95 * 60 + 24, frames: int = 24) -> list[str]:
+    """Readings of a clock from `start`, one second a frame, whose first digit reads as
+    `leading` cycles (a 9 in dim light: its segments lost at random)."""
+    return [leading[k % len(leading)] + TIME.text(start + k)[1:] for k in range(frames)]
+
+
+def test_a_track_settled_on_a_digit_the_frames_show_more_of_is_held_for_review():
+    # A leading 9 read as 3, 4 and 5 in turn: the track settles on the 3s, whose readings fit it.
+    texts = _dim_session("3435")
+    out = _times(texts, range(len(texts)))
+    without = _times(texts, range(len(texts)), steady_frames=None)
+    assert sum(r.status == "accepted" for r in without) >= 10  # the sequence alone accepts 35:xx
+    # Together the frames light every segment of a 9, and a 3 lacks the upper left one.
+    accepted_late = [r for r in out[8:] if r.status == "accepted"]
+    assert accepted_late == []
+    held = [r for r in out[8:] if r.reason and r.reason.startswith("unsteady")]
+    assert held and "make 9, not 3" in held[0].reason and "read 3, 4, 5" in held[0].reason
+
+
+def test_a_steady_place_that_loses_segments_keeps_the_whole_digit_accepted():
+    # The true 9 read as a 5 now and then (a faded segment): the track's 9 has every segment
+    # the frames show, so its readings stand; a place the track changes (the seconds) never votes.
+    texts = _dim_session("9959")
+    out = _times(texts, range(len(texts)))
+    assert all(r.status == "accepted" for r, t in zip(out, texts) if t[0] == "9")
+    assert not any(r.reason and r.reason.startswith("unsteady") for r in out)
 
 
 def test_holding_readings_that_run_ahead_accepts_fewer_misreads_in_simulated_sessions():
