@@ -55,7 +55,7 @@ class SequenceCheck:
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
     steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
     segment_share: float = 0.4  # of them, the share a segment must be lit in to count as lit
-    _seen: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (read text, t) per frame read whole
+    _seen: deque = field(default_factory=deque, repr=False)  # (read text, t) per frame read whole, `steady_frames` of them
 
     def __post_init__(self) -> None:
         self._seen = deque(maxlen=self.steady_frames or 1)
@@ -263,8 +263,7 @@ class SequenceCheck:
 
         A place that the track, counted back from `value` at the session's pace (two units either
         way), did not change over the last `steady_frames` frames read whole showed one digit all
-        along, so the segments lit in those frames' readings of it make that
-        digit. In dim light or noise a place loses segments at random (run3 with a third of the
+        along, so the segments lit in those frames' readings of it make that digit. In dim light or noise a place loses segments at random (run3 with a third of the
         light: its leading 9 read as 3, 4 or 5, each in its turn) and the track may settle on one
         of the misreads, whose readings then fit it. A segment lit in at least `segment_share` of
         the frames counts as lit (a share, not every frame: a faint unlit segment shows now and
