@@ -287,8 +287,10 @@ class SequenceCheck:
             lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
             made = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads)))
             if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
-                return (f"unsteady: digit {place + 1} read {', '.join(sorted(set(reads)))} over the last {len(reads)} "
-                        f"frames; the segments lit there make {made}, not {shown}")
+                # "sequence: ..." like every reason the session gives, so the review queue takes it.
+                return (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
+                        f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; the segments lit there "
+                        f"make {made}, not {shown}")
         return None
 
     def _judge(self, reading: Reading, t: float) -> Reading:
