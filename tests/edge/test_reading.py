@@ -3,8 +3,8 @@ import pytest
 
 from edge.detections import Detections
 from edge.labels import DIGIT_TO_CLASS
-from edge.reading import DisplayFormat, read_digits
 from edge.pipeline import FrameResult
+from edge.reading import DisplayFormat, read_digits
 from edge.review.select import SelectConfig, reasons_for
 from edge.sequence import SequenceCheck
 from tests.conftest import bench_module, digits_at
