@@ -55,7 +55,7 @@ class SequenceCheck:
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
     steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
     segment_share: float = 0.4  # of them, the share a segment must be lit in to count as lit
-    _seen: deque = field(default_factory=deque, repr=False)  # (read text, t) per frame read whole, `steady_frames` of them
+    _seen: deque = field(init=False, repr=False)  # (read text, t) per frame read whole, the last `steady_frames`
 
     def __post_init__(self) -> None:
         self._seen = deque(maxlen=self.steady_frames or 1)
@@ -105,11 +105,16 @@ class SequenceCheck:
             upper = min(upper, int(self.ahead_limit(t - prev_t)))
         return self._texts(prev - int(self.back_tolerance), prev + upper)
 
+    @property
+    def _limit(self) -> int:
+        """One past the largest value the display shows: 100 minutes for a time display."""
+        return 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
+
     def _texts(self, low: float, high: float) -> list[str]:
         """The texts of the whole values from low to high, each as it is or past a rollover of
         the anchor's display (one that wraps at 100 minutes never wraps a reading of 99:xx)."""
         prev = self.anchor[0]
-        limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
+        limit = self._limit
         periods = [p for p in ROLLOVER_PERIODS if prev < p] if self.fmt.kind == "time" else []
         texts = set()
         for value in range(int(np.ceil(low)), int(np.floor(high)) + 1):
@@ -263,9 +268,10 @@ class SequenceCheck:
 
         A place that the track, counted back from `value` at the session's pace (two units either
         way), did not change over the last `steady_frames` frames read whole showed one digit all
-        along, so the segments lit in those frames' readings of it make that digit. In dim light or noise a place loses segments at random (run3 with a third of the
-        light: its leading 9 read as 3, 4 or 5, each in its turn) and the track may settle on one
-        of the misreads, whose readings then fit it. A segment lit in at least `segment_share` of
+        along, so the segments lit in those frames' readings of it make that digit. In dim light
+        or noise a place loses segments at random (run3 with a third of the light: its leading 9
+        read as 3, 4 or 5, each in its turn) and the track may settle on one of the misreads,
+        whose readings then fit it. A segment lit in at least `segment_share` of
         the frames counts as lit (a share, not every frame: a faint unlit segment shows now and
         then). When the lit segments make a digit with a segment that the shown one lacks, the
         reading is held for review. A shown digit with more segments than the frames' (a 9 where
@@ -278,8 +284,7 @@ class SequenceCheck:
         text, pace = self.fmt.text(value), self.pace()
         back = [value - pace * (t - seen) for _, seen in self._seen]
         # What the display showed over the window; before 0 it wraps, so a reset's window never votes.
-        limit = 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
-        track = {self.fmt.text(v % limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
+        track = {self.fmt.text(v % self._limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
         for place, shown in enumerate(text):
             if any(other[place] != shown for other in track):
                 continue  # the track changed this place within the window
