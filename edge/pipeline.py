@@ -46,7 +46,7 @@ class FrameResult:
             "confidence": round(r.confidence, 4) if r else 0.0,
             "reason": r.reason if r else SKIP_REASONS.get(self.skip_reason, self.skip_reason),
             "digits": r.digits.to_list() if r else [],
-            "flags": list(r.flags) if r else [],  # how it was read: levelled, second look, mid-update, ...
+            "flags": list(r.flags) if r else [],  # how it was read: levelled, smoothed, second look, mid-update, ...
         }
 
 
@@ -99,6 +99,7 @@ class Reader:
         level: bool = True,
         second_look: bool = True,
         deskew: bool = True,
+        denoise: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -111,7 +112,7 @@ class Reader:
         self._restart_turn_trial()  # a tilted display read as it is / turned: summed confidence, frames
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
-                                      deskew=deskew)
+                                      deskew=deskew, denoise=denoise)
         self.sequence = SequenceCheck(self.fmt)
         self.stats = ReaderStats()
 
@@ -228,6 +229,8 @@ class Reader:
         dets, to_frame = self.tracker.detect_crop(image, level=level, turn=turn)
         reading = read_digits(dets, self.fmt, self.min_conf)
         reading = replace(reading, digits=reading.digits.transformed(to_frame))
+        if self.tracker.smoothed:
+            reading = reading.flagged("smoothed")
         return reading.flagged("turned") if turn and self.tracker.tilted else reading
 
     def look_again(self, image: np.ndarray, reading: Reading, t: float) -> Reading:

@@ -60,6 +60,7 @@ class ReaderConfig(Section):
     level: bool = Field(True, description="Read each crop also with its background levelled (glare, dim light); the more confident reading counts.")
     second_look: bool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
     deskew: bool = Field(True, description="A display whose row of digits tilts 8 degrees or more: try its crop turned level on the first frames, and keep the way that reads better.")
+    denoise: bool = Field(True, description="Smooth a crop whose sensor noise is 5% of its grey range or more (a dim room, the camera's gain up) before reading it.")
 
     @field_validator("format")
     @classmethod

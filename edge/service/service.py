@@ -81,7 +81,8 @@ class Service:
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
-                             level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew)
+                             level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
+                             denoise=cfg.reader.denoise)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
@@ -220,7 +221,7 @@ class Service:
         self.reader.min_conf = new.reader.min_conf
         self.reader.use_crop, self.reader.second_look = new.reader.crop, new.reader.second_look
         self.reader.level = new.reader.level
-        self.reader.tracker.deskew = new.reader.deskew
+        self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
         if new.reader.format != old.reader.format:
             fmt = DisplayFormat.parse(new.reader.format)
             self.session_log.close("format changed")

@@ -331,6 +331,52 @@ def test_levelling_the_background_brings_the_segments_under_glare_back_below_the
     assert out[lit_ground].mean() - out[stroke].mean() > 70  # the stroke keeps its darkness against its own ground
 
 
+def strokes(light: float = 1.0, sigma: float = 0.0, seed: int = 0, shape=(120, 240)) -> np.ndarray:
+    """A grey LCD ground (150) with dark strokes (50), dimmed to `light`, then sensor noise of `sigma`."""
+    crop = np.full((*shape, 3), 150.0)
+    for x in (40, 100, 160, 220):
+        crop[20:100, x:x + 12] = 50
+    noise = np.random.default_rng(seed).normal(0, sigma, crop.shape) if sigma else 0
+    return np.clip(crop * light + noise, 0, 255).astype(np.uint8)
+
+
+def test_noise_is_judged_against_the_displays_contrast():
+    from edge.track import NOISY, noise_percent
+
+    assert noise_percent(strokes()) < 0.5  # the strokes' edges are not noise
+    assert noise_percent(strokes(sigma=4)) < NOISY  # full light: the strokes stand well above it
+    assert noise_percent(strokes(light=0.3, sigma=4)) > NOISY  # the same noise on a dim display drowns them
+    assert noise_percent(np.full((1, 1, 3), 9, np.uint8)) == 0.0
+
+
+class Recording(FakeDetector):
+    def detect(self, image, imgsz=None):
+        self.images = [*getattr(self, "images", []), image.copy()]
+        return super().detect(image, imgsz)
+
+
+@pytest.mark.parametrize("light, sigma, smoothed", [(1.0, 0.0, False), (1.0, 4.0, False), (0.3, 4.0, True)])
+def test_a_noisy_crop_is_smoothed_before_it_is_read_and_says_so(light, sigma, smoothed):
+    from edge.capture import Frame
+    from edge.pipeline import Reader
+    from edge.track import noise_percent
+
+    frame = strokes(light, sigma, seed=1, shape=(480, 640))
+    # The find: the whole frame, then its crop; then one crop read as it is (no levelled look).
+    script = [digits_at("0752", x0=30, y0=30), digits_at("0752", x0=36, y0=36), digits_at("0753", x0=36, y0=36)]
+    detector = Recording(script)
+    reader = Reader(detector, "time", level=False)
+    reader.process(Frame(frame, "0.jpg", 0, 0.0))
+    x1, y1, x2, y2 = reader.tracker.roi
+    result = reader.process(Frame(frame, "1.jpg", 1, 1.0))
+    seen = detector.images[-1]
+    assert result.reading.text == "0753" and ("smoothed" in result.to_json()["flags"]) is smoothed
+    if smoothed:
+        assert noise_percent(seen) < noise_percent(frame[y1:y2, x1:x2]) / 2
+    else:
+        assert np.array_equal(seen, frame[y1:y2, x1:x2])  # a clean crop reaches the model untouched
+
+
 def test_boxes_read_on_a_turned_crop_map_back_to_the_upright_boxes_around_them():
     dets = Detections(np.array([[10, 20, 30, 60]], np.float32), [0.9], [3])
     shift = np.array([[1.0, 0.0, 100], [0.0, 1.0, 50]])
