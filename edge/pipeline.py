@@ -47,6 +47,7 @@ class FrameResult:
             "reason": r.reason if r else SKIP_REASONS.get(self.skip_reason, self.skip_reason),
             "digits": r.digits.to_list() if r else [],
             "flags": list(r.flags) if r else [],  # how it was read: levelled, smoothed, second look, mid-update, ...
+            "suggestion": r.suggestion if r else None,  # what the session says a doubted reading showed
         }
 
 

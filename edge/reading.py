@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,12 +66,13 @@ class Reading:
     status: str = "held"  # "accepted" | "held"
     reason: str | None = None
     flags: tuple[str, ...] = field(default=())
+    suggestion: str | None = None  # what the session says the display showed, where it doubts this reading
 
-    def with_verdict(self, status: str, reason: str | None) -> "Reading":
-        return Reading(self.text, self.value, self.confidence, self.digits, status, reason, self.flags)
+    def with_verdict(self, status: str, reason: str | None, suggestion: str | None = None) -> "Reading":
+        return replace(self, status=status, reason=reason, suggestion=suggestion)
 
     def flagged(self, flag: str) -> "Reading":
-        return Reading(self.text, self.value, self.confidence, self.digits, self.status, self.reason, self.flags + (flag,))
+        return replace(self, flags=self.flags + (flag,))
 
 
 def main_row(dets: Detections) -> Detections:

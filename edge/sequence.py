@@ -261,10 +261,12 @@ class SequenceCheck:
             return judged
         # The sequence has taken it (its anchor moved on); only the verdict on this frame changes.
         doubt = self.unsteady(judged.value, t)
-        return judged if doubt is None else judged.with_verdict("held", doubt)
+        return judged if doubt is None else judged.with_verdict("held", *doubt)
 
-    def unsteady(self, value: float, t: float) -> str | None:
-        """Why the recent frames make a reading of `value` accepted at t unsure, or None.
+    def unsteady(self, value: float, t: float) -> tuple[str, str | None] | None:
+        """Why the recent frames make a reading of `value` accepted at t unsure, and the text they
+        say it showed instead, where that is a reading the display can show (the review queue's
+        suggestion); None when they do not.
 
         A place that the track, counted back from `value` at the session's pace (two units either
         way), did not change over the last `steady_frames` frames read whole showed one digit all
@@ -293,9 +295,11 @@ class SequenceCheck:
             made = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads)))
             if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
                 # "sequence: ..." like every reason the session gives, so the review queue takes it.
-                return (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
-                        f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; the segments lit there "
-                        f"make {made}, not {shown}")
+                reason = (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
+                          f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; the segments lit there "
+                          f"make {made}, not {shown}")
+                instead = text[:place] + made + text[place + 1:]
+                return reason, instead if self.fmt.value(instead) is not None else None
         return None
 
     def _judge(self, reading: Reading, t: float) -> Reading:

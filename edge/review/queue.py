@@ -127,7 +127,11 @@ class ReviewQueue:
                     self.selector.forget(candidate)
                     break
                 ids.append(item_id)
-                self._suggest(self.suggester.wait(item_id, candidate.result.t))
+                said = candidate.result.reading.suggestion if candidate.result.reading else None
+                if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
+                    self._suggest([(item_id, said)])
+                else:
+                    self._suggest(self.suggester.wait(item_id, candidate.result.t))
         self._suggest(self.suggester.update(result))
         return ids
 

@@ -249,6 +249,8 @@ def test_a_track_settled_on_a_digit_the_frames_show_more_of_is_held_for_review()
     assert accepted_late == []
     held = [r for r in out[8:] if r.reason and "unsteady" in r.reason]
     assert held and "make 9, not 3" in held[0].reason and "read 3, 4, 5" in held[0].reason
+    # The vote says what the display showed: the reading with its 9 back (95:32 for 35:32).
+    assert [r.suggestion for r in held] == ["9" + r.text[1:] for r in held]
     # ... and it goes into the review queue, with the boxes as the pre-label to correct.
     result = FrameResult("8.jpg", 8, 8.0, held[0].status, held[0], "crop", 1.0)
     assert held[0].reason in reasons_for(result, 4, SelectConfig())

@@ -102,7 +102,8 @@ def test_cli_read_writes_jsonl_per_frame_and_logs_sessions(tmp_path, tiny_onnx, 
     assert rc == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["frame"] for r in records] == ["0.jpg", "1.jpg", "2.jpg"]
-    assert set(records[0]) == {"frame", "t", "status", "reading", "value", "confidence", "reason", "digits", "flags"}
+    assert set(records[0]) == {"frame", "t", "status", "reading", "value", "confidence", "reason", "digits", "flags",
+                               "suggestion"}
     assert all(r["status"] in ("accepted", "held") for r in records)
     for r in records:
         assert (r["reading"] is None) == (r["status"] != "accepted")

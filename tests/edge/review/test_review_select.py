@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 import edge.review.queue as queue_module
+from edge.reading import DisplayFormat
 from edge.review.queue import image_path
 from edge.review.select import SelectConfig, dhash, flipped, hamming
 from tests.conftest import digits_at
 
 LOW = [0.9, 0.9, 0.9, 0.3]
+TIME = DisplayFormat.parse("time")
 
 
 def test_unsure_frames_are_queued_with_their_reason_and_confident_ones_are_not(read_session):
@@ -57,6 +59,16 @@ def test_a_held_frame_gets_the_values_between_its_accepted_neighbours(read_sessi
     ])
     (item,) = s.items()
     assert item["suggestion"] == "0757|0758"
+
+
+def test_a_frame_the_steady_digits_doubt_is_suggested_what_they_show(read_session):
+    # A leading 9 read as 3, 4 and 5 in turn (dim light): the session settles on the 3s, and the
+    # steady places' vote holds them. Their neighbours are on that track, so the suggestion is the vote's.
+    texts = ["3435"[k % 4] + TIME.text(95 * 60 + 24 + k)[1:] for k in range(24)]
+    s = read_session([(text, digits_at(text)) for text in texts], interval=1.0)
+    doubted = [i for i in s.items() if "unsteady" in i["reasons"]]
+    assert doubted and all(i["suggestion"] == "9" + i["text"][1:] for i in doubted)
+    assert all(i["text"][0] == "3" for i in doubted)  # 35:xx (from 95:xx) read as it was
 
 
 def test_suggestion_waits_for_the_next_accepted_reading(read_session):
