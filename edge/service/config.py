@@ -73,7 +73,7 @@ class DedupConfig(Section):
     enabled: bool = Field(True, description="Skip frames that would tell the reader nothing new.")
     min_interval: float = Field(0.25, ge=0, description="Least seconds between read frames.")
     max_interval: float = Field(5.0, gt=0, description="Read a frame at least this often, changed or not.")
-    threshold: float = Field(2.2, ge=0, le=255, description="Largest per-cell mean grey-level change of the display (a 4x16 grid) that counts as changed.")
+    min_change: float = Field(1.0, ge=0, le=100, description="Least change of the display that counts: the largest change of a cell's mean grey level (a 4x16 grid), in percent of the display's grey range.")
 
     @model_validator(mode="after")
     def _order(self) -> "DedupConfig":

@@ -66,7 +66,7 @@ class Service:
 
     def _dedup(self) -> DedupGate:
         d = self.cfg.dedup
-        return DedupGate(min_interval=d.min_interval, max_interval=d.max_interval, threshold=d.threshold, enabled=d.enabled)
+        return DedupGate(min_interval=d.min_interval, max_interval=d.max_interval, min_change=d.min_change, enabled=d.enabled)
 
     def _event(self, kind: str, detail: str) -> None:
         try:

@@ -49,7 +49,7 @@ def test_video_file_source(tmp_path):
 
 
 def test_dedup_skips_unchanged_and_too_soon_but_reads_at_max_interval():
-    gate = DedupGate(min_interval=0.5, max_interval=3.0, threshold=4.0)
+    gate = DedupGate(min_interval=0.5, max_interval=3.0, min_change=4.0)
     a = np.full((60, 80, 3), 100, np.uint8)
     b = a.copy()
     b[10:50, 10:70] = 200
@@ -71,6 +71,30 @@ def test_dedup_ignores_the_tracked_region_moving_a_little():
     changed = frame.copy()
     changed[40:80, 130:155] = 255 - changed[40:80, 130:155]  # one digit of four changes
     assert gate.update(changed, 2.0, (42, 31, 162, 91)) is None
+
+
+def lcd(shows_eight: bool, light: float = 1.0, sigma: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A grey LCD (ground 150) with four dark digits drawn as bars; the last one's middle bar lit
+    or not (an 8 or a 0), dimmed to `light`, with fresh sensor noise of `sigma`."""
+    img = np.full((180, 320, 3), 150.0)
+    for x in (40, 110, 180, 250):
+        img[30:150, x:x + 8] = img[30:150, x + 40:x + 48] = img[30:38, x:x + 48] = img[142:150, x:x + 48] = 50
+    if shows_eight:
+        img[86:94, 250:298] = 50
+    noise = np.random.default_rng(seed).normal(0, sigma, img.shape) if sigma else 0
+    return np.clip(img * light + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("light, sigma", [(1.0, 2.0), (1.0, 8.0), (0.15, 1.0)])
+def test_dedup_sees_one_segment_change_in_dim_light_and_not_the_noise_of_a_still_display(light, sigma):
+    # One segment of one digit (a 0 turning into an 8) is a change at full light, under heavy
+    # noise, and at 0.15 of the light (there it moves a cell's mean by 1.4 grey levels); the same
+    # display again, with fresh noise, is not.
+    gate = DedupGate(min_interval=0.0, max_interval=100.0)
+    assert gate.update(lcd(False, light, sigma, seed=0), 0.0) is None
+    assert gate.update(lcd(False, light, sigma, seed=1), 1.0) == "unchanged"
+    assert gate.update(lcd(True, light, sigma, seed=2), 2.0) is None
+    assert gate.update(lcd(True, light, sigma, seed=3), 3.0) == "unchanged"
 
 
 def test_dedup_disabled_reads_everything():
