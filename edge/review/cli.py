@@ -22,7 +22,7 @@ def _open(ctx):
 
 
 def _line(item) -> str:
-    read = item.text or "--"
+    read = item.display.show(item.text) if item.text else "--"
     return (
         f"{item.id:>5}  {item.status:<8}  read {read:<6}  suggest {show_suggestion(item.suggestion, item.display):<16}  "
         f"{item.frame}  {item.reasons}"
@@ -85,7 +85,7 @@ def show(ctx, item_id):
     click.echo(f"frame {item.frame}  t {item.t}  model {item.model or '-'}")
     click.echo(f"image {image_path(db, item.image)}  ({item.width}x{item.height})")
     click.echo(f"why   {item.reasons}")
-    click.echo(f"read  {item.text or '--'} ({item.status_read})   suggestion {show_suggestion(item.suggestion, fmt)}")
+    click.echo(f"read  {fmt.show(item.text) if item.text else '--'} ({item.status_read})   suggestion {show_suggestion(item.suggestion, fmt)}")
     click.echo("pre-labels (left to right):")
     for b in queue_items.left_to_right(item.prelabels):
         click.echo(f"  {b['digit']}  conf {b.get('conf', 1.0):.2f}  box {b['xyxy']}")

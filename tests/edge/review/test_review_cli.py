@@ -14,9 +14,10 @@ def test_list_show_accept_fix_skip_from_the_terminal(queued_db, capsys):
     assert cli(db, "list") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and "pending" in out[0] and "07:56 or 07:57" in out[0]
+    assert "read 07:56" in out[0]  # the reading as the display shows it, like the suggestion
     assert cli(db, "show", "1") == 0
     shown = capsys.readouterr().out
-    assert "low-confidence" in shown and "0  conf 0.90" in shown and "segread review accept 1" in shown
+    assert "read  07:56 (held)" in shown and "low-confidence" in shown and "0  conf 0.90" in shown and "segread review accept 1" in shown
 
     assert cli(db, "accept", "1") == 0
     assert cli(db, "fix", "3", "08:01") == 0  # what the model read, typed with a colon
