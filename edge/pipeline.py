@@ -127,6 +127,7 @@ class Reader:
     def read_image(self, image: np.ndarray) -> tuple[Reading, str]:
         """The reading of one image without the sequence check, and how it was found."""
         n = self.fmt.n_digits
+        self.tracker.noisy = None  # a new image: its noise is judged afresh
         if self.use_crop and self.tracker.roi is not None:
             reading = self._read_crop(image)
             if len(reading.digits) == n:

@@ -140,6 +140,7 @@ class DisplayTracker:
     deskew: bool = True  # a tilted display: try reading the tracked crop turned so that its row is level
     denoise: bool = True  # smooth a crop whose noise is NOISY percent of its range or more before reading it
     smoothed: bool = False  # the last crop read was smoothed
+    noisy: bool | None = None  # this frame's crop is noisy enough to smooth; None until its first crop read
     angle: float = 0.0  # the row's tilt where the display last read whole
     leaning: bool = False  # that tilt is MIN_TURN or more (less TURN_HYSTERESIS once it was)
     finds: int = 0
@@ -187,7 +188,8 @@ class DisplayTracker:
 
         With `denoise`, a crop whose noise is NOISY percent of its range or more is smoothed
         (before levelling, whose equalization would lift the noise with the strokes); `smoothed`
-        tells whether it was. Run3 dimmed to 0.3 of the light with noise of sigma 8 read 94 frames
+        tells whether it was. The noise is judged on the frame's first crop read (`noisy`, which
+        the reader clears for each frame). Run3 dimmed to 0.3 of the light with noise of sigma 8 read 94 frames
         right smoothed against 44 as it was, and the clean crops (near 0.3 percent) are never
         touched; at noise of sigma 4 or 6 in full light (2 and 3 percent) smoothing cost a reading
         each, so those are left as they are (`bench/perturb.py`; chosen on run3, so the held-back
@@ -205,7 +207,9 @@ class DisplayTracker:
         else:
             to_frame = np.array([[1.0, 0.0, x1], [0.0, 1.0, y1]])
             pixels = image[y1:y2, x1:x2]
-        self.smoothed = self.denoise and pixels.size > 0 and noise_percent(pixels) >= NOISY
+        if self.denoise and self.noisy is None:  # judged once a frame: its other looks read the same pixels
+            self.noisy = pixels.size > 0 and noise_percent(pixels) >= NOISY
+        self.smoothed = self.denoise and bool(self.noisy)
         if self.smoothed:
             dynamic = getattr(self.detector, "dynamic", True)
             pixels = smooth(pixels, crop if crop and dynamic else max(self.detector.imgsz))
