@@ -19,6 +19,11 @@ the same shares are taken over the frames it asked about.
 
     python bench/review_loop.py [--model models/current] [--minutes 4] [--max-answers 40]
                                 [--skip-random] [--work DIR] [--out results.json] [--device auto]
+                                [--condition night]
+
+With --condition, run3 is read under one of `bench/perturb.py`'s conditions (the same frames for
+the first read, the answers and the read after). Each arm also reports the frames it did not
+answer, which it never trained on.
 
 Plumbing check without a project model (the peer has no .pt to fine-tune, so train from scratch):
 
@@ -70,20 +75,31 @@ def reader_for(model: Path):
     return Reader(OnnxDetector(model, device="cpu"), FMT)  # no dedup gate: every frame is read
 
 
-def read_run3(model: Path, db=None) -> tuple[list[dict], object]:
-    """Read run3 with `model`: JSONL records, and the review queue when a database is given."""
+def read_run3(model: Path, frames: Path, db=None) -> tuple[list[dict], object]:
+    """Read run3's `frames` with `model`: JSONL records, and the review queue when a database is given."""
     from edge.score import read_folder
 
     reader = reader_for(model)
     if db is None:
-        return read_folder(reader, RUN3, interval=INTERVAL), None
+        return read_folder(reader, frames, interval=INTERVAL), None
     from edge.review.queue import ReviewQueue
     from edge.store import SessionLog
 
-    session_log = SessionLog(db, source=str(RUN3), model=reader.detector.model_id, fmt=str(reader.fmt))
+    session_log = SessionLog(db, source=str(frames), model=reader.detector.model_id, fmt=str(reader.fmt))
     queue = ReviewQueue.for_reader(db, reader, session_log)
-    records = read_folder(reader, RUN3, interval=INTERVAL, session_log=session_log, on_result=queue.consider)
+    records = read_folder(reader, frames, interval=INTERVAL, session_log=session_log, on_result=queue.consider)
     return records, queue
+
+
+def run3_under(condition: str, model: Path, out: Path) -> Path:
+    """run3 under one of `bench/perturb.py`'s conditions, written losslessly to `out`."""
+    import perturb  # bench/ is on sys.path
+
+    if condition not in perturb.CONDITIONS:
+        raise SystemExit(f"unknown condition {condition!r}; known: {', '.join(perturb.CONDITIONS)}")
+    box = perturb.display_box(model, cv2.imread(str(RUN3 / "0.jpg")))
+    perturb.write_condition(condition, box, out)
+    return out
 
 
 def score(records: list[dict], truth) -> dict:
@@ -143,7 +159,7 @@ def answer_queue(db, readings: dict[str, str], max_answers: int) -> dict:
     return {"answered": answered, "unanswerable": unanswerable, **outcome}
 
 
-def write_random_labels(out: Path, records: list[dict], readings: dict[str, str], n: int, seed: int) -> dict:
+def write_random_labels(out: Path, records: list[dict], readings: dict[str, str], n: int, seed: int, frames: Path) -> dict:
     """A YOLO folder of `n` answers from frames in seeded random order, pre-labelled with the first read's boxes."""
     from edge.labels import write_classes, write_label_file
     from edge.review.items import label_boxes, left_to_right
@@ -164,7 +180,7 @@ def write_random_labels(out: Path, records: list[dict], readings: dict[str, str]
         if why is not None:
             unanswerable.append({"frame": stem, "why": why})
             continue
-        image = cv2.imread(str(RUN3 / by_frame[stem]["frame"]), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(frames / by_frame[stem]["frame"]), cv2.IMREAD_COLOR)
         h, w = image.shape[:2]
         ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         assert ok
@@ -205,10 +221,15 @@ def retrain_arm(arm: str, labels: Path, model: Path, work: Path, args, imgsz: in
     return retrain(options)
 
 
-def run_arm(arm: str, labels: Path, answers: dict, model: Path, work: Path, args, imgsz: int, truth) -> dict:
+def run_arm(arm: str, labels: Path, answers: dict, model: Path, work: Path, args, imgsz: int, truth,
+            frames: Path, first: list[dict]) -> dict:
     start = time.monotonic()
     card = retrain_arm(arm, labels, model, work, args, imgsz)
-    after = score(read_run3(Path(card["path"]))[0], truth)
+    records = read_run3(Path(card["path"]), frames)[0]
+    # The frames this arm did not answer: read again, they were never trained on.
+    answered = set(answers["answered"])
+    unseen = [r for r in records if Path(r["frame"]).stem not in answered]
+    unseen_before = [r for r in first if Path(r["frame"]).stem not in answered]
     return {
         "answers": answers,
         "trained_on": sum(1 for _ in (labels / "images").iterdir()),  # corrections all train
@@ -217,7 +238,8 @@ def run_arm(arm: str, labels: Path, answers: dict, model: Path, work: Path, args
             "reasons": card["decision"]["reasons"], "epochs": card["epochs"], "minutes": card["minutes"],
             "device": card["device"], "parent": card["parent"],
         },
-        "after": after,
+        "after": score(records, truth),
+        "unanswered_before": score(unseen_before, truth), "unanswered_after": score(unseen, truth),
         "seconds": round(time.monotonic() - start, 1),
     }
 
@@ -247,6 +269,10 @@ def table(results: dict) -> str:
     row("wrong-accepted before", lambda a: before["wrong_accepted"])
     row("wrong-accepted after", lambda a: a["after"]["wrong_accepted"])
     row("held before / after", lambda a: f"{before['held']} / {a['after']['held']}")
+    row("frames not answered: right before", lambda a: f"{a['unanswered_before']['right']}/{a['unanswered_before']['total']}")
+    row("  right after", lambda a: f"{a['unanswered_after']['right']}/{a['unanswered_after']['total']}")
+    row("  wrong-accepted before / after", lambda a: f"{a['unanswered_before']['wrong_accepted']} / "
+        f"{a['unanswered_after']['wrong_accepted']}")
     row("candidate promoted (temp dir)", lambda a: "yes" if a["candidate"]["promoted_in_temp"] else "no")
     row("retrain epochs / minutes", lambda a: f"{a['candidate']['epochs']} / {a['candidate']['minutes']}")
     width = max(len(r[0]) for r in rows)
@@ -270,15 +296,16 @@ def loop(args, work: Path) -> dict:
         raise ModelError(f"{model} has no card with a training imgsz; pass --imgsz")
     truth, readings = load_truth(TRUTH), typed_readings(TRUTH)
 
+    frames = run3_under(args.condition, model, work / "frames") if args.condition else RUN3
     db = open_db(work / "loop.db")
-    records, queue = read_run3(model, db)
+    records, queue = read_run3(model, frames, db)
     (work / "first-read.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     before = score(records, truth)
     not_right = set(before["not_right_frames"])
     queued = [Path(i.frame).stem for i in list_items(db, "all")]
     log.info("first read: %d/%d right; %s", before["right"], before["total"], queue.summary())
     results = {
-        "model": str(model), "imgsz": imgsz, "minutes": args.minutes, "start": args.start,
+        "model": str(model), "condition": args.condition, "imgsz": imgsz, "minutes": args.minutes, "start": args.start,
         "max_answers": args.max_answers, "seed": args.seed, "frames": len(records),
         "before": before, "queue_items": len(queued), "queue_summary": queue.summary(), "arms": {},
     }
@@ -290,15 +317,15 @@ def loop(args, work: Path) -> dict:
     report = export(db, corrections, fmt="yolo", status="answered")
     if report.problems:
         log.warning("export problems: %s", "; ".join(report.problems))
-    arm = run_arm("queue", corrections, answers, model, work, args, imgsz, truth)
+    arm = run_arm("queue", corrections, answers, model, work, args, imgsz, truth, frames, records)
     arm["selection"] = selection_figures(queued, not_right, len(records))
     results["arms"]["queue"] = arm
 
     if not args.skip_random:
         n = len(answers["answered"])
         random_labels = work / "random-labels"
-        answers = write_random_labels(random_labels, records, readings, n, args.seed)
-        arm = run_arm("random", random_labels, answers, model, work, args, imgsz, truth)
+        answers = write_random_labels(random_labels, records, readings, n, args.seed, frames)
+        arm = run_arm("random", random_labels, answers, model, work, args, imgsz, truth, frames, records)
         asked = answers["answered"] + [u["frame"] for u in answers["unanswerable"]]
         arm["selection"] = selection_figures(asked, not_right, len(records))
         results["arms"]["random"] = arm
@@ -318,6 +345,8 @@ def main(argv=None) -> int:
                     help="retrain from the model's .pt or from scratch [default current]")
     ap.add_argument("--imgsz", type=int, default=None, help="training size [default the model card's]")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random arm and of training [default 0]")
+    ap.add_argument("--condition", default=None,
+                    help="read run3 under one of bench/perturb.py's conditions (e.g. night) [default: as captured]")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -346,7 +375,8 @@ def main(argv=None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
-    print(f"\nrun3, {results['frames']} frames; model {Path(results['model']).name}; retrain {args.minutes} min "
+    under = f" under {args.condition!r}" if args.condition else ""
+    print(f"\nrun3{under}, {results['frames']} frames; model {Path(results['model']).name}; retrain {args.minutes} min "
           f"per arm from {args.start} at imgsz {results['imgsz']}; queue held {results['queue_items']} item(s)\n")
     print(table(results))
     if args.out:
