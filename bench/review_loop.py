@@ -3,7 +3,8 @@
 The truth CSV stands in for the reviewer. Two arms, each retrained the same way from the same model:
 
   queue   run3 read with the review queue attached (every frame, no dedup, frames 1.5 s apart);
-          the queued items answered in queue order with the truth reading typed onto the
+          the queued items answered (spread across the queue, as `segread review list --order
+          spread` lists them; --answer-order queued: in queue order) with the truth reading typed onto the
           pre-label boxes (`segread review fix`), at most --max-answers; items whose boxes are not
           one per digit (or whose frame the truth calls unreadable, `*`) are skipped as asked but
           unanswerable; the answered items exported as a YOLO folder.
@@ -135,13 +136,14 @@ def unanswerable_why(reading: str | None, boxes: list) -> str | None:
     return None
 
 
-def answer_queue(db, readings: dict[str, str], max_answers: int) -> dict:
-    """Answer pending items in queue order from the truth until `max_answers` are answered."""
+def answer_queue(db, readings: dict[str, str], max_answers: int, order: str = "spread") -> dict:
+    """Answer pending items from the truth, in `order` (as `segread review list --order` lists
+    them), until `max_answers` are answered."""
     from edge.errors import ReviewError
     from edge.review.items import fix, list_items, skip
 
     answered, unanswerable, outcome = [], [], {"fixed": 0, "accepted": 0}
-    for item in list_items(db, "pending"):
+    for item in list_items(db, "pending", order):
         if len(answered) >= max_answers:
             break
         stem = Path(item.frame).stem
@@ -306,11 +308,11 @@ def loop(args, work: Path) -> dict:
     log.info("first read: %d/%d right; %s", before["right"], before["total"], queue.summary())
     results = {
         "model": str(model), "condition": args.condition, "imgsz": imgsz, "minutes": args.minutes, "start": args.start,
-        "max_answers": args.max_answers, "seed": args.seed, "frames": len(records),
+        "max_answers": args.max_answers, "answer_order": args.answer_order, "seed": args.seed, "frames": len(records),
         "before": before, "queue_items": len(queued), "queue_summary": queue.summary(), "arms": {},
     }
 
-    answers = answer_queue(db, readings, args.max_answers)
+    answers = answer_queue(db, readings, args.max_answers, args.answer_order)
     if not answers["answered"]:
         raise SystemExit("no queued item could be answered from the truth; nothing to retrain on")
     corrections = work / "corrections"
@@ -345,6 +347,8 @@ def main(argv=None) -> int:
                     help="retrain from the model's .pt or from scratch [default current]")
     ap.add_argument("--imgsz", type=int, default=None, help="training size [default the model card's]")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random arm and of training [default 0]")
+    ap.add_argument("--answer-order", default="spread", choices=("spread", "queued"),
+                    help="which queued items a reviewer answers first, as `segread review list --order` [default spread]")
     ap.add_argument("--condition", default=None,
                     help="read run3 under one of bench/perturb.py's conditions (e.g. night) [default: as captured]")
     ap.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -51,15 +51,21 @@ def review(ctx, db, who):
 @review.command("list")
 @click.option("--status", default="pending", show_default=True, type=click.Choice(queue_items.STATUS_CHOICES),
               help="Which items: pending, answered (accepted or fixed), all, or one status.")
+@click.option("--order", default="queued", show_default=True, type=click.Choice(queue_items.ORDERS),
+              help="queued: as they were queued; spread: any first N lie evenly across the queue (answer those first).")
 @click.pass_context
-def list_cmd(ctx, status):
+def list_cmd(ctx, status, order):
     """List queued items: id, status, what was read, the suggestion, the frame and why it was queued.
+
+    With --order spread, the first items listed lie evenly across the queue, so a few answers
+    cover the whole session rather than its first bad minute.
 
     \b
     Example:
       segread review list --status all
+      segread review list --order spread | head -40
     """
-    rows = queue_items.list_items(_open(ctx), status)
+    rows = queue_items.list_items(_open(ctx), status, order)
     if not rows:
         click.echo(f"no {status} items" if status != "all" else "the queue is empty")
     for item in rows:

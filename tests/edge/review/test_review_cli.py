@@ -71,6 +71,31 @@ def test_user_mistakes_are_one_line_and_exit_2(queued_db, capsys, args, message)
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_a_spread_order_puts_items_from_across_the_queue_first():
+    from edge.review.items import spread
+
+    order = spread(list(range(100)))
+    assert sorted(order) == list(range(100))  # every item, once
+    for k in (4, 10, 40):  # whatever number a person answers, those lie across the whole queue
+        head = sorted(order[:k])
+        assert max(b - a for a, b in zip([-1, *head], [*head, 100])) <= 2 * 100 // k
+    assert spread([]) == [] and spread(["only"]) == ["only"]
+
+
+def test_list_in_spread_order_starts_from_the_middle_of_the_queue(read_session, capsys):
+    from tests.conftest import digits_at
+
+    low = [0.9, 0.9, 0.9, 0.3]
+    texts = [f"07{s}" for s in range(20, 40)]  # every frame unsure: twenty queued, in time order
+    s = read_session([(t, digits_at(t, conf=low)) for t in texts])
+    assert cli(s.db_path, "list") == 0
+    queued = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert cli(s.db_path, "list", "--order", "spread") == 0
+    spread_ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert sorted(spread_ids, key=int) == queued and spread_ids[0] == queued[len(queued) // 2]
+    assert {queued.index(i) < len(queued) // 2 for i in spread_ids[:3]} == {True, False}  # both halves early
+
+
 def test_a_missing_database_is_reported_not_created(tmp_path, capsys):
     assert cli(tmp_path / "nope.db", "list") == 2
     assert "no database at" in capsys.readouterr().err
