@@ -335,6 +335,8 @@ def loop(args, work: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    from edge.review.items import ORDERS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model to start from: .onnx, models folder or pointer [default models/current]")
     ap.add_argument("--minutes", type=float, default=4.0, help="retrain budget per arm [default 4]")
@@ -347,7 +349,7 @@ def main(argv=None) -> int:
                     help="retrain from the model's .pt or from scratch [default current]")
     ap.add_argument("--imgsz", type=int, default=None, help="training size [default the model card's]")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random arm and of training [default 0]")
-    ap.add_argument("--answer-order", default="spread", choices=("spread", "queued"),
+    ap.add_argument("--answer-order", default="spread", choices=ORDERS,
                     help="which queued items a reviewer answers first, as `segread review list --order` [default spread]")
     ap.add_argument("--condition", default=None,
                     help="read run3 under one of bench/perturb.py's conditions (e.g. night) [default: as captured]")
