@@ -139,7 +139,6 @@ class DisplayTracker:
     last_whole: tuple[int, int, int, int] | None = None  # the crop where all the digits last read
     deskew: bool = True  # a tilted display: try reading the tracked crop turned so that its row is level
     denoise: bool = True  # smooth a crop whose noise is NOISY percent of its range or more before reading it
-    smoothed: bool = False  # the last crop read was smoothed
     noisy: bool | None = None  # this frame's crop is noisy enough to smooth; None until its first crop read
     angle: float = 0.0  # the row's tilt where the display last read whole
     leaning: bool = False  # that tilt is MIN_TURN or more (less TURN_HYSTERESIS once it was)
@@ -169,6 +168,11 @@ class DisplayTracker:
             size = size // 64 * 32
         side = -(-max(frame_shape[:2]) // 32) * 32
         return [s for s in ladder if s <= side] or [max(crop, side)]
+
+    @property
+    def smoothed(self) -> bool:
+        """This frame's crop reads are smoothed (`denoise`, and its crop was judged noisy)."""
+        return self.denoise and bool(self.noisy)
 
     @property
     def tilted(self) -> bool:
@@ -209,7 +213,6 @@ class DisplayTracker:
             pixels = image[y1:y2, x1:x2]
         if self.denoise and self.noisy is None:  # judged once a frame: its other looks read the same pixels
             self.noisy = pixels.size > 0 and noise_percent(pixels) >= NOISY
-        self.smoothed = self.denoise and bool(self.noisy)
         if self.smoothed:
             dynamic = getattr(self.detector, "dynamic", True)
             pixels = smooth(pixels, crop if crop and dynamic else max(self.detector.imgsz))

@@ -127,7 +127,7 @@ class ReviewQueue:
                     self.selector.forget(candidate)
                     break
                 ids.append(item_id)
-                said = candidate.result.reading.suggestion if candidate.result.reading else None
+                said = candidate.result.reading.suggestion  # a candidate always has a reading
                 if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
                     self._suggest([(item_id, said)])
                 else:
