@@ -75,7 +75,8 @@ POLICIES = {
     "wide": dict(provisional=False, shadow_guard=False, steady_frames=None),
     "provisional": dict(shadow_guard=False, steady_frames=None),
     "shadow guard": dict(steady_frames=None),
-    "default": {},  # and the steady places' segment vote
+    "segment vote": dict(vote_decode=False),  # the steady places' vote holds doubted readings
+    "default": {},  # and reads a held shadow as the track's time where the vote makes its digit
 }
 
 

@@ -101,6 +101,7 @@ class Reader:
         second_look: bool = True,
         deskew: bool = True,
         denoise: bool = True,
+        vote_decode: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -114,7 +115,7 @@ class Reader:
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
                                       deskew=deskew, denoise=denoise)
-        self.sequence = SequenceCheck(self.fmt)
+        self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode)
         self.stats = ReaderStats()
 
     def swap_detector(self, detector: Detector) -> None:

@@ -54,6 +54,9 @@ class SequenceCheck:
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
     steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
+    vote_decode: bool = True  # read a guarded track's own time where the steady place's vote makes its digit
+    vote_run: int = 2  # ... and one of the last this many frames read whole showed it there
+    vote_min_conf: float = 0.7  # ... and the frame's other digits score this at least (run3's clean digits: 0.77 at the 1st percentile)
     segment_share: float = 0.4  # of them, the share a segment must be lit in to count as lit
     _seen: deque = field(init=False, repr=False)  # (read text, t) per frame read whole, the last `steady_frames`
 
@@ -281,18 +284,9 @@ class SequenceCheck:
         track's digit may be the whole one. A ghost segment lit in most frames does hold a right
         track's readings. None while fewer than half the window's frames are in.
         """
-        if self.steady_frames is None or len(self._seen) < self.steady_frames // 2:
-            return None
-        text, pace = self.fmt.text(value), self.pace()
-        back = [value - pace * (t - seen) for _, seen in self._seen]
-        # What the display showed over the window; before 0 it wraps, so a reset's window never votes.
-        track = {self.fmt.text(v % self._limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
-        for place, shown in enumerate(text):
-            if any(other[place] != shown for other in track):
-                continue  # the track changed this place within the window
-            reads = [raw[place] for raw, _ in self._seen]
-            lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
-            made = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads)))
+        text = self.fmt.text(value)
+        for place, (made, reads) in self.vote(value, t).items():
+            shown = text[place]
             if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
                 # "sequence: ..." like every reason the session gives, so the review queue takes it.
                 reason = (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
@@ -301,6 +295,58 @@ class SequenceCheck:
                 instead = text[:place] + made + text[place + 1:]
                 return reason, instead if self.fmt.value(instead) is not None else None
         return None
+
+    def vote_decoded(self, reading: Reading, shadow: str, t: float) -> Reading | None:
+        """The track's own time `shadow` for a reading that is it with one minutes digit misread
+        as a digit with some of its segments lost, when the steady places' vote makes the track's
+        digit in that place; else None.
+
+        Under heavy compression or glare a leading 9 loses segments now and then and reads 4 or 5
+        (95:35 as 45:35): the shadow guard holds such a frame, yet the frames around it, read
+        whole, light the 9's segments there. The vote counts the boxes as read, never what the
+        session made of them. A frame showing more segments than the track's digit (95:28 where
+        the first frames took the 9 for a 4, and the track followed them) is evidence that the
+        track is the faded one, so it stays held and the truth re-anchors as before. A digit that the display may be stepping to in that place is no
+        misread but a frame caught mid-update (90:58 as 98:59 turns to 00:00), and stays held. (A track that settled on a misread digit, as run3 with a third of
+        the light can, is voted against, so its shadows stay held.)
+        """
+        if not self.vote_decode or reading.text is None:
+            return None
+        place = 0 if reading.text[0] != shadow[0] else 1
+        others = np.delete(reading.digits.confidence, place)
+        if float(others.min()) < self.vote_min_conf:
+            return None  # a frame that misread one digit is a poor one: its others must be sure
+        if not set(SEGMENTS[reading.text[place]]) < set(SEGMENTS[shadow[place]]):
+            return None  # more segments than the track's digit, or others: the track may be the faded one
+        if any(new[place] == reading.text[place] for _, new in self.steps(t)):
+            return None  # the place may be changing to what it read: a frame caught mid-update
+        made, reads = self.vote(self.fmt.value(shadow), t).get(place, (None, []))
+        if made != shadow[place] or shadow[place] not in reads[-self.vote_run:]:
+            return None
+        return Reading(
+            shadow, self.fmt.value(shadow), reading.confidence, reading.digits, "accepted", None,
+            reading.flags + ("vote-decoded",),
+        )
+
+    def vote(self, value: float, t: float) -> dict[int, tuple[str | None, list[str]]]:
+        """For each place the track, counted back from `value` at t, did not change over the last
+        `steady_frames` frames read whole: the digit the segments lit there in at least
+        `segment_share` of them make (None when they make no digit), and what those frames read
+        there. Empty while fewer than half the window's frames are in, or with the vote off."""
+        if self.steady_frames is None or len(self._seen) < self.steady_frames // 2:
+            return {}
+        text, pace = self.fmt.text(value), self.pace()
+        back = [value - pace * (t - seen) for _, seen in self._seen]
+        # What the display showed over the window; before 0 it wraps, so a reset's window never votes.
+        track = {self.fmt.text(v % self._limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
+        votes = {}
+        for place, shown in enumerate(text):
+            if any(other[place] != shown for other in track):
+                continue  # the track changed this place within the window
+            reads = [raw[place] for raw, _ in self._seen]
+            lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
+            votes[place] = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads))), reads
+        return votes
 
     def _judge(self, reading: Reading, t: float) -> Reading:
         if reading.value is None or reading.status != "accepted":
@@ -352,6 +398,8 @@ class SequenceCheck:
                 reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
                 reading.flags + ("re-anchored",),
             )
+        if decoded is None and shadow is not None and self.supported:
+            decoded = self.vote_decoded(reading, shadow, t)
         if decoded is not None:
             self._accept(decoded.value, t)
             return decoded

@@ -82,7 +82,7 @@ class Service:
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
-                             denoise=cfg.reader.denoise)
+                             denoise=cfg.reader.denoise, vote_decode=cfg.reader.vote_decode)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
@@ -222,10 +222,12 @@ class Service:
         self.reader.use_crop, self.reader.second_look = new.reader.crop, new.reader.second_look
         self.reader.level = new.reader.level
         self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
+        self.reader.sequence.vote_decode = new.reader.vote_decode
         if new.reader.format != old.reader.format:
             fmt = DisplayFormat.parse(new.reader.format)
             self.session_log.close("format changed")
-            self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, SequenceCheck(fmt), new.reader.format
+            sequence = SequenceCheck(fmt, vote_decode=new.reader.vote_decode)
+            self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, sequence, new.reader.format
         self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
         cam = self.camera
         cam.stall_s, cam.backoff_min, cam.backoff_max = new.camera.stall_s, new.camera.backoff_min, new.camera.backoff_max

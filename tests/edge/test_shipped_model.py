@@ -67,7 +67,8 @@ def test_reading_the_crop_levelled_as_well_reads_frames_under_glare(run3):
     truth = load_truth(run3.with_suffix(".csv"))
 
     def score(images, level):
-        reader = Reader(detector, "time", level=level, second_look=level)
+        # Without the vote's decoding, which reads some of what levelling fixes (a faded leading 9).
+        reader = Reader(detector, "time", level=level, second_look=level, vote_decode=False)
         return score_results([reader.process(f).to_json() for f in images], truth)
 
     before, after = score(glared, False), score(glared, True)
