@@ -51,21 +51,23 @@ def review(ctx, db, who):
 @review.command("list")
 @click.option("--status", default="pending", show_default=True, type=click.Choice(queue_items.STATUS_CHOICES),
               help="Which items: pending, answered (accepted or fixed), all, or one status.")
-@click.option("--order", default="queued", show_default=True, type=click.Choice(queue_items.ORDERS),
-              help="queued: as they were queued; spread: any first N lie evenly across the queue (answer those first).")
+@click.option("--order", default=None, type=click.Choice(queue_items.ORDERS),
+              help="queued: as they were queued; spread: any first N lie evenly across the queue (answer those first) "
+                   "[default: spread for pending items, else queued].")
 @click.pass_context
 def list_cmd(ctx, status, order):
     """List queued items: id, status, what was read, the suggestion, the frame and why it was queued.
 
-    With --order spread, the first items listed lie evenly across the queue, so a few answers
-    cover the whole session rather than its first bad minute.
+    Pending items are listed spread across the queue: the first ones lie evenly over it, so a few
+    answers cover the whole session rather than its first bad minute. Answer from the top.
 
     \b
     Example:
+      segread review list | head -40
       segread review list --status all
-      segread review list --order spread | head -40
+      segread review list --order queued
     """
-    rows = queue_items.list_items(_open(ctx), status, order)
+    rows = queue_items.list_items(_open(ctx), status, order or queue_items.default_order(status))
     if not rows:
         click.echo(f"no {status} items" if status != "all" else "the queue is empty")
     for item in rows:
@@ -157,11 +159,13 @@ def skip(ctx, item_id):
               help="yolo folder, Label Studio tasks + config, or a CVAT Ultralytics YOLO Detection 1.0 zip.")
 @click.option("--status", default="all", show_default=True, type=click.Choice(["pending", "answered", "all"]),
               help="Which items (skipped ones never): answered items with their decided labels make a training folder.")
+@click.option("--order", default=None, type=click.Choice(queue_items.ORDERS),
+              help="Order of the items (Label Studio lists its tasks so) [default: spread for pending items, else queued].")
 @click.option("--overwrite", is_flag=True, help="Export into a non-empty folder (replacing what an export writes).")
 @click.option("--image-url", default=None,
               help="Label Studio: URL prefix the images are served under [default: Label Studio local-files URLs].")
 @click.pass_context
-def export_cmd(ctx, out, fmt, status, overwrite, image_url):
+def export_cmd(ctx, out, fmt, status, order, overwrite, image_url):
     """Export queued items with their labels (decided, else pre-labels) for a labeling tool or for training.
 
     \b
@@ -173,7 +177,7 @@ def export_cmd(ctx, out, fmt, status, overwrite, image_url):
     """
     from edge.review.export import export
 
-    report = export(_open(ctx), Path(out), fmt, status, overwrite, image_url)
+    report = export(_open(ctx), Path(out), fmt, status, overwrite, image_url, order or queue_items.default_order(status))
     for problem in report.problems:
         click.echo(f"segread: {problem}", err=True)
     click.echo(f"exported {len(report.exported)} item(s) to {report.out}")

@@ -42,11 +42,11 @@ def item_stem(item_id: int) -> str:
     return f"item-{item_id}"
 
 
-def export_items(db: sqlite_utils.Database, status: str = "all") -> list[Item]:
-    """Items to export: pending, answered (accepted or fixed), or all but the skipped."""
+def export_items(db: sqlite_utils.Database, status: str = "all", order: str = "queued") -> list[Item]:
+    """Items to export: pending, answered (accepted or fixed), or all but the skipped; in `order`."""
     if status not in EXPORT_STATUSES:
         raise ReviewError(f"unknown export status {status!r}; choose from {', '.join(EXPORT_STATUSES)}")
-    return [i for i in list_items(db, status) if i.status != "skipped"]
+    return [i for i in list_items(db, status, order) if i.status != "skipped"]
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -202,11 +202,12 @@ def export_cvat(db: sqlite_utils.Database, items: list[Item], out: Path, overwri
 
 
 def export(db: sqlite_utils.Database, out: Path, fmt: str = "yolo", status: str = "all",
-           overwrite: bool = False, image_url: str | None = None) -> ExportReport:
-    """Export the queue's items with `status` in `fmt` to `out` (a folder; a zip file for cvat)."""
+           overwrite: bool = False, image_url: str | None = None, order: str = "queued") -> ExportReport:
+    """Export the queue's items with `status` in `fmt` to `out` (a folder; a zip file for cvat), in
+    `order` (Label Studio lists its tasks in the order of tasks.json)."""
     if fmt not in FORMATS:
         raise ReviewError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    items = export_items(db, status)
+    items = export_items(db, status, order)
     if fmt == "cvat":
         return export_cvat(db, items, out, overwrite)
     prepare_folder(out, overwrite)

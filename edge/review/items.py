@@ -80,6 +80,12 @@ def get_item(db: sqlite_utils.Database, item_id: int) -> Item:
 ORDERS = ("queued", "spread")
 
 
+def default_order(status: str) -> str:
+    """What a person works through first: the pending items spread across the queue (a few answers
+    then cover the whole session, not its first bad minute); any other listing in queue order."""
+    return "spread" if status == "pending" else "queued"
+
+
 def spread(items: list[Item]) -> list[Item]:
     """`items` (in queue order) reordered so that the first k of them, for any k, lie evenly across
     the queue: its middle first, then the middles of the two halves, and so on.
@@ -102,7 +108,8 @@ def spread(items: list[Item]) -> list[Item]:
 
 def list_items(db: sqlite_utils.Database, status: str = "pending", order: str = "queued") -> list[Item]:
     """Items with `status`: one of STATUSES, "answered" (accepted or fixed), or "all"; in the order
-    they were queued, or `spread` across the queue (`order="spread"`)."""
+    they were queued, or `spread` across the queue (`order="spread"`; `default_order` is what the
+    CLI shows a person)."""
     if status == "all":
         where, args = "1", []
     elif status == "answered":

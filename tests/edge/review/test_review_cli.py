@@ -11,7 +11,7 @@ def cli(db, *args, who="tester"):
 
 def test_list_show_accept_fix_skip_from_the_terminal(queued_db, capsys):
     db = queued_db.db_path
-    assert cli(db, "list") == 0
+    assert cli(db, "list", "--order", "queued") == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and "pending" in out[0] and "07:56 or 07:57" in out[0]
     assert "read 07:56" in out[0]  # the reading as the display shows it, like the suggestion
@@ -82,18 +82,25 @@ def test_a_spread_order_puts_items_from_across_the_queue_first():
     assert spread([]) == [] and spread(["only"]) == ["only"]
 
 
-def test_list_in_spread_order_starts_from_the_middle_of_the_queue(read_session, capsys):
+def test_pending_items_are_listed_and_exported_spread_across_the_queue(read_session, capsys, tmp_path):
     from tests.conftest import digits_at
 
     low = [0.9, 0.9, 0.9, 0.3]
     texts = [f"07{s}" for s in range(20, 40)]  # every frame unsure: twenty queued, in time order
     s = read_session([(t, digits_at(t, conf=low)) for t in texts])
-    assert cli(s.db_path, "list") == 0
+    assert cli(s.db_path, "list", "--order", "queued") == 0
     queued = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert cli(s.db_path, "list", "--order", "spread") == 0
+    assert cli(s.db_path, "list") == 0  # what a person answers from the top
     spread_ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert sorted(spread_ids, key=int) == queued and spread_ids[0] == queued[len(queued) // 2]
     assert {queued.index(i) < len(queued) // 2 for i in spread_ids[:3]} == {True, False}  # both halves early
+    # The whole history reads in queue order.
+    assert cli(s.db_path, "list", "--status", "all") == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == queued
+    # Label Studio shows its tasks in the order of tasks.json: the pending ones spread as well.
+    assert cli(s.db_path, "export", str(tmp_path / "ls"), "--format", "label-studio", "--status", "pending") == 0
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert [str(t["data"]["item_id"]) for t in tasks] == spread_ids
 
 
 def test_a_missing_database_is_reported_not_created(tmp_path, capsys):
