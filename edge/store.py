@@ -260,3 +260,10 @@ def m004_service_status(db: sqlite_utils.Database) -> None:
     db["service_status"].create(
         {"id": int, "pid": int, "started_at": float, "updated_at": float, "state": str, "detail": str}, pk="id"
     )
+
+
+@migration
+def m005_review_exported(db: sqlite_utils.Database) -> None:
+    """When a review item was last exported for a labeling tool: the queue never thins such an item
+    (a person may be labeling it), only pending ones nobody has seen outside segread."""
+    db["review_items"].add_column("exported", float)

@@ -6,13 +6,15 @@ label-studio  `tasks.json` with pre-labels as `predictions`, `labeling-config.xm
 cvat          a zip in CVAT's "Ultralytics YOLO Detection 1.0" layout
 
 Every file is named `item-<id>`, and Label Studio tasks carry `data.item_id`, so corrected labels
-find their item on import. Labels use edge.labels' class mapping. Skipped items are never exported.
+find their item on import. Labels use edge.labels' class mapping. Skipped and thinned items are never
+exported; each exported item is stamped, so the queue never thins it.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +45,10 @@ def item_stem(item_id: int) -> str:
 
 
 def export_items(db: sqlite_utils.Database, status: str = "all", order: str = "queued") -> list[Item]:
-    """Items to export: pending, answered (accepted or fixed), or all but the skipped; in `order`."""
+    """Items to export: pending, answered (accepted or fixed), or all but the skipped and thinned; in `order`."""
     if status not in EXPORT_STATUSES:
         raise ReviewError(f"unknown export status {status!r}; choose from {', '.join(EXPORT_STATUSES)}")
-    return [i for i in list_items(db, status, order) if i.status != "skipped"]
+    return [i for i in list_items(db, status, order) if i.status not in ("skipped", "thinned")]
 
 
 def prepare_folder(out: Path, overwrite: bool) -> None:
@@ -209,8 +211,15 @@ def export(db: sqlite_utils.Database, out: Path, fmt: str = "yolo", status: str 
         raise ReviewError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     items = export_items(db, status, order)
     if fmt == "cvat":
-        return export_cvat(db, items, out, overwrite)
-    prepare_folder(out, overwrite)
-    if fmt == "yolo":
-        return export_yolo(db, items, out)
-    return export_label_studio(db, items, out, image_url)
+        report = export_cvat(db, items, out, overwrite)
+    else:
+        prepare_folder(out, overwrite)
+        report = export_yolo(db, items, out) if fmt == "yolo" else export_label_studio(db, items, out, image_url)
+    mark_exported(db, report.exported)
+    return report
+
+
+def mark_exported(db: sqlite_utils.Database, item_ids: list[int]) -> None:
+    """Stamp exported items: a person may be labeling them in a tool, so the queue never thins them."""
+    with db.conn:
+        db.conn.executemany("UPDATE review_items SET exported = ? WHERE id = ?", [(time.time(), i) for i in item_ids])

@@ -21,7 +21,7 @@ import sqlite_utils
 from edge.errors import LabelError, ReviewError
 from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review.export import write_pair
-from edge.review.items import Item, decide, get_item, same_labels
+from edge.review.items import Item, answerable, decide, get_item, same_labels
 
 STEM = re.compile(r"(?:^|[^A-Za-z0-9])item-(\d+)$")
 
@@ -44,9 +44,14 @@ def _item(db, item_id: int | None, where: str, report: ImportReport) -> Item | N
         report.problems.append(f"{where}: no item id (expected a name like item-12 or data.item_id)")
         return None
     try:
-        return get_item(db, item_id)
+        item = get_item(db, item_id)
     except ReviewError:
         report.problems.append(f"{where}: unknown item id {item_id}")
+        return None
+    try:
+        return answerable(item)
+    except ReviewError as exc:
+        report.problems.append(f"{where}: {exc}")
         return None
 
 

@@ -20,7 +20,7 @@ from edge.labels import DIGIT_TO_CLASS, LabelBox
 from edge.reading import DisplayFormat
 from edge.review.suggest import SEPARATOR
 
-STATUSES = ("pending", "accepted", "fixed", "skipped")
+STATUSES = ("pending", "accepted", "fixed", "skipped", "thinned")  # thinned: dropped to keep a full hour's queue spread
 ANSWERED = ("accepted", "fixed")
 STATUS_CHOICES = ("pending", "answered", "all") + STATUSES[1:]
 
@@ -173,9 +173,16 @@ def decide(
         db.execute("UPDATE review_items SET status = ? WHERE id = ?", [status, item_id])
 
 
+def answerable(item: Item) -> Item:
+    """The item, unless the queue thinned it (its frame is gone)."""
+    if item.status == "thinned":
+        raise ReviewError(f"item {item.id} was thinned from the queue to keep a full hour's items spread; its frame is gone")
+    return item
+
+
 def accept(db: sqlite_utils.Database, item_id: int, who: str) -> Item:
     """The pre-labels are right: they become the item's labels."""
-    item = get_item(db, item_id)
+    item = answerable(get_item(db, item_id))
     if not item.prelabels:
         raise ReviewError(
             f"item {item_id} has no pre-label boxes to accept; skip it, or label it in a tool (segread review export)"
@@ -205,7 +212,7 @@ def typed_digits(typed: str | None, item: Item) -> str:
 
 def fix(db: sqlite_utils.Database, item_id: int, typed: str | None, who: str) -> Item:
     """The boxes are right, the digits are not: typed digits go onto the pre-label boxes left to right."""
-    item = get_item(db, item_id)
+    item = answerable(get_item(db, item_id))
     digits = typed_digits(typed, item)
     boxes = left_to_right(item.prelabels)
     if len(digits) != len(boxes):
@@ -221,6 +228,6 @@ def fix(db: sqlite_utils.Database, item_id: int, typed: str | None, who: str) ->
 
 def skip(db: sqlite_utils.Database, item_id: int, who: str) -> Item:
     """Not worth labeling (unreadable, no display): kept, but left out of exports and training."""
-    get_item(db, item_id)
+    answerable(get_item(db, item_id))
     decide(db, item_id, "skip", "skipped", who)
     return get_item(db, item_id)

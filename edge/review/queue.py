@@ -106,7 +106,7 @@ class ReviewQueue:
         self.frames_dir = Path(frames_dir) if frames_dir else frames_folder(db)
         self.session = session
         self.jpeg_quality = jpeg_quality
-        self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes))
+        self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes), self._thinnable)
         self.suggester = Suggester(self.fmt)
         self.stored = 0
         self.stopped: str | None = None  # why queueing stopped (a full disk); reading goes on
@@ -126,6 +126,9 @@ class ReviewQueue:
                 if item_id is None:
                     self.selector.forget(candidate)
                     break
+                self.selector.stored(candidate, item_id)
+                if candidate.thins is not None:
+                    self._thin(candidate.thins[1])
                 ids.append(item_id)
                 said = candidate.result.reading.suggestion  # a candidate always has a reading
                 if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
@@ -140,14 +143,19 @@ class ReviewQueue:
         text = f"  queued {self.stored}"
         if self.stopped:
             return text + f" (queue stopped: {self.stopped})"
-        if self.selector.limit_hit:
-            return text + f" (queue limit {self.selector.limit_hit}, {self.selector.limited} not queued)"
+        sel = self.selector
+        if sel.limit_hit:
+            return text + f" (queue limit {sel.limit_hit}, {sel.limited} not queued)"
+        if sel.thinned:
+            return text + f" ({sel.thinned} thinned to keep the hour spread)"
         return text
 
     def summary(self) -> str:
         """One line for the end of a read: how many were queued, and what kept others out."""
         sel = self.selector
         text = f"queued {self.stored} frame(s) for review ({sel.duplicates} near-duplicates left out"
+        if sel.thinned:
+            text += f", {sel.thinned} thinned to keep a full hour spread"
         if sel.limited:
             text += f", {sel.limited} over the {sel.limit_hit or 'queue'} limit"
         text += ")"
@@ -197,6 +205,34 @@ class ReviewQueue:
             return None
         self.stored += 1
         return item_id
+
+    def _thinnable(self, item_ids: list[int]) -> set[int]:
+        """Of these items, the ones still pending and never exported (a person may be labeling those)."""
+        if not item_ids:
+            return set()
+        marks = ",".join("?" * len(item_ids))
+        try:
+            rows = self.db.execute(
+                f"SELECT id FROM review_items WHERE id IN ({marks}) AND status = 'pending' AND exported IS NULL", item_ids
+            ).fetchall()
+        except sqlite3.Error:
+            return set()
+        return {r[0] for r in rows}
+
+    def _thin(self, item_id: int) -> None:
+        """Mark a pending item `thinned` and delete its frame (the row stays, so the history is whole)."""
+        try:
+            with self.db.conn:
+                row = self.db.execute(
+                    "SELECT image FROM review_items WHERE id = ? AND status = 'pending' AND exported IS NULL", [item_id]
+                ).fetchone()
+                if row is None:
+                    return  # answered or exported since it was chosen: it stays
+                self.db.execute("UPDATE review_items SET status = 'thinned' WHERE id = ?", [item_id])
+        except sqlite3.Error as exc:
+            log.warning("review queue: could not thin item %s: %s", item_id, exc)
+            return
+        image_path(self.db, row[0]).unlink(missing_ok=True)
 
     def _suggest(self, settled: list[tuple[int, str]]) -> None:
         if not settled or self.stopped:

@@ -7,6 +7,13 @@ digit that flips between neighbouring frames, and a small seeded random sample o
 frames (confident mistakes exist). Limits per hour of frame time
 and per session keep the queue small; a perceptual hash of the display crop keeps near-duplicates
 out (a hash of the display crop plus the same digits read). Hitting a limit is counted and said once; reading goes on regardless.
+
+A full hour is thinned rather than closed: a bad stretch offers a frame every second, and a queue
+that took the first 120 would hold the stretch's first two minutes only. A new frame farther from
+the hour's last item than the two closest items are from each other takes the place of the item
+in the densest spot (the one whose neighbours are closest together), so the hour's items stay
+spread over all of it. Only a pending item that was never exported is thinned (a person may be
+labeling an exported one); the queue marks it `thinned` and deletes its frame.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import logging
 import random
 from collections import deque
 from dataclasses import dataclass, field, fields
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -127,13 +135,16 @@ def flipped(a: str, b: str, c: str) -> list[int]:
 
 @dataclass
 class Candidate:
-    """A frame chosen for the queue, with its reasons, display hash and boxes' digits."""
+    """A frame chosen for the queue, with its reasons, display hash and boxes' digits; `thins`: the
+    hour's entry (frame time, item id, session) whose item it replaces, if any."""
 
     frame: Frame
     result: FrameResult
     reasons: list[str]
     phash: int
     digits: str
+    entry: list = field(default_factory=list, repr=False)
+    thins: list | None = None
 
 
 class Selector:
@@ -143,18 +154,22 @@ class Selector:
     one frame late (the previous frame is kept, nothing older).
     """
 
-    def __init__(self, config: SelectConfig | None = None, n_digits: int = 4, seen_hashes=()) -> None:
-        """`seen_hashes`: (hash, digits) of items queued before, so a restart does not queue them again."""
+    def __init__(self, config: SelectConfig | None = None, n_digits: int = 4, seen_hashes=(),
+                 thinnable: Callable[[list[int]], set[int]] = lambda ids: set(ids)) -> None:
+        """`seen_hashes`: (hash, digits) of items queued before, so a restart does not queue them again;
+        `thinnable`: of these item ids, the ones the queue may still thin (pending, never exported)."""
         self.config = config or SelectConfig()
         self.n_digits = n_digits
         self.rng = random.Random(self.config.seed)
         self.recent: deque[tuple[int, str]] = deque(seen_hashes, maxlen=max(1, self.config.recent_hashes))
         self._texts: deque[tuple[Frame, FrameResult, bool]] = deque(maxlen=2)
-        self._hour: deque[float] = deque()
+        self.thinnable = thinnable
+        self._hour: list[list] = []  # [frame time, item id (None until stored), session] of the last hour's items
         self._session_counts: dict = {}
         self.queued = 0
         self.duplicates = 0
         self.limited = 0  # frames not queued because a limit was reached
+        self.thinned = 0  # queued items a later frame replaced, to keep a full hour spread
         self.limit_hit: str | None = None  # which limit stopped queueing most recently
         self._warned: set[str] = set()
 
@@ -200,29 +215,76 @@ class Selector:
             self.duplicates += 1
             return None
         t = result.t
-        while self._hour and self._hour[0] <= t - 3600.0:
-            self._hour.popleft()
+        self._hour = [e for e in self._hour if e[0] > t - 3600.0]
+        victim = None
         if len(self._hour) >= cfg.max_per_hour:
-            return self._refuse("per-hour", f"review queue: {cfg.max_per_hour} items this hour, not queueing more until the hour passes")
-        if self._session_counts.get(session_id, 0) >= cfg.max_per_session:
+            if self._crowded(t):
+                self.limited += 1  # the hour is full and this frame adds least to its spread
+                return None
+            victim = self._victim(t)
+            if victim is None:
+                return self._refuse("per-hour", f"review queue: {cfg.max_per_hour} items this hour, not queueing more until the hour passes")
+            self._warn("thinning", f"review queue: {cfg.max_per_hour} items this hour; thinning them to keep the hour spread")
+        if self._session_counts.get(session_id, 0) >= cfg.max_per_session and not (victim and victim[2] == session_id):
             return self._refuse("per-session", f"review queue: {cfg.max_per_session} items this session, not queueing more")
+        if victim is not None:
+            self._drop(victim)
         self.limit_hit = None
-        self._hour.append(t)
+        entry = [t, None, session_id]
+        self._hour.append(entry)
         self._session_counts[session_id] = self._session_counts.get(session_id, 0) + 1
         self.recent.append((h, digits))
         self.queued += 1
-        return Candidate(frame, result, reasons, h, digits)
+        return Candidate(frame, result, reasons, h, digits, entry, victim)
+
+    def _crowded(self, t: float) -> bool:
+        """Whether a frame at t lies no farther from the hour's last item than the hour's two
+        closest items lie apart: taking it in would spread the hour no better."""
+        times = sorted(e[0] for e in self._hour)
+        return len(times) >= 2 and t - times[-1] <= min(b - a for a, b in zip(times, times[1:]))
+
+    def _victim(self, t: float) -> list | None:
+        """The hour's entry whose item a frame at t replaces: the thinnable item (never the hour's
+        first) whose neighbours are closest together; None when there is none."""
+        entries = sorted(self._hour, key=lambda e: e[0])
+        times = [e[0] for e in entries]
+        free = self.thinnable([e[1] for e in entries[1:] if e[1] is not None])
+        spans = [
+            ((times[i + 1] if i + 1 < len(times) else t) - times[i - 1], i)
+            for i in range(1, len(entries)) if entries[i][1] in free
+        ]
+        return entries[min(spans)[1]] if spans else None
+
+    def stored(self, candidate: Candidate, item_id: int) -> None:
+        """The queue stored the candidate as `item_id` (and thins `candidate.thins`)."""
+        candidate.entry[1] = item_id
+        if candidate.thins is not None:
+            self.thinned += 1
 
     def _refuse(self, kind: str, message: str) -> None:
         self.limited += 1
         self.limit_hit = kind
+        self._warn(kind, message)
+        return None
+
+    def _drop(self, entry: list) -> None:
+        """Take an entry out of the hour and its session's count (entries are told apart by identity)."""
+        if any(e is entry for e in self._hour):
+            self._hour = [e for e in self._hour if e is not entry]
+            self._session_counts[entry[2]] -= 1
+
+    def _warn(self, kind: str, message: str) -> None:
         if kind not in self._warned:
             self._warned.add(kind)
             log.warning("%s (reading goes on)", message)
-        return None
 
     def forget(self, candidate: Candidate) -> None:
-        """Undo the counting of a candidate that could not be stored (full disk)."""
+        """Undo the counting of a candidate that could not be stored (full disk): its place in the
+        hour and its session goes back to the item it would have thinned."""
         self.queued -= 1
+        self._drop(candidate.entry)
+        if candidate.thins is not None:
+            self._hour.append(candidate.thins)
+            self._session_counts[candidate.thins[2]] = self._session_counts.get(candidate.thins[2], 0) + 1
         if (candidate.phash, candidate.digits) in self.recent:
             self.recent.remove((candidate.phash, candidate.digits))

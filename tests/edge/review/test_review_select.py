@@ -117,15 +117,47 @@ def test_a_restarted_reader_does_not_queue_what_is_already_queued(tmp_path, read
     assert len(again.items()) == 1 and again.queue.selector.duplicates == 1
 
 
-def test_the_hourly_limit_stops_queueing_says_so_once_and_reading_goes_on(read_session, caplog):
-    script = [(f"07{50 + i}", digits_at(f"07{50 + i}", conf=LOW)) for i in range(6)]
+def _unsure_clock(n: int, start: int = 470) -> list:
+    """n frames of a clock from 07:50, one digit unsure in each: every frame is a candidate."""
+    return [(TIME.text(start + k), digits_at(TIME.text(start + k), conf=LOW)) for k in range(n)]
+
+
+def test_a_full_hour_is_thinned_so_its_items_cover_the_whole_stretch(read_session, caplog):
+    # A bad stretch of 60 frames (90 s) against a limit of 8: the first 8 alone would cover 12 s.
     with caplog.at_level(logging.WARNING, logger="edge.review.select"):
-        s = read_session(script, SelectConfig(max_per_hour=2, sample_rate=0.0))
-    assert len(s.items()) == 2
+        s = read_session(_unsure_clock(60), SelectConfig(max_per_hour=8, sample_rate=0.0))
+    assert s.reader.stats.read == 60
+    pending = [i for i in s.items() if i["status"] == "pending"]
+    thinned = [i for i in s.items() if i["status"] == "thinned"]
+    assert len(pending) == 8 and thinned and s.queue.selector.thinned == len(thinned)
+    times = sorted(i["t"] for i in pending)
+    assert times[0] == 0.0 and times[-1] >= 75.0  # from the first frame to the last seconds
+    assert max(b - a for a, b in zip(times, times[1:])) <= 3 * (88.5 / 7)  # no gap three times an even one
+    # A thinned item's frame is deleted and its row kept; it is never exported or answered.
+    assert not any(image_path(s.db, i["image"]).exists() for i in thinned)
+    assert all(image_path(s.db, i["image"]).is_file() for i in pending)
+    assert "thinned to keep the hour spread" in s.queue.live_text()
+    assert "thinned to keep a full hour spread" in s.queue.summary()
+    assert len([r for r in caplog.records if "thinning" in r.message]) == 1
+    from edge.errors import ReviewError
+    from edge.review.items import fix
+    with pytest.raises(ReviewError, match="was thinned from the queue"):
+        fix(s.db, thinned[0]["id"], "0751", "tester")
+
+
+def test_an_hour_with_nothing_left_to_thin_stops_queueing_says_so_once_and_reading_goes_on(read_session, caplog):
+    from edge.review.export import mark_exported
+
+    def export_as_queued(session, frame, result):
+        mark_exported(session.db, [i["id"] for i in session.items()])  # a person took each to a labeling tool
+
+    with caplog.at_level(logging.WARNING, logger="edge.review.select"):
+        s = read_session(_unsure_clock(6), SelectConfig(max_per_hour=2, sample_rate=0.0), on_result=export_as_queued)
+    assert [i["status"] for i in s.items()] == ["pending", "pending"]
     assert s.reader.stats.read == 6
-    assert s.queue.selector.limited == 4
+    assert s.queue.selector.limited == 4 and s.queue.selector.thinned == 0
     assert "queue limit per-hour" in s.queue.live_text()
-    assert len([r for r in caplog.records if "items this hour" in r.message]) == 1
+    assert len([r for r in caplog.records if "not queueing more" in r.message]) == 1
 
 
 def test_the_session_limit(read_session):
