@@ -3,8 +3,8 @@
 The truth CSV stands in for the reviewer. Two arms, each retrained the same way from the same model:
 
   queue   run3 read with the review queue attached (every frame, no dedup, frames 1.5 s apart);
-          the queued items answered (spread across the queue, as `segread review list --order
-          spread` lists them; --answer-order queued: in queue order) with the truth reading typed onto the
+          the queued items answered (spread across the queue, as `segread review list` lists
+          pending items; --answer-order queued: in queue order) with the truth reading typed onto the
           pre-label boxes (`segread review fix`), at most --max-answers; items whose boxes are not
           one per digit (or whose frame the truth calls unreadable, `*`) are skipped as asked but
           unanswerable; the answered items exported as a YOLO folder.

@@ -18,6 +18,7 @@ labeling an exported one); the queue marks it `thinned` and deletes its frame.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
 from collections import deque
@@ -164,7 +165,9 @@ class Selector:
         self.recent: deque[tuple[int, str]] = deque(seen_hashes, maxlen=max(1, self.config.recent_hashes))
         self._texts: deque[tuple[Frame, FrameResult, bool]] = deque(maxlen=2)
         self.thinnable = thinnable
-        self._hour: list[list] = []  # [frame time, item id (None until stored), session] of the last hour's items
+        # [frame time, item id (None until stored), session] of the last hour's items, in time order
+        # (a flip is queued one frame late, yet before the frame after it).
+        self._hour: list[list] = []
         self._session_counts: dict = {}
         self.queued = 0
         self.duplicates = 0
@@ -240,13 +243,13 @@ class Selector:
     def _crowded(self, t: float) -> bool:
         """Whether a frame at t lies no farther from the hour's last item than the hour's two
         closest items lie apart: taking it in would spread the hour no better."""
-        times = sorted(e[0] for e in self._hour)
+        times = [e[0] for e in self._hour]
         return len(times) >= 2 and t - times[-1] <= min(b - a for a, b in zip(times, times[1:]))
 
     def _victim(self, t: float) -> list | None:
         """The hour's entry whose item a frame at t replaces: the thinnable item (never the hour's
         first) whose neighbours are closest together; None when there is none."""
-        entries = sorted(self._hour, key=lambda e: e[0])
+        entries = self._hour
         times = [e[0] for e in entries]
         free = self.thinnable([e[1] for e in entries[1:] if e[1] is not None])
         spans = [
@@ -284,7 +287,7 @@ class Selector:
         self.queued -= 1
         self._drop(candidate.entry)
         if candidate.thins is not None:
-            self._hour.append(candidate.thins)
+            bisect.insort(self._hour, candidate.thins, key=lambda e: e[0])
             self._session_counts[candidate.thins[2]] = self._session_counts.get(candidate.thins[2], 0) + 1
         if (candidate.phash, candidate.digits) in self.recent:
             self.recent.remove((candidate.phash, candidate.digits))

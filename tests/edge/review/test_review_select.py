@@ -181,6 +181,24 @@ def test_a_full_disk_stops_queueing_and_reading_goes_on(read_session, monkeypatc
     assert [e["kind"] for e in s.db.query("SELECT kind FROM events")] == ["review-queue-stopped"]
 
 
+def test_a_full_disk_while_thinning_keeps_the_item_it_would_have_replaced(read_session, monkeypatch):
+    written = []
+    real = queue_module.write_bytes
+
+    def fills_up(path, data):
+        if len(written) == 6:  # the queue is full (4) and has thinned once; the next frame finds no space
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
+        real(path, data)
+
+    monkeypatch.setattr(queue_module, "write_bytes", fills_up)
+    s = read_session(_unsure_clock(20), SelectConfig(max_per_hour=4, sample_rate=0.0))
+    assert s.queue.stopped == "disk full"
+    items = s.items()
+    assert len(items) == 6 and sum(i["status"] == "pending" for i in items) == 4  # nothing lost to the failed write
+    assert all(image_path(s.db, i["image"]).is_file() == (i["status"] == "pending") for i in items)
+
+
 def test_a_digit_that_flips_between_neighbours_queues_the_odd_frame(read_session):
     s = read_session([
         ("9533", digits_at("9533")),
