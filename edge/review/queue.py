@@ -146,16 +146,16 @@ class ReviewQueue:
         sel = self.selector
         if sel.limit_hit:
             return text + f" (queue limit {sel.limit_hit}, {sel.limited} not queued)"
-        if sel.thinned:
-            return text + f" ({sel.thinned} thinned to keep the hour spread)"
+        if sel.thinned or sel.crowded:
+            return text + f" ({sel.thinned} thinned, {sel.crowded} left out to keep the hour spread)"
         return text
 
     def summary(self) -> str:
         """One line for the end of a read: how many were queued, and what kept others out."""
         sel = self.selector
         text = f"queued {self.stored} frame(s) for review ({sel.duplicates} near-duplicates left out"
-        if sel.thinned:
-            text += f", {sel.thinned} thinned to keep a full hour spread"
+        if sel.thinned or sel.crowded:
+            text += f", {sel.thinned} of them thinned and {sel.crowded} left out to keep a full hour spread"
         if sel.limited:
             text += f", {sel.limited} over the {sel.limit_hit or 'queue'} limit"
         text += ")"

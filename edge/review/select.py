@@ -173,6 +173,7 @@ class Selector:
         self.duplicates = 0
         self.limited = 0  # frames not queued because a limit was reached
         self.thinned = 0  # queued items a later frame replaced, to keep a full hour spread
+        self.crowded = 0  # frames left out of a full hour, as they would spread it no better
         self.limit_hit: str | None = None  # which limit stopped queueing most recently
         self._warned: set[str] = set()
 
@@ -222,7 +223,7 @@ class Selector:
         victim = None
         if len(self._hour) >= cfg.max_per_hour:
             if self._crowded(t):
-                self.limited += 1  # the hour is full and this frame adds least to its spread
+                self.crowded += 1  # the hour is full and this frame adds least to its spread
                 return None
             victim = self._victim(t)
             if victim is None:
