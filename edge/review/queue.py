@@ -109,6 +109,7 @@ class ReviewQueue:
         self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes), self._thinnable)
         self.suggester = Suggester(self.fmt)
         self.stored = 0
+        self.thinned = 0  # stored items a later frame replaced, to keep a full hour spread
         self.stopped: str | None = None  # why queueing stopped (a full disk); reading goes on
 
     @classmethod
@@ -146,16 +147,16 @@ class ReviewQueue:
         sel = self.selector
         if sel.limit_hit:
             return text + f" (queue limit {sel.limit_hit}, {sel.limited} not queued)"
-        if sel.thinned or sel.crowded:
-            return text + f" ({sel.thinned} thinned, {sel.crowded} left out to keep the hour spread)"
+        if self.thinned or sel.crowded:
+            return text + f" ({self.thinned} thinned, {sel.crowded} left out to keep the hour spread)"
         return text
 
     def summary(self) -> str:
         """One line for the end of a read: how many were queued, and what kept others out."""
         sel = self.selector
         text = f"queued {self.stored} frame(s) for review ({sel.duplicates} near-duplicates left out"
-        if sel.thinned or sel.crowded:
-            text += f", {sel.thinned} of them thinned and {sel.crowded} left out to keep a full hour spread"
+        if self.thinned or sel.crowded:
+            text += f", {self.thinned} of them thinned and {sel.crowded} left out to keep a full hour spread"
         if sel.limited:
             text += f", {sel.limited} over the {sel.limit_hit or 'queue'} limit"
         text += ")"
@@ -232,7 +233,11 @@ class ReviewQueue:
         except sqlite3.Error as exc:
             log.warning("review queue: could not thin item %s: %s", item_id, exc)
             return
-        image_path(self.db, row[0]).unlink(missing_ok=True)
+        self.thinned += 1
+        try:
+            image_path(self.db, row[0]).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("review queue: thinned item %s, but could not delete its frame: %s", item_id, exc)
 
     def _suggest(self, settled: list[tuple[int, str]]) -> None:
         if not settled or self.stopped:

@@ -172,7 +172,6 @@ class Selector:
         self.queued = 0
         self.duplicates = 0
         self.limited = 0  # frames not queued because a limit was reached
-        self.thinned = 0  # queued items a later frame replaced, to keep a full hour spread
         self.crowded = 0  # frames left out of a full hour, as they would spread it no better
         self.limit_hit: str | None = None  # which limit stopped queueing most recently
         self._warned: set[str] = set()
@@ -260,10 +259,8 @@ class Selector:
         return entries[min(spans)[1]] if spans else None
 
     def stored(self, candidate: Candidate, item_id: int) -> None:
-        """The queue stored the candidate as `item_id` (and thins `candidate.thins`)."""
+        """The queue stored the candidate as `item_id` (and thins `candidate.thins`' item next)."""
         candidate.entry[1] = item_id
-        if candidate.thins is not None:
-            self.thinned += 1
 
     def _refuse(self, kind: str, message: str) -> None:
         self.limited += 1

@@ -129,7 +129,7 @@ def test_a_full_hour_is_thinned_so_its_items_cover_the_whole_stretch(read_sessio
     assert s.reader.stats.read == 60
     pending = [i for i in s.items() if i["status"] == "pending"]
     thinned = [i for i in s.items() if i["status"] == "thinned"]
-    assert len(pending) == 8 and thinned and s.queue.selector.thinned == len(thinned)
+    assert len(pending) == 8 and thinned and s.queue.thinned == len(thinned)
     times = sorted(i["t"] for i in pending)
     assert times[0] == 0.0 and times[-1] >= 75.0  # from the first frame to the last seconds
     assert max(b - a for a, b in zip(times, times[1:])) <= 3 * (88.5 / 7)  # no gap three times an even one
@@ -156,7 +156,7 @@ def test_an_hour_with_nothing_left_to_thin_stops_queueing_says_so_once_and_readi
     assert [i["status"] for i in s.items()] == ["pending", "pending"]
     assert s.reader.stats.read == 6
     sel = s.queue.selector
-    assert sel.limited >= 1 and sel.limited + sel.crowded == 4 and sel.thinned == 0  # 4 frames left out, none thinned
+    assert sel.limited >= 1 and sel.limited + sel.crowded == 4 and s.queue.thinned == 0  # 4 frames left out, none thinned
     assert "queue limit per-hour" in s.queue.live_text()
     assert len([r for r in caplog.records if "not queueing more" in r.message]) == 1
 
