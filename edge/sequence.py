@@ -304,22 +304,27 @@ class SequenceCheck:
         Under heavy compression or glare a leading 9 loses segments now and then and reads 4 or 5
         (95:35 as 45:35): the shadow guard holds such a frame, yet the frames around it, read
         whole, light the 9's segments there. The vote counts the boxes as read, never what the
-        session made of them. A frame showing more segments than the track's digit (95:28 where
-        the first frames took the 9 for a 4, and the track followed them) is evidence that the
-        track is the faded one, so it stays held and the truth re-anchors as before. A digit that the display may be stepping to in that place is no
-        misread but a frame caught mid-update (90:58 as 98:59 turns to 00:00), and stays held. (A track that settled on a misread digit, as run3 with a third of
-        the light can, is voted against, so its shadows stay held.)
+        session made of them; a track that settled on a misread digit (run3 with a third of the
+        light) is voted against, so its shadows stay held. Held as well:
+        - a frame showing more segments than the track's digit (95:28 where the first frames took
+          the 9 for a 4, and the track followed them): the track may be the faded one, and the
+          truth re-anchors as before;
+        - a digit the display may be stepping to in that place: a frame caught mid-update (90:58
+          as 98:59 turns to 00:00), not a misread;
+        - a frame whose other digits score under `vote_min_conf`: one that lost a digit's segments
+          is a poor frame, and its seconds are the reading's;
+        - unless one of the last `vote_run` frames read whole showed the track's digit there: a
+          run of frames that all read the other digit is a display that shows it, and costs at
+          most that many.
         """
         if not self.vote_decode or reading.text is None:
             return None
         place = 0 if reading.text[0] != shadow[0] else 1
         others = np.delete(reading.digits.confidence, place)
-        if float(others.min()) < self.vote_min_conf:
-            return None  # a frame that misread one digit is a poor one: its others must be sure
-        if not set(SEGMENTS[reading.text[place]]) < set(SEGMENTS[shadow[place]]):
-            return None  # more segments than the track's digit, or others: the track may be the faded one
+        if float(others.min()) < self.vote_min_conf or not set(SEGMENTS[reading.text[place]]) < set(SEGMENTS[shadow[place]]):
+            return None
         if any(new[place] == reading.text[place] for _, new in self.steps(t)):
-            return None  # the place may be changing to what it read: a frame caught mid-update
+            return None
         made, reads = self.vote(self.fmt.value(shadow), t).get(place, (None, []))
         if made != shadow[place] or shadow[place] not in reads[-self.vote_run:]:
             return None
