@@ -304,7 +304,8 @@ def loop(args, work: Path) -> dict:
     (work / "first-read.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     before = score(records, truth)
     not_right = set(before["not_right_frames"])
-    queued = [Path(i.frame).stem for i in list_items(db, "all")]
+    # What a person sees: the items the queue kept (a full hour thins some as it goes).
+    queued = [Path(i.frame).stem for i in list_items(db, "all") if i.status != "thinned"]
     log.info("first read: %d/%d right; %s", before["right"], before["total"], queue.summary())
     results = {
         "model": str(model), "condition": args.condition, "imgsz": imgsz, "minutes": args.minutes, "start": args.start,
