@@ -49,7 +49,7 @@ class SelectConfig:
     min_conf: float = _field(0.6, "A digit below this confidence queues the frame.", lo=0.0, hi=1.0)
     sample_rate: float = _field(0.02, "Share of otherwise confident frames queued at random.", lo=0.0, hi=1.0)
     seed: int = _field(0, "Seed of the random sample, so a replay queues the same frames.")
-    max_per_hour: int = _field(120, "Most items queued per hour of frame time.", lo=0)
+    max_per_hour: int = _field(120, "Most items queued per hour of frame time; a full hour is thinned so its items stay spread over it.", lo=0)
     max_per_session: int = _field(400, "Most items queued per rowing session (or per run before one opens).", lo=0)
     hash_distance: int = _field(
         8, "A frame whose boxes read the same digits as a recently queued one and whose display hash is at most "

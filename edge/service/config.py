@@ -88,7 +88,7 @@ class QueueConfig(Section):
 
     enabled: bool = Field(True, description="Queue frames the reader was unsure of for review.")
     min_conf: float = Field(0.6, ge=0, le=1, description="A digit below this confidence queues the frame.")
-    per_hour: int = Field(120, ge=0, description="Most frames queued per hour of frame time.")
+    per_hour: int = Field(120, ge=0, description="Most frames queued per hour of frame time; a full hour is thinned so its items stay spread over it.")
     per_session: int = Field(400, ge=0, description="Most frames queued per rowing session.")
     random_rate: float = Field(0.02, ge=0, le=1, description="Share of confident frames queued at random.")
 
