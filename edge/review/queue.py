@@ -86,6 +86,18 @@ def recent_hashes(db: sqlite_utils.Database, limit: int) -> list[tuple[int, str]
     return found
 
 
+def earlier_hour(db: sqlite_utils.Database, now: float | None = None) -> list[tuple[float, int]]:
+    """(seconds ago, id) of the items queued in the last hour of wall time, oldest first."""
+    now = time.time() if now is None else now
+    try:
+        rows = db.execute(
+            "SELECT created, id FROM review_items WHERE created > ? ORDER BY created, id", [now - 3600.0]
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    return [(now - created, item_id) for created, item_id in rows]
+
+
 class ReviewQueue:
     """Decides per read frame whether it enters the queue, and stores it when it does."""
 
@@ -106,7 +118,8 @@ class ReviewQueue:
         self.frames_dir = Path(frames_dir) if frames_dir else frames_folder(db)
         self.session = session
         self.jpeg_quality = jpeg_quality
-        self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes), self._thinnable)
+        self.selector = Selector(self.config, self.fmt.n_digits, recent_hashes(db, self.config.recent_hashes),
+                                 self._thinnable, earlier_hour(db))
         self.suggester = Suggester(self.fmt)
         self.stored = 0
         self.thinned = 0  # stored items a later frame replaced, to keep a full hour spread

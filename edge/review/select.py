@@ -156,9 +156,13 @@ class Selector:
     """
 
     def __init__(self, config: SelectConfig | None = None, n_digits: int = 4, seen_hashes=(),
-                 thinnable: Callable[[list[int]], set[int]] = lambda ids: set(ids)) -> None:
+                 thinnable: Callable[[list[int]], set[int]] = lambda ids: set(ids),
+                 earlier: list[tuple[float, int]] = ()) -> None:
         """`seen_hashes`: (hash, digits) of items queued before, so a restart does not queue them again;
-        `thinnable`: of these item ids, the ones the queue may still thin (pending, never exported)."""
+        `thinnable`: of these item ids, the ones the queue may still thin (pending, never exported);
+        `earlier`: (seconds ago, item id) of items queued in the last hour before this start, oldest
+        first: they count towards the hour (placed that long before the first frame) and may be
+        thinned, so a restart in a bad hour does not queue another hour's worth."""
         self.config = config or SelectConfig()
         self.n_digits = n_digits
         self.rng = random.Random(self.config.seed)
@@ -168,6 +172,7 @@ class Selector:
         # [frame time, item id (None until stored), session] of the last hour's items, in time order
         # (a flip is queued one frame late, yet before the frame after it).
         self._hour: list[list] = []
+        self._earlier = list(earlier)
         self._session_counts: dict = {}
         self.queued = 0
         self.duplicates = 0
@@ -218,6 +223,10 @@ class Selector:
             self.duplicates += 1
             return None
         t = result.t
+        if self._earlier:  # a session of their own: never counted against this run's sessions
+            self._hour = [[t - ago, item_id, ("earlier",)] for ago, item_id in self._earlier] + self._hour
+            self._session_counts[("earlier",)] = len(self._earlier)
+            self._earlier = []
         self._hour = [e for e in self._hour if e[0] > t - 3600.0]
         victim = None
         if len(self._hour) >= cfg.max_per_hour:

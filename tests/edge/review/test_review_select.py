@@ -145,6 +145,22 @@ def test_a_full_hour_is_thinned_so_its_items_cover_the_whole_stretch(read_sessio
         fix(s.db, thinned[0]["id"], "0751", "tester")
 
 
+def test_a_restart_within_the_hour_counts_what_the_hour_queued_before(read_session):
+    config = SelectConfig(max_per_hour=8, sample_rate=0.0)
+    first = read_session(_unsure_clock(30), config)
+    before = max(i["id"] for i in first.items())
+    again = read_session(_unsure_clock(30, start=600), config)  # the same database, moments later
+    pending = [i for i in again.items() if i["status"] == "pending"]
+    assert len(pending) == 8  # the hour's limit over both runs, not 8 more
+    assert any(i["id"] > before for i in pending)  # the new run's frames still find room
+    # An hour later the earlier items no longer count.
+    import time
+
+    from edge.review.queue import earlier_hour
+    assert len(earlier_hour(again.db)) == len(again.items())
+    assert earlier_hour(again.db, now=time.time() + 3601) == []
+
+
 def test_an_hour_with_nothing_left_to_thin_stops_queueing_says_so_once_and_reading_goes_on(read_session, caplog):
     from edge.review.export import mark_exported
 
