@@ -302,9 +302,8 @@ class SequenceCheck:
         digit in that place; else None.
 
         Under heavy compression or glare a leading 9 loses segments now and then and reads 4 or 5
-        (95:35 as 45:35), or the model is unsure of it in haze: the shadow guard or the confidence
-        threshold holds such a frame, yet the frames around it, read whole, light the 9's
-        segments there. The vote counts the boxes as read, never what the
+        (95:35 as 45:35): the shadow guard holds such a frame, yet the frames around it, read
+        whole, light the 9's segments there. The vote counts the boxes as read, never what the
         session made of them; a track that settled on a misread digit (run3 with a third of the
         light) is voted against, so its shadows stay held. Held as well:
         - a frame showing more segments than the track's digit (95:28 where the first frames took
