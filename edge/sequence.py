@@ -357,10 +357,6 @@ class SequenceCheck:
         if reading.value is None or reading.status != "accepted":
             if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
                 decoded = self.mid_update(reading, t) or self.decode(reading, t)
-                if decoded is None and reading.value is not None and self.supported:
-                    shadow = self.shadowed(reading.value, t)  # unsure of a digit that lost segments (haze)
-                    if shadow is not None:
-                        decoded = self.vote_decoded(reading, shadow, t)
                 if decoded is not None:
                     self._accept(decoded.value, t)
                     return decoded

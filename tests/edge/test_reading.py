@@ -286,19 +286,6 @@ def test_a_leading_digit_that_loses_segments_now_and_then_reads_as_the_track_whe
     assert all(r.status == "held" for r, t in zip(off, texts) if t[0] != "9")
 
 
-def test_an_unsure_faded_leading_digit_reads_as_the_track_where_the_frames_light_it():
-    # Haze: the leading 9 reads as a 5 the model is unsure of (0.3), the other digits sure.
-    texts = _dim_session("9", frames=20) + ["5544"]
-    check = SequenceCheck(TIME)
-    out = [check.update(read_digits(digits_at(t, conf=[0.3, 0.9, 0.9, 0.9] if t[0] == "5" else 0.9), TIME), k)
-           for k, t in enumerate(texts)]
-    assert (out[-1].status, out[-1].text, out[-1].flags) == ("accepted", "9544", ("vote-decoded",))
-    off = SequenceCheck(TIME, vote_decode=False)
-    held = [off.update(read_digits(digits_at(t, conf=[0.3, 0.9, 0.9, 0.9] if t[0] == "5" else 0.9), TIME), k)
-            for k, t in enumerate(texts)][-1]
-    assert held.status == "held" and held.reason == "low confidence 0.30"
-
-
 def test_a_track_the_frames_vote_against_never_reads_its_shadow():
     # The track settled on a misread 3 (the frames light a 9 there): a frame that reads the true
     # 9 is no misread of the track's digit, and stays held as before.

@@ -93,8 +93,7 @@ def test_a_dim_room_with_the_gain_up_is_read_with_the_crop_smoothed(run3):
     truth = load_truth(run3.with_suffix(".csv"))
 
     def score(denoise):
-        # Without the vote's decoding, which reads some of what smoothing fixes (a faded leading 9).
-        reader = Reader(detector, "time", denoise=denoise, vote_decode=False)
+        reader = Reader(detector, "time", denoise=denoise)
         records = [reader.process(f).to_json() for f in dim]
         return score_results(records, truth), records
 
