@@ -86,12 +86,17 @@ def recent_hashes(db: sqlite_utils.Database, limit: int) -> list[tuple[int, str]
     return found
 
 
+# A queued item the queue may still thin: nobody answered it, nor took it to a labeling tool.
+THINNABLE = "status = 'pending' AND exported IS NULL"
+
+
 def earlier_hour(db: sqlite_utils.Database, now: float | None = None) -> list[tuple[float, int]]:
-    """(seconds ago, id) of the items queued in the last hour of wall time, oldest first."""
+    """(seconds ago, id) of the items queued in the last hour of wall time and not thinned since, oldest first."""
     now = time.time() if now is None else now
     try:
         rows = db.execute(
-            "SELECT created, id FROM review_items WHERE created > ? ORDER BY created, id", [now - 3600.0]
+            "SELECT created, id FROM review_items WHERE created > ? AND status != 'thinned' ORDER BY created, id",
+            [now - 3600.0]
         ).fetchall()
     except sqlite3.Error:
         return []
@@ -227,7 +232,7 @@ class ReviewQueue:
         marks = ",".join("?" * len(item_ids))
         try:
             rows = self.db.execute(
-                f"SELECT id FROM review_items WHERE id IN ({marks}) AND status = 'pending' AND exported IS NULL", item_ids
+                f"SELECT id FROM review_items WHERE id IN ({marks}) AND {THINNABLE}", item_ids
             ).fetchall()
         except sqlite3.Error:
             return set()
@@ -238,7 +243,7 @@ class ReviewQueue:
         try:
             with self.db.conn:
                 row = self.db.execute(
-                    "SELECT image FROM review_items WHERE id = ? AND status = 'pending' AND exported IS NULL", [item_id]
+                    f"SELECT image FROM review_items WHERE id = ? AND {THINNABLE}", [item_id]
                 ).fetchone()
                 if row is None:
                     return  # answered or exported since it was chosen: it stays

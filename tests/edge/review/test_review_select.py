@@ -157,7 +157,7 @@ def test_a_restart_within_the_hour_counts_what_the_hour_queued_before(read_sessi
     import time
 
     from edge.review.queue import earlier_hour
-    assert len(earlier_hour(again.db)) == len(again.items())
+    assert len(earlier_hour(again.db)) == sum(i["status"] != "thinned" for i in again.items())
     assert earlier_hour(again.db, now=time.time() + 3601) == []
 
 
