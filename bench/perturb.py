@@ -9,7 +9,7 @@ sits over the display, found once on frame 0 with the first model), written loss
 temporary folder and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
 peer is read in the same run, through the same reader.
 
-    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-vote-decode]
+    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-vote-decode] [--no-confirm-first]
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--no-denoise", action="store_true", help="never smooth a noisy display crop")
     parser.add_argument("--no-vote-decode", action="store_true",
                         help="never read a faded minutes digit as the session's time (the steady places' vote)")
+    parser.add_argument("--no-confirm-first", action="store_true",
+                        help="take a reading the session cannot check (its first) at once, not when the next follows it")
     args = parser.parse_args()
     if not RUN3.is_dir():
         raise SystemExit(f"error: {RUN3} not found: this bench reads the shared run3 session")
@@ -155,7 +157,7 @@ def main() -> None:
             row = [name]
             for model in models:
                 s = score_session(model, folder, TRUTH, deskew=not args.no_deskew, denoise=not args.no_denoise,
-                                  vote_decode=not args.no_vote_decode)
+                                  vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first)
                 row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
             rows.append(row)
             print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -163,7 +165,8 @@ def main() -> None:
     print(f"run3 ({len(list(RUN3.glob('*.jpg')))} frames) under each condition, read through the reader's loop "
           f"(every frame, no dedup{', crops never turned' if args.no_deskew else ''}"
           f"{', crops never smoothed' if args.no_denoise else ''}"
-          f"{', no vote-decoded readings' if args.no_vote_decode else ''}); display box from frame 0: {box}; "
+          f"{', no vote-decoded readings' if args.no_vote_decode else ''}"
+          f"{', first readings taken at once' if args.no_confirm_first else ''}); display box from frame 0: {box}; "
           "2 CPU cores, onnxruntime CPU")
     head = ["condition"]
     for model in models:

@@ -72,11 +72,12 @@ def detections(text: str, rng: np.random.Generator, misread: dict[int, str] | No
 
 
 POLICIES = {
-    "wide": dict(provisional=False, shadow_guard=False, steady_frames=None),
-    "provisional": dict(shadow_guard=False, steady_frames=None),
-    "shadow guard": dict(steady_frames=None),
-    "segment vote": dict(vote_decode=False),  # the steady places' vote holds doubted readings
-    "default": {},  # and reads a held shadow as the track's time where the vote makes its digit
+    "wide": dict(provisional=False, shadow_guard=False, steady_frames=None, confirm_first=False),
+    "provisional": dict(shadow_guard=False, steady_frames=None, confirm_first=False),
+    "shadow guard": dict(steady_frames=None, confirm_first=False),
+    "segment vote": dict(vote_decode=False, confirm_first=False),  # the steady places' vote holds doubted readings
+    "vote decode": dict(confirm_first=False),  # and reads a held shadow as the track's time where the vote makes its digit
+    "default": {},  # and a first reading waits for the next frame to follow it
 }
 
 
@@ -144,16 +145,13 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
 
 def score(frames, policy: dict, times: list[float]) -> tuple[int, int, int]:
     check = SequenceCheck(TIME, **policy)
-    right = wrong = held = 0
-    for (_, truth, dets), t in zip(frames, times):
-        r = check.update(read_digits(dets, TIME), t)
-        if r.status != "accepted":
-            held += 1
-        elif r.text in truth:
-            right += 1
-        else:
-            wrong += 1
-    return right, wrong, held
+    outcomes, r = [], None  # per frame: "right", "wrong" or "held"
+    for k, ((_, truth, dets), t) in enumerate(zip(frames, times)):
+        before, r = r, check.update(read_digits(dets, TIME), t)
+        if check.confirmed is not None:  # the frame before waited on this one, and this one followed it
+            outcomes[k - 1] = "right" if before.text in frames[k - 1][1] else "wrong"
+        outcomes.append("held" if r.status != "accepted" else "right" if r.text in truth else "wrong")
+    return outcomes.count("right"), outcomes.count("wrong"), outcomes.count("held")
 
 
 def main(argv: list[str] | None = None) -> int:

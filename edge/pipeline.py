@@ -33,6 +33,7 @@ class FrameResult:
     mode: str  # "crop" | "find" | "skipped"
     ms: float
     skip_reason: str | None = None  # the dedup gate's: "interval" or "unchanged"
+    settles: "FrameResult | None" = None  # the final verdict of an earlier frame, whose verdict waited until this one
 
     def to_json(self) -> dict:
         r = self.reading
@@ -102,6 +103,7 @@ class Reader:
         deskew: bool = True,
         denoise: bool = True,
         vote_decode: bool = True,
+        confirm_first: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -115,8 +117,9 @@ class Reader:
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
                                       deskew=deskew, denoise=denoise)
-        self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode)
+        self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first)
         self.stats = ReaderStats()
+        self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
 
     def swap_detector(self, detector: Detector) -> None:
         """Use another (already warmed-up) model from the next frame on; a tilted display is
@@ -277,6 +280,25 @@ class Reader:
             reading, mode = self.read_image(frame.image)
             reading = self.sequence.update(self.look_again(frame.image, reading, frame.t), frame.t)
             ms = (time.perf_counter() - start) * 1000
-            result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms)
+            done = self.awaiting is not None and self.sequence.awaiting != self.awaiting.t
+            result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms,
+                                 settles=self.settle(self.sequence.confirmed) if done else None)
+            if result.status == "held" and self.sequence.awaiting == frame.t:
+                self.awaiting = result
         self.stats.add(result)
         return result
+
+    def settle(self, confirmed: float | None = None) -> FrameResult | None:
+        """The final verdict of the frame whose reading waited for a frame to follow it
+        (`SequenceCheck.awaiting`): accepted, flagged `confirmed`, when the sequence `confirmed` it;
+        else held. None when no frame waits. The read loop calls it once more when the source ends."""
+        held, self.awaiting = self.awaiting, None
+        if held is None:
+            return None
+        r = held.reading
+        if confirmed == held.t:
+            self.stats.held -= 1
+            self.stats.accepted += 1
+            return replace(held, status="accepted", reading=r.with_verdict("accepted", None).flagged("confirmed"), settles=None)
+        why = f"sequence: {self.fmt.show(r.text)} could not be checked: no frame read after it followed it"
+        return replace(held, reading=r.with_verdict("held", why), settles=None)

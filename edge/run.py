@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, TextIO
 
 from edge.capture import Frame
+from edge.errors import StoreError
 from edge.pipeline import FrameResult, Reader
 from edge.store import SessionLog
 
@@ -89,31 +90,74 @@ def run(
     stop: threading.Event | None = None,
     on_result: Callable[[Frame, FrameResult], None] | None = None,
 ) -> Reader:
-    """Read every frame of `source` until it ends or `stop` is set; returns the reader (its stats)."""
+    """Read every frame of `source` until it ends or `stop` is set; returns the reader (its stats).
+
+    Each read frame is logged before the next is read. A frame whose verdict waits on the frames
+    read after it (`Reader.awaiting`: a reading the session cannot check yet) is logged held, then
+    logged again with its final verdict (`FrameResult.settles`, a few frames on at most); its
+    JSONL record and its `on_result` call wait for that verdict, and the JSONL records after it
+    wait with it, so the stream keeps input order and tells each frame's verdict once.
+    """
     stop = stop or threading.Event()
     result = None
+    waiting = False  # a frame's verdict waits on the frames read after it (the first of `lines`)
+    lines: list[FrameResult] = []  # JSONL records waiting with it, in input order
+    calls: list[tuple[Frame, FrameResult]] = []  # the read frames among them, for `on_result`
+
+    def settle(final: FrameResult) -> None:
+        nonlocal waiting
+        if session_log is not None:
+            session_log.revise(final)
+        lines[0], calls[0] = final, (calls[0][0], final)
+        waiting = False
+
+    def emit() -> None:
+        if jsonl is not None and lines:
+            for line in lines:
+                jsonl.write(json.dumps(line.to_json()) + "\n")
+            jsonl.flush()
+        lines.clear()
+        for frame_, result_ in calls:
+            if on_result is not None:
+                on_result(frame_, result_)
+        calls.clear()
+
     try:
         for frame in source:
             result = reader.process(frame)
+            if result.settles is not None and waiting:
+                settle(result.settles)
+                emit()
             if session_log is not None:
                 session_log.record(result)
                 session_log.tick(frame.t)
-            if jsonl is not None:
-                jsonl.write(json.dumps(result.to_json()) + "\n")
-                jsonl.flush()
-            if on_result is not None:
-                on_result(frame, result)
+            waiting = waiting or result is reader.awaiting
+            lines.append(result)
+            if result.status != "skipped":
+                calls.append((frame, result))
+            elif on_result is not None:
+                on_result(frame, result)  # nothing to wait for: dedup skipped it
+            if not waiting:
+                emit()
             if live is not None:
                 live.show(status_text(reader, result))
             if stop.is_set():
                 break
     finally:
-        if session_log is not None:
-            session_log.close("stopped" if stop.is_set() else "source ended")
-        if live is not None and result is not None:
-            live.show(status_text(reader, result), force=True)
-            live.done()
-        close = getattr(source, "close", None)
-        if close:
-            close()
+        try:
+            final = reader.settle()  # the source ended while a frame's verdict waited
+            if final is not None and waiting:
+                settle(final)
+            emit()
+        except StoreError as exc:  # its row stays as logged (held); never hide the loop's own error
+            log.error("%s", exc)
+        finally:
+            if session_log is not None:
+                session_log.close("stopped" if stop.is_set() else "source ended")
+            if live is not None and result is not None:
+                live.show(status_text(reader, result), force=True)
+                live.done()
+            close = getattr(source, "close", None)
+            if close:
+                close()
     return reader

@@ -17,6 +17,11 @@ as a camera only guesses its frame times. Within it, a time display that runs ah
 digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until the next frame
 follows it; one misread then costs one held frame instead of a wrong reading and the held frames
 after it.
+
+A reading the session cannot check (its first, or the first after so long that any time would
+follow the anchor) is held the same way: the next sure reading confirms it, or it stays held. A
+misread first reading would otherwise be the session's start in the log (32:11 -> 01:31 for a
+workout that began at 95:24) and the track every frame after it is judged by.
 """
 
 from __future__ import annotations
@@ -45,12 +50,16 @@ class SequenceCheck:
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
     provisional: bool = True  # hold a time reading that runs ahead of the clock until the next frame follows it
+    confirm_first: bool = True  # hold a reading the session cannot check until the next sure reading follows it
+    first_wait: int = 3  # ... waiting through at most this many frames read without a sure reading
     shadow_guard: bool = True  # never re-anchor a supported time track on its own expected time with one minutes digit changed
     established: int = 5  # net support (accepted readings less contradicted ones) that makes a track worth defending
     max_support: int = 100  # a track's net support never grows past this, so a wrong one yields in time
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
+    _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
+    confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
     steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
@@ -236,7 +245,7 @@ class SequenceCheck:
         """Whether the session can read this unaccepted frame itself (mid-update or decoded); no
         state changes."""
         return (
-            self.anchor is not None and len(reading.digits) == self.fmt.n_digits
+            not self.unchecked(t) and len(reading.digits) == self.fmt.n_digits
             and (self.mid_update(reading, t) or self.decode(reading, t)) is not None
         )
 
@@ -252,12 +261,32 @@ class SequenceCheck:
         self._pending.clear()
         self._ahead = None
 
+    @property
+    def awaiting(self) -> float | None:
+        """The t of the unchecked reading held until a frame follows it, or None."""
+        return self._first[1] if self._first is not None else None
+
+    def unchecked(self, t: float) -> bool:
+        """Whether a reading at t has nothing to be checked against: no anchor yet, or (a time
+        display, which may roll over) one so long ago that the plausible window spans every time."""
+        if self.anchor is None:
+            return True
+        return self.fmt.kind == "time" and (t - self.anchor[1]) * self.max_rate + self.slack >= self._limit
+
     def update(self, reading: Reading, t: float) -> Reading:
         """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
         it with the session's help when the boxes are there but the top digits are unsure or
-        implausible, and hold an accepted one that a steady place's recent frames disagree with
-        (`unsteady`)."""
-        judged = self._judge(reading, t)
+        implausible, hold one the session cannot check until a sure reading follows it (then
+        `confirmed` is its t), and hold an accepted one that a steady place's recent frames
+        disagree with (`unsteady`)."""
+        self.confirmed = None
+        first, self._first = self._first, None
+        if self._unchecked_reading(reading, t):
+            judged = self._first_reading(reading, t, first)
+        else:
+            judged = self._judge(reading, t)
+            if first is not None and first[2] < self.first_wait and judged.status != "accepted":
+                self._first = (first[0], first[1], first[2] + 1)  # a frame with no sure reading: wait on
         if len(reading.digits) == self.fmt.n_digits:
             self._seen.append(("".join(reading.digits.digits), t))
         if judged.status != "accepted":
@@ -353,16 +382,39 @@ class SequenceCheck:
             votes[place] = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads))), reads
         return votes
 
+    def _unchecked_reading(self, reading: Reading, t: float) -> bool:
+        return reading.value is not None and reading.status == "accepted" and self.unchecked(t)
+
+    def _first_reading(self, reading: Reading, t: float, first: tuple[float, float, int] | None) -> Reading:
+        """An unchecked reading: accepted with the one held before it (`first`) when this one follows
+        it in the plausible window (not at the clock's pace: the frame times of a folder may be a
+        poor guess, and no pace is known yet); else held in its place until a sure reading follows
+        it, through at most `first_wait` frames without one."""
+        if not self.confirm_first:
+            self._accept(reading.value, t)
+            return reading
+        if first is not None:
+            value, seen, _ = first
+            delta = self.step(value, reading.value, t - seen)
+            if delta is not None and t > seen:
+                self.anchor, self._support = None, 0  # a new track: nothing before the gap speaks for it
+                self._accept(value, seen)
+                self._accept(reading.value, t)
+                self.confirmed = seen
+                return reading
+        self._first = (reading.value, t, 0)
+        what = "the session's first reading" if self.anchor is None else "the first reading in a long while"
+        return reading.with_verdict(
+            "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
+        )
+
     def _judge(self, reading: Reading, t: float) -> Reading:
         if reading.value is None or reading.status != "accepted":
-            if self.anchor is not None and len(reading.digits) == self.fmt.n_digits:
+            if not self.unchecked(t) and len(reading.digits) == self.fmt.n_digits:
                 decoded = self.mid_update(reading, t) or self.decode(reading, t)
                 if decoded is not None:
                     self._accept(decoded.value, t)
                     return decoded
-            return reading
-        if self.anchor is None:
-            self._accept(reading.value, t)
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)

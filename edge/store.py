@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -115,6 +116,7 @@ class SessionLog:
         self._last_value: float | None = None
         self._last_accepted_t: float | None = None
         self._last_change_t: float | None = None
+        self._rows: deque = deque(maxlen=8)  # (frame, t, row id) of the last readings logged
 
     def _write(self, fn) -> None:
         try:
@@ -146,12 +148,40 @@ class SessionLog:
         }
 
         def write():
-            self.db["readings"].insert(row)
+            table = self.db["readings"]
+            table.insert(row)
+            self._rows.append((result.frame, result.t, table.last_pk))
             if result.status == "accepted" and self.session_id is not None:
-                self.db.execute(
-                    "UPDATE sessions SET last_value = ?, readings = readings + 1, ended_at = ? WHERE id = ?",
-                    [r.value, now, self.session_id],
-                )
+                self._count(r.value, now)
+
+        self._write(write)
+
+    def _count(self, value: float, now: float) -> None:
+        self.db.execute(
+            "UPDATE sessions SET last_value = ?, readings = readings + 1, ended_at = ? WHERE id = ?",
+            [value, now, self.session_id],
+        )
+
+    def revise(self, result) -> None:
+        """Log the final verdict of a reading logged held while its verdict waited on the frames
+        read after it (`FrameResult.settles`): accepted, it joins (or opens) the session as the
+        reading it was; held, its reason changes. A frame that is not one of the last few logged
+        is refused."""
+        row_id = next((row for frame, t, row in self._rows if (frame, t) == (result.frame, result.t)), None)
+        if row_id is None:
+            raise ValueError(f"frame {result.frame} at t={result.t} is not one of the last readings logged")
+        r, now = result.reading, time.time()
+        if result.status == "accepted":
+            self._advance(result.t, r.value, False, now)
+
+        def write():
+            if result.status != "accepted":
+                self.db.execute("UPDATE readings SET reason = ? WHERE id = ?", [r.reason, row_id])
+                return
+            self.db.execute("UPDATE readings SET status = 'accepted', reason = NULL WHERE id = ?", [row_id])
+            # It and the frames logged while it waited belong to the session it opened or joined.
+            self.db.execute("UPDATE readings SET session_id = ? WHERE id >= ?", [self.session_id, row_id])
+            self._count(r.value, now)
 
         self._write(write)
 

@@ -82,7 +82,8 @@ class Service:
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
-                             denoise=cfg.reader.denoise, vote_decode=cfg.reader.vote_decode)
+                             denoise=cfg.reader.denoise, vote_decode=cfg.reader.vote_decode,
+                             confirm_first=cfg.reader.confirm_first)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
@@ -223,10 +224,11 @@ class Service:
         self.reader.level = new.reader.level
         self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
         self.reader.sequence.vote_decode = new.reader.vote_decode
+        self.reader.sequence.confirm_first = new.reader.confirm_first
         if new.reader.format != old.reader.format:
             fmt = DisplayFormat.parse(new.reader.format)
             self.session_log.close("format changed")
-            sequence = SequenceCheck(fmt, vote_decode=new.reader.vote_decode)
+            sequence = SequenceCheck(fmt, vote_decode=new.reader.vote_decode, confirm_first=new.reader.confirm_first)
             self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, sequence, new.reader.format
         self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
         cam = self.camera

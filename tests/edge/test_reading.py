@@ -10,6 +10,8 @@ from edge.sequence import SequenceCheck
 from tests.conftest import bench_module, digits_at
 
 TIME = DisplayFormat.parse("time")
+# The sequence tests below start from a first reading taken at once (`confirm_first=False`): the
+# rule they test is another. A first reading waiting on the next frame has tests of its own.
 
 
 def test_digits_are_ordered_by_position_not_by_detection_order():
@@ -53,7 +55,7 @@ def test_counter_format():
 
 
 def _seq(readings, dt=1.5):
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     out = []
     for i, text in enumerate(readings):
         r = read_digits(digits_at(text), TIME)
@@ -70,6 +72,42 @@ def test_a_reading_that_contradicts_the_sequence_is_held():
     out = _seq(["0750", "0752", "4753", "0755"])
     assert [r.status for r in out] == ["accepted", "accepted", "held", "accepted"]
     assert out[2].reason.startswith("sequence: 47:53 does not follow 07:52")
+
+
+def test_a_first_reading_waits_for_a_sure_reading_to_follow_it():
+    check = SequenceCheck(TIME)
+    first = check.update(read_digits(digits_at("3211"), TIME), 0.0)  # 95:24 misread: nothing to check it by
+    assert first.status == "held" and "first reading" in first.reason and check.awaiting == 0.0
+    second = check.update(read_digits(digits_at("9525"), TIME), 1.0)  # does not follow 32:11: waits in its place
+    assert second.status == "held" and check.awaiting == 1.0 and check.confirmed is None
+    unsure = check.update(read_digits(digits_at("9526", conf=[0.9, 0.3, 0.9, 0.9]), TIME), 2.0)
+    assert unsure.status == "held" and check.awaiting == 1.0  # no sure reading in this frame: it waits on
+    third = check.update(read_digits(digits_at("9527"), TIME), 3.0)
+    assert third.status == "accepted" and check.confirmed == 1.0 and check.awaiting is None
+    assert check.update(read_digits(digits_at("3228"), TIME), 4.0).status == "held"  # 95:27 is the track now
+
+
+def test_a_first_reading_waits_through_first_wait_frames_at_most():
+    check = SequenceCheck(TIME, first_wait=2)
+    check.update(read_digits(digits_at("0755"), TIME), 0.0)
+    for t in (1.0, 2.0, 3.0):
+        check.update(read_digits(digits_at("0756", conf=[0.9, 0.3, 0.9, 0.9]), TIME), t)
+    assert check.awaiting is None
+    late = check.update(read_digits(digits_at("0759"), TIME), 4.0)
+    assert late.status == "held" and check.awaiting == 4.0  # 07:59 waits in its turn
+
+
+def test_after_a_long_dark_spell_a_reading_waits_again():
+    check = SequenceCheck(TIME)
+    for text, t in (("1000", 0.0), ("1001", 1.0)):
+        check.update(read_digits(digits_at(text), TIME), t)
+    assert check.anchor == (601.0, 1.0)
+    # 50 minutes on, any time follows 10:01 (the display may have rolled over): nothing checks 00:05.
+    r = check.update(read_digits(digits_at("0005"), TIME), 3001.0)
+    assert r.status == "held" and "first reading in a long while" in r.reason
+    assert check.update(read_digits(digits_at("0006"), TIME), 3002.0).status == "accepted"
+    assert check.confirmed == 3001.0 and check.anchor == (6.0, 3002.0)
+    assert check.update(read_digits(digits_at("4007"), TIME), 3003.0).status == "held"  # checked as before
 
 
 def test_agreeing_readings_re_anchor_after_a_reset():
@@ -92,7 +130,7 @@ def _scored(text: str, second: dict[int, tuple[str, float]] | None = None, conf:
 
 
 def test_the_session_decides_between_a_digits_two_likely_classes():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(_scored("9532"), TIME), 0.0)
     # The leading 9 scored a little higher as 4: 45:33 contradicts the session, 95:33 fits it.
     r = check.update(read_digits(_scored("4533", {0: ("9", 0.4)}, conf=0.6), TIME), 1.5)
@@ -101,14 +139,14 @@ def test_the_session_decides_between_a_digits_two_likely_classes():
 
 
 def test_no_decoding_without_support_from_the_boxes():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(_scored("9532"), TIME), 0.0)
     r = check.update(read_digits(_scored("4533", {0: ("9", 0.05)}, conf=0.6), TIME), 1.5)
     assert r.status == "held" and r.reason.startswith("sequence")
 
 
 def test_decoding_takes_only_second_best_classes_and_one_digit():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(_scored("9532"), TIME), 0.0)
     # 9 is only the third choice of the leading box: no decoding.
     third = _scored("4533", {0: ("9", 0.3)}, conf=0.6)
@@ -120,13 +158,13 @@ def test_decoding_takes_only_second_best_classes_and_one_digit():
 
 
 def test_decoding_is_off_when_asked():
-    check = SequenceCheck(TIME, decode_min=None)
+    check = SequenceCheck(TIME, decode_min=None, confirm_first=False)
     check.update(read_digits(_scored("9532"), TIME), 0.0)
     assert check.update(read_digits(_scored("4533", {0: ("9", 0.4)}, conf=0.6), TIME), 1.5).status == "held"
 
 
 def test_candidates_cover_the_rollover():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(_scored("9858"), TIME), 0.0)
     texts = check.candidates(1.0)
     assert "9859" in texts and "0000" in texts
@@ -135,7 +173,7 @@ def test_candidates_cover_the_rollover():
 
 
 def test_a_display_past_60_minutes_never_wraps_like_a_clock():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(_scored("9538"), TIME), 0.0)
     assert not any(text.startswith("35") for text in check.candidates(1.0))
     # 35:39 is 95:39 minus an hour: not a rollover of a display that shows 95 minutes.
@@ -144,7 +182,7 @@ def test_a_display_past_60_minutes_never_wraps_like_a_clock():
 
 
 def _step(previous: str, shown: str, fmt=TIME, dt: float = 1.0):
-    check = SequenceCheck(fmt)
+    check = SequenceCheck(fmt, confirm_first=False)
     check.update(read_digits(digits_at(previous), fmt), 0.0)
     return check.update(read_digits(digits_at(shown), fmt), dt)
 
@@ -174,17 +212,17 @@ def test_a_mid_update_needs_every_changing_place_to_show_its_new_segments():
 
 
 def test_expected_steps_follow_the_clock_and_a_counter_steps_once():
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(digits_at("9858"), TIME), 0.0)
     assert check.steps(1.0) == [("9858", "9859"), ("9859", "0000"), ("9859", "9900")]
     assert len(check.steps(3.0)) == 7  # up to four steps ahead; past 98:59, each as 99:xx or 00:xx
-    counter = SequenceCheck(DisplayFormat.parse("digits:3"))
+    counter = SequenceCheck(DisplayFormat.parse("digits:3"), confirm_first=False)
     counter.update(read_digits(digits_at("999"), counter.fmt), 0.0)
     assert counter.steps(5.0) == [("999", "000")]
 
 
 def _times(readings, times, **options):
-    check = SequenceCheck(TIME, **options)
+    check = SequenceCheck(TIME, **{"confirm_first": False, **options})
     return [check.update(read_digits(digits_at(text), TIME), t) for text, t in zip(readings, times)]
 
 
@@ -357,7 +395,7 @@ def test_a_wrong_track_gives_way_to_the_truth_read_as_long():
 def test_a_track_that_fell_behind_is_no_shadow_of_a_seconds_digit():
     # A track 10 s behind a fast display differs in the tens of seconds only: that is drift, and
     # the display re-anchors as before.
-    check = SequenceCheck(TIME)
+    check = SequenceCheck(TIME, confirm_first=False)
     for text, t in zip(*_clock("1400", 10)):
         check.update(read_digits(digits_at(text), TIME), t)
     assert check.shadowed(TIME.value("8410"), 10.0) == "1410"

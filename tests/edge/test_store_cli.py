@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import shutil
@@ -51,6 +52,38 @@ def test_a_reset_starts_a_new_session(tmp_path):
     sessions = list_sessions(db)
     assert len(sessions) == 2
     assert sessions[0]["end_reason"] == "reset" and sessions[1]["first_value"] == 2
+
+
+def _read_jsonl(tmp_path, texts):
+    det = FakeDetector([digits_at(t) for t in texts])
+    reader = Reader(det, "time", use_crop=False)
+    db = open_db(tmp_path / "s.db")
+    out = io.StringIO()
+    run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=1.0), reader, SessionLog(db, "test", "fake", "time"),
+        jsonl=out)
+    return db, reader, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_misread_first_frame_never_becomes_the_sessions_start(tmp_path):
+    # 95:24 misread as 32:11 on the first frame: nothing follows it; 95:25 waits for 95:26, then counts.
+    db, reader, records = _read_jsonl(tmp_path, ["3211", "9525", "9526", "9527"])
+    assert [r["frame"] for r in records] == ["0.jpg", "1.jpg", "2.jpg", "3.jpg"]  # one each, in input order
+    assert [r["status"] for r in records] == ["held", "accepted", "accepted", "accepted"]
+    assert "could not be checked" in records[0]["reason"] and "confirmed" in records[1]["flags"]
+    (session,) = list_sessions(db)
+    assert (session["first_value"], session["last_value"], session["readings"]) == (95 * 60 + 25, 95 * 60 + 27, 3)
+    rows = list(db.query("SELECT status, reason, session_id FROM readings ORDER BY id"))
+    assert [r["status"] for r in rows] == ["held", "accepted", "accepted", "accepted"]
+    assert rows[0]["reason"] == records[0]["reason"] and {r["session_id"] for r in rows[1:]} == {session["id"]}
+    assert (reader.stats.accepted, reader.stats.held) == (3, 1)
+
+
+def test_a_first_reading_that_nothing_follows_stays_held_and_says_why(tmp_path):
+    db, _, records = _read_jsonl(tmp_path, ["0755"])
+    assert [(r["status"], r["reading"]) for r in records] == [("held", None)]
+    assert records[0]["reason"] == "sequence: 07:55 could not be checked: no frame read after it followed it"
+    assert [r["reason"] for r in db.query("SELECT reason FROM readings")] == [records[0]["reason"]]
+    assert list_sessions(db) == []
 
 
 def test_migrations_run_once_and_wal_is_on(tmp_path):
