@@ -21,8 +21,12 @@ reading is the truth, disturbed the ways a detector gets a seven-segment display
 Every session is read by `edge.sequence.SequenceCheck` once per policy, and scored like a real
 session: right (accepted and equal to the truth), wrong-accepted, held. `wide` accepts anything in
 the wide window (2 units/s + 3); `provisional` also holds a reading that runs ahead of the clock
-until the next frame follows it; `default` (the reader's) also refuses to re-anchor an
-established sequence on readings that are its own expected values with one digit changed. Frame times are either the capture times (a live camera) or a
+until the next frame follows it; `shadow guard` also refuses to re-anchor an established
+sequence on readings that are its own expected values with one digit changed; `segment vote` also
+holds a reading whose steady places the recent frames' segments contradict; `vote decode` also
+reads such a held reading as the track's time where the vote makes its digit; `default` (the
+reader's) also holds the first reading until a sure one follows it, then counts it (as the read
+loop revises it). Frame times are either the capture times (a live camera) or a
 guess of 1 s per frame for a folder replayed as a camera (the frames being `--spacing` apart).
 
     python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--faint 0.3] [--reset 0.3]

@@ -73,13 +73,11 @@ def score_results(results: list[dict], truth: dict[str, set[str]]) -> Score:
     return score
 
 
-def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_result=None) -> list[dict]:
-    """Read every frame of a folder through the read loop; its JSONL records, in frame order.
-
-    `interval` is the seconds between the folder's frames (the sequence check uses it);
-    `session_log` and `on_result` (e.g. a review queue's `consider`) are passed to the loop.
-    """
-    from edge.capture import FolderSource
+def read_frames(reader, frames, session_log=None, on_result=None) -> list[dict]:
+    """Read frames (any iterable of `Frame`, or a source) through the read loop; their JSONL
+    records, in frame order, each with its final verdict (a first reading's waits on the frames
+    after it). `session_log` and `on_result` (e.g. a review queue's `consider`) are passed to the
+    loop."""
     from edge.run import run
 
     records = []
@@ -89,8 +87,16 @@ def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_
         if on_result is not None:
             on_result(frame, result)
 
-    run(FolderSource(frames_dir, interval=interval), reader, session_log, on_result=collect)
+    run(frames, reader, session_log, on_result=collect)
     return records
+
+
+def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_result=None) -> list[dict]:
+    """Read every frame of a folder through the read loop (`read_frames`); `interval` is the
+    seconds between the folder's frames (the sequence check uses it)."""
+    from edge.capture import FolderSource
+
+    return read_frames(reader, FolderSource(frames_dir, interval=interval), session_log, on_result)
 
 
 def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: str = "cpu",

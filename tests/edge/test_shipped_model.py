@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from edge.models import DEFAULT_MODELS_DIR, read_card, resolve_model
-from edge.score import load_truth, score_results
+from edge.score import load_truth, read_frames, score_results
 
 CURRENT = DEFAULT_MODELS_DIR / "current"
 pytestmark = pytest.mark.skipif(not CURRENT.is_file(), reason="no shipped model in models/current yet")
@@ -69,7 +69,7 @@ def test_reading_the_crop_levelled_as_well_reads_frames_under_glare(run3):
     def score(images, level):
         # Without the vote's decoding, which reads some of what levelling fixes (a faded leading 9).
         reader = Reader(detector, "time", level=level, second_look=level, vote_decode=False)
-        return score_results([reader.process(f).to_json() for f in images], truth)
+        return score_results(read_frames(reader, images), truth)
 
     before, after = score(glared, False), score(glared, True)
     # Measured with the shipped 165843 (trained with --degrade): 175 right and 1 wrong-accepted with
@@ -94,7 +94,7 @@ def test_a_dim_room_with_the_gain_up_is_read_with_the_crop_smoothed(run3):
 
     def score(denoise):
         reader = Reader(detector, "time", denoise=denoise)
-        records = [reader.process(f).to_json() for f in dim]
+        records = read_frames(reader, dim)
         return score_results(records, truth), records
 
     (before, _), (after, records) = score(False), score(True)
@@ -121,7 +121,7 @@ def test_a_camera_mounted_crooked_is_read_with_the_display_crop_turned_level(run
 
     def score(deskew):
         reader = Reader(detector, "time", deskew=deskew)
-        return score_results([reader.process(f).to_json() for f in turned], truth), reader
+        return score_results(read_frames(reader, turned), truth), reader
 
     (before, _), (after, reader) = score(False), score(True)
     assert reader.tracker.tilted and reader._turn_view() is True  # it chose the turned crop
