@@ -282,16 +282,17 @@ class Reader:
             ms = (time.perf_counter() - start) * 1000
             done = self.awaiting is not None and self.sequence.awaiting != self.awaiting.t
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms,
-                                 settles=self.settle(self.sequence.confirmed) if done else None)
+                                 settles=self.settle(self.sequence.confirmed, self.sequence.doubted) if done else None)
             if result.status == "held" and self.sequence.awaiting == frame.t:
                 self.awaiting = result
         self.stats.add(result)
         return result
 
-    def settle(self, confirmed: float | None = None) -> FrameResult | None:
+    def settle(self, confirmed: float | None = None, doubted: tuple | None = None) -> FrameResult | None:
         """The final verdict of the frame whose reading waited for a frame to follow it
         (`SequenceCheck.awaiting`): accepted, flagged `confirmed`, when the sequence `confirmed` it;
-        else held. None when no frame waits. The read loop calls it once more when the source ends."""
+        else held, for the reason the sequence `doubted` it or as nothing followed it. None when no
+        frame waits. The read loop calls it once more when the source ends."""
         held, self.awaiting = self.awaiting, None
         if held is None:
             return None
@@ -300,5 +301,7 @@ class Reader:
             self.stats.held -= 1
             self.stats.accepted += 1
             return replace(held, status="accepted", reading=r.with_verdict("accepted", None).flagged("confirmed"), settles=None)
+        if doubted is not None and doubted[0] == held.t:
+            return replace(held, reading=r.with_verdict("held", doubted[1], doubted[2]), settles=None)
         why = f"sequence: {self.fmt.show(r.text)} could not be checked: no frame read after it followed it"
         return replace(held, reading=r.with_verdict("held", why), settles=None)

@@ -21,7 +21,8 @@ after it.
 A reading the session cannot check (its first, or the first after so long that any time would
 follow the anchor) is held the same way: the next sure reading confirms it, or it stays held. A
 misread first reading would otherwise be the session's start in the log (32:11 -> 01:31 for a
-workout that began at 95:24) and the track every frame after it is judged by.
+workout that began at 95:24) and the track every frame after it is judged by. A confirmed one
+still meets the steady places' vote, as every accepted reading does.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class SequenceCheck:
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
+    doubted: tuple[float, str, str | None] | None = field(default=None, repr=False)  # ... or (t, reason, suggestion) where the vote doubts it
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
     _support: int = field(default=0, repr=False)  # the track's net support: +1 per accepted reading, -1 per contradiction
     steady_frames: int | None = 16  # frames read whole whose segments vote on each steady place; None: off
@@ -277,9 +279,10 @@ class SequenceCheck:
         """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
         it with the session's help when the boxes are there but the top digits are unsure or
         implausible, hold one the session cannot check until a sure reading follows it (then
-        `confirmed` is its t), and hold an accepted one that a steady place's recent frames
-        disagree with (`unsteady`)."""
-        self.confirmed = None
+        `confirmed` is its t, or `doubted` says why a steady place's recent frames disagree with
+        it), and hold an accepted one that a steady place's recent frames disagree with
+        (`unsteady`)."""
+        self.confirmed = self.doubted = None
         first, self._first = self._first, None
         if self._unchecked_reading(reading, t):
             judged = self._first_reading(reading, t, first)
@@ -289,6 +292,10 @@ class SequenceCheck:
                 self._first = (first[0], first[1], first[2] + 1)  # a frame with no sure reading: wait on
         if len(reading.digits) == self.fmt.n_digits:
             self._seen.append(("".join(reading.digits.digits), t))
+        if self.confirmed is not None:  # the vote judges it as it judges every accepted reading
+            doubt = self.unsteady(first[0], self.confirmed)
+            if doubt is not None:
+                self.confirmed, self.doubted = None, (self.confirmed, *doubt)
         if judged.status != "accepted":
             return judged
         # The sequence has taken it (its anchor moved on); only the verdict on this frame changes.

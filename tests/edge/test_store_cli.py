@@ -78,6 +78,17 @@ def test_a_misread_first_frame_never_becomes_the_sessions_start(tmp_path):
     assert (reader.stats.accepted, reader.stats.held) == (3, 1)
 
 
+def test_a_first_pair_the_steady_digits_doubt_is_held_for_review(tmp_path):
+    # Dim light: the leading 9 of 95:24... reads 3, 4, 9 or 5 in turn, so no two frames in a row
+    # agree until 35:32, 35:33. The frames before voted on that place: their segments make a 9.
+    texts = [lead + "5" + str(24 + k) for k, lead in enumerate("3495349533")]
+    db, _, records = _read_jsonl(tmp_path, texts)
+    assert all(r["status"] == "held" for r in records)
+    assert "unsteady" in records[8]["reason"] and records[8]["suggestion"] == "9532"
+    assert "unsteady" in records[9]["reason"]
+    assert list_sessions(db) == []  # nothing accepted: no session starts on the misread 35:xx
+
+
 def test_a_first_reading_that_nothing_follows_stays_held_and_says_why(tmp_path):
     db, _, records = _read_jsonl(tmp_path, ["0755"])
     assert [(r["status"], r["reading"]) for r in records] == [("held", None)]
