@@ -282,21 +282,22 @@ class Reader:
             ms = (time.perf_counter() - start) * 1000
             done = self.awaiting is not None and self.sequence.awaiting != self.awaiting.t
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms,
-                                 settles=self.settle(self.sequence.confirmed, self.sequence.doubted) if done else None)
+                                 settles=self.settle() if done else None)
             if result.status == "held" and self.sequence.awaiting == frame.t:
                 self.awaiting = result
         self.stats.add(result)
         return result
 
-    def settle(self, confirmed: float | None = None, doubted: tuple | None = None) -> FrameResult | None:
+    def settle(self) -> FrameResult | None:
         """The final verdict of the frame whose reading waited for a frame to follow it
-        (`SequenceCheck.awaiting`): accepted, flagged `confirmed`, when the sequence `confirmed` it;
-        else held, for the reason the sequence `doubted` it or as nothing followed it. None when no
-        frame waits. The read loop calls it once more when the source ends."""
+        (`SequenceCheck.awaiting`), now that the sequence has let it go: accepted, flagged
+        `confirmed`, when the last frame read `confirmed` it; else held, for the reason the vote
+        `doubted` it or as nothing followed it. None when no frame waits. The read loop calls it once
+        more when the source ends."""
         held, self.awaiting = self.awaiting, None
         if held is None:
             return None
-        r = held.reading
+        r, confirmed, doubted = held.reading, self.sequence.confirmed, self.sequence.doubted
         if confirmed == held.t:
             self.stats.held -= 1
             self.stats.accepted += 1
