@@ -1,4 +1,4 @@
-"""Frame sources: a webcam index, a video file, an RTSP/HTTP URL, or a folder replayed as a camera.
+"""Frame sources: a webcam index, a video file, an RTSP/HTTP URL, a folder replayed as a camera, or one image.
 
 Every source yields `Frame`s carrying the image, a name (the file name for a folder, the frame
 index otherwise) and a timestamp in seconds since the source started.
@@ -78,6 +78,33 @@ class FolderSource:
         pass
 
 
+class ImageSource:
+    """One still image file, read as a single frame named after the file.
+
+    `still` tells the reader there is no sequence behind it: nothing follows the frame, so its
+    reading is judged on its own rather than held until a later frame confirms it.
+    """
+
+    still = True
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.corrupt: list[str] = []
+        self.image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        if self.image is None or self.image.size == 0:
+            raise SourceError(f"cannot read image {self.path}: not a readable {self.path.suffix} file")
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield Frame(self.image, self.path.name, 0, 0.0)
+
+    def close(self) -> None:
+        pass
+
+
 class VideoSource:
     """A webcam index, a video file or a stream URL through OpenCV's VideoCapture."""
 
@@ -117,12 +144,14 @@ class VideoSource:
 
 
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
-    """A folder, a webcam index ("0"), a video file, or an rtsp/http(s) URL."""
+    """A folder, an image file, a webcam index ("0"), a video file, or an rtsp/http(s) URL."""
     path = Path(spec)
     if path.is_dir():
         return FolderSource(path, fps=fps, interval=interval)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path)
     if spec.isdigit():
         return VideoSource(int(spec), fps=fps)
     if path.is_file() or re.match(r"^(rtsp|rtmp|https?)://", spec):
         return VideoSource(spec, fps=fps)
-    raise SourceError(f"source {spec!r} is not a folder, a video file, a camera index or a stream URL")
+    raise SourceError(f"source {spec!r} is not a folder, an image, a video file, a camera index or a stream URL")

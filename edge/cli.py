@@ -126,7 +126,8 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
               help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
 def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
          queue):
-    """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL.
+    """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL
+    (or a single image, whose reading is judged on its own).
 
     \b
     Example:
@@ -140,6 +141,8 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
     store = open_db(db)
     src = open_source(source, fps=fps, interval=interval)
+    if getattr(src, "still", False):
+        reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
     log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
     click.echo(f"segread: reading {source} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
     out = sys.stdout if jsonl == "-" else (open(jsonl, "w") if jsonl else None)

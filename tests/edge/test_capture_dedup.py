@@ -31,11 +31,21 @@ def test_corrupt_jpeg_is_skipped_and_counted(tmp_path):
 
 
 def test_unreadable_sources_are_clear_errors(tmp_path):
-    with pytest.raises(SourceError, match="not a folder, a video file"):
+    with pytest.raises(SourceError, match="not a folder, an image, a video file"):
         open_source(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no images"):
         open_source(str(tmp_path / "empty"))
+
+
+def test_an_image_file_is_one_still_frame_named_after_it(tmp_path):
+    _write(tmp_path / "f", ["shot.png"])
+    src = open_source(str(tmp_path / "f" / "shot.png"))
+    frames = list(src)
+    assert [(f.name, f.index, f.t) for f in frames] == [("shot.png", 0, 0.0)] and src.still
+    (tmp_path / "f" / "broken.jpg").write_bytes(b"\xff\xd8 not an image")
+    with pytest.raises(SourceError, match="cannot read image .*broken.jpg"):
+        open_source(str(tmp_path / "f" / "broken.jpg"))
 
 
 def test_video_file_source(tmp_path):

@@ -36,6 +36,23 @@ def test_demo_reads_the_synthetic_workout(tmp_path):
     assert summary["sessions"] == 1  # 98:05 -> 98:45: one session
 
 
+def test_a_single_photo_is_read_on_its_own(run3, tmp_path, capsys):
+    # One image has no later frame to confirm its reading: it is accepted on its own confidence,
+    # named after its file, and logged; a folder holding the same frame alone waits and is held.
+    from edge.cli import main
+
+    assert main(["read", str(run3 / "0.jpg"), "--db", str(tmp_path / "s.db"), "--jsonl", str(tmp_path / "one.jsonl"),
+                 "--no-queue", "--device", "cpu"]) == 0
+    (record,) = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert (record["frame"], record["status"], record["reading"]) == ("0.jpg", "accepted", "9524")
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "0.jpg").write_bytes((run3 / "0.jpg").read_bytes())
+    assert main(["read", str(tmp_path / "alone"), "--db", str(tmp_path / "s.db"), "--jsonl", str(tmp_path / "f.jsonl"),
+                 "--no-queue", "--device", "cpu"]) == 0
+    (record,) = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert record["status"] == "held" and "could not be checked" in record["reason"]
+
+
 def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
     out = tmp_path / "run3.jsonl"
     proc = subprocess.run(
