@@ -7,6 +7,7 @@ index otherwise) and a timestamp in seconds since the source started.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from edge.errors import SourceError
 from edge.labels import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
+# FFmpeg writes its own complaint ("moov atom not found") beside segread's one-line error for a file
+# or stream it cannot open; quiet unless the user set a level (OpenCV reads this on its first open).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sqlite3
 import stat
+import sys
 from pathlib import Path
 
 import cv2
@@ -174,6 +175,17 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_onnx, capsys, args, m
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("segread: error:")
+
+
+def test_a_video_file_it_cannot_open_is_one_line_on_stderr(tmp_path, tiny_onnx):
+    # FFmpeg's own complaint would come first on the process's stderr; only segread's line shows.
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    out = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "read", str(tmp_path / "empty.mp4"), "--model", str(tiny_onnx),
+         "--db", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [f"segread: error: cannot open video source '{tmp_path / 'empty.mp4'}'"]
 
 
 def test_sessions_list_and_export(tmp_path, capsys):
