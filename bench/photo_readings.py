@@ -7,7 +7,9 @@ is read twice: one find at 640, and the find ladder (640, then halving down to i
 peer, a fixed-input model, always finds once. The cost of the ladder is timed where it is paid in
 full: the median milliseconds to read a 1280x720 frame with no display in it, each way.
 
-    python bench/photo_readings.py [--split test] [--models models/current other.onnx ...]
+    python bench/photo_readings.py [--split test] [--models models/current other.onnx ...] [--relabel DIR]
+
+`--relabel DIR` scores against labels checked after `segread audit` (trainer.dataset.apply_relabels).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models/current"])
     parser.add_argument("--peer", type=Path, default=PEER)
     parser.add_argument("--data", type=Path, default=DIGITS)
+    parser.add_argument("--relabel", type=Path, action="append", default=[],
+                        help="A folder of checked labels replacing those of --data photos of the same name.")
     args = parser.parse_args()
 
     from edge.models import resolve_model
@@ -57,7 +61,8 @@ def main() -> None:
     from trainer.evaluate import photo_readings
     from trainer.split import split
 
-    items = split(gather([args.data]).items)[args.split]
+    gathered = gather([args.data], relabel=args.relabel)
+    items = split(gathered.items)[args.split]
     models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
     rows = []
     for model in models:
@@ -68,8 +73,10 @@ def main() -> None:
                     f"{no_display_ms(model, ladder):.1f}"]
         rows.append(row)
 
-    print(f"{args.split} split of {args.data}: {len(items)} photos, {r['multi_row_left_out']} multi-row left out; "
-          "2 CPU cores, onnxruntime CPU")
+    relabeled = sum(i.image.name in set(gathered.relabeled) for i in items)
+    print(f"{args.split} split of {args.data}: {len(items)} photos, {r['multi_row_left_out']} multi-row left out"
+          + (f", {relabeled} relabeled from {', '.join(map(str, args.relabel))}" if args.relabel else "")
+          + "; 2 CPU cores, onnxruntime CPU")
     head = ["model", "one find: right", "wrong acc", "held", "no-display ms",
             "ladder: right", "wrong acc", "held", "no-display ms"]
     print_table(head, rows)

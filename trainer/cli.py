@@ -59,6 +59,11 @@ data_option = click.option(
     "--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
     help="A labeled YOLO folder (images/, labels/); repeat for more.",
 )
+relabel_option = click.option(
+    "--relabel", multiple=True, type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="A folder whose labels/<stem>.txt replace the labels of the --data photos of that name "
+         "(e.g. a `segread audit --out` folder once checked); the photos keep their side of the split.",
+)
 sessions_option = click.option(
     "--sessions", type=click.Path(path_type=Path), default=None,
     help="Folder of sessions with truth (<name>.csv beside <name>/ frames) for the reading gate.",
@@ -98,6 +103,7 @@ sessions_option = click.option(
               show_default=True, help="wide: --degrade copies also reach a quarter of the light, and haze.")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
+@relabel_option
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
               help="Another model (e.g. the peer) to evaluate on the same split, for the card.")
 @sessions_option
@@ -107,7 +113,8 @@ sessions_option = click.option(
               help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
                    "second need their own.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, degrees, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, compare, sessions, finish, name):
+            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, relabel, compare, sessions, finish,
+            name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -125,7 +132,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
         degraded_styles=degraded_styles, synthetic=synthetic, sessions=sessions, compare=list(compare),
-        corrections=list(corrections), finish=finish, name=name,
+        corrections=list(corrections), relabel=list(relabel), finish=finish, name=name,
     )
     card = _run(run_retrain, options)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}
@@ -156,11 +163,12 @@ def _brief(report: dict) -> dict:
 @click.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @data_option
+@relabel_option
 @sessions_option
 @click.option("--imgsz", type=int, default=None,
               help="Crop size for the test crops and the session readings [default: the crop size on the model card, else its training size, else 128].")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
-def evaluate(model, data, sessions, imgsz, work_dir):
+def evaluate(model, data, relabel, sessions, imgsz, work_dir):
     """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
 
     Example: segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
@@ -169,17 +177,18 @@ def evaluate(model, data, sessions, imgsz, work_dir):
     from trainer.evaluate import evaluate_on_split, frozen_test
 
     _logging()
-    report = _run(lambda: evaluate_on_split(resolve_model(model), frozen_test(list(data), work_dir), sessions, imgsz))
+    report = _run(lambda: evaluate_on_split(resolve_model(model), frozen_test(list(data), work_dir, list(relabel)), sessions, imgsz))
     click.echo(json.dumps(report, indent=2))
 
 
 @click.command()
 @click.argument("candidate", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @data_option
+@relabel_option
 @sessions_option
 @click.option("--models-dir", type=click.Path(path_type=Path), default=DEFAULT_MODELS_DIR, show_default=True)
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/rejudge"), show_default=True)
-def promote(candidate, data, sessions, models_dir, work_dir):
+def promote(candidate, data, relabel, sessions, models_dir, work_dir):
     """Judge a kept-aside CANDIDATE (.onnx with its card and .pt) again against the current model,
     both scored now through the reader as it is, and promote it if the rule now says so.
 
@@ -188,7 +197,52 @@ def promote(candidate, data, sessions, models_dir, work_dir):
     from trainer.retrain import rejudge
 
     _logging()
-    card = _run(rejudge, candidate, list(data), models_dir, sessions, work_dir)
+    card = _run(rejudge, candidate, list(data), models_dir, sessions, work_dir, relabel=list(relabel))
     summary = {name: _brief(report) for name, report in card["metrics"].items()}
     click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
                            "parity": card["parity"], "card": str(Path(card["path"]).with_suffix(".json"))}, indent=2))
+
+
+@click.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@data_option
+@relabel_option
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write the disputed photos and their twins here as a YOLO folder, labeled with the reader's boxes, to check.")
+@click.option("--overwrite", is_flag=True, help="Write --out even if it is not empty.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="A dispute read below this confidence counts as unsure.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the table.")
+def audit(model, data, relabel, out, overwrite, min_confidence, as_json):
+    """Read every single-row photo of --data alone with MODEL and list those it reads otherwise than
+    their labels, most confident first: label slips to check before they train or test a model.
+
+    \b
+    Example:
+      segread audit models/current --data ../shared/data/digits --out audit/
+      (check audit/ in a labeling tool, then)
+      segread retrain --data ../shared/data/digits --relabel audit/
+    """
+    from edge.models import resolve_model
+    from trainer.audit import audit as run_audit, write_folder
+
+    _logging()
+
+    def work():
+        report = run_audit(resolve_model(model), list(data), list(relabel), min_confidence=min_confidence)
+        written = write_folder(report, out, overwrite) if out is not None else None
+        return report, written
+
+    report, written = _run(work)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for f in report.disputed:
+            places = ", ".join(map(str, f.places)) or "-"
+            click.echo(f"{f.image}  [{f.side}]  labeled {f.labeled}, read {f.read} (confidence {f.confidence:.2f}; place {places})")
+        sides = ", ".join(f"{n} {s}" for s, n in report.as_dict()["disputed_by_side"].items())
+        click.echo(f"{report.photos} single-row photos read: {report.agreed} agree with their labels, "
+                   f"{len(report.disputed)} disputed ({sides}), {report.unsure} held; "
+                   f"{report.multi_row} of several rows left out")
+    if written is not None:
+        click.echo(f"wrote {written} photo(s) with the reader's labels to {out}: check them, then pass --relabel {out}", err=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -56,6 +56,7 @@ class Problem:
 class Dataset:
     items: tuple[Item, ...]
     problems: tuple[Problem, ...]
+    relabeled: tuple[str, ...] = ()  # image names whose labels a --relabel folder replaced
 
     @property
     def class_counts(self) -> dict[str, int]:
@@ -122,8 +123,41 @@ def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
     return Dataset(tuple(items), tuple(problems))
 
 
-def gather(folders: list[Path], allow_background: bool = False) -> Dataset:
-    """Gather several labeled folders into one set; log a warning per problem."""
+def apply_relabels(items: list[Item], folders: list[Path]) -> tuple[list[Item], list[Problem], list[str]]:
+    """Replace labels from `folders` (each with `labels/`, e.g. an audit's folder once checked):
+    `labels/<stem>.txt` replaces the label of the item whose image is `<stem>.*`. The item keeps its
+    image, source and so its side of the split. A bad line leaves the photo out (its old label is
+    the one in doubt); a label file that names no labeled photo is reported. Returns (items,
+    problems, the image names relabeled)."""
+    by_stem: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        by_stem.setdefault(item.image.stem, []).append(n)
+    items, problems, done, dropped = list(items), [], [], set()
+    for folder in folders:
+        labels_dir = Path(folder) / "labels"
+        if not labels_dir.is_dir():
+            raise DatasetError(f"--relabel {folder}: no labels/ folder in it")
+        for path in sorted(labels_dir.glob("*.txt")):
+            targets = by_stem.get(path.stem)
+            if not targets:
+                problems.append(Problem(path, 0, "relabel for no labeled photo of that name"))
+                continue
+            boxes, bad = read_labels(path)
+            if not bad and not boxes:
+                bad = [Problem(path, 0, "empty label file (no digits)")]
+            if bad:
+                problems.extend(bad)
+                dropped.update(targets)
+                continue
+            for n in targets:
+                items[n] = replace(items[n], boxes=tuple(boxes), label=path)
+                done.append(items[n].image.name)
+    return [item for n, item in enumerate(items) if n not in dropped], problems, done
+
+
+def gather(folders: list[Path], allow_background: bool = False, relabel: list[Path] | None = None) -> Dataset:
+    """Gather several labeled folders into one set, with labels replaced from `relabel` folders;
+    log a warning per problem."""
     if not folders:
         raise DatasetError("no labeled folder given (use --data DIR)")
     items, problems = [], []
@@ -133,9 +167,14 @@ def gather(folders: list[Path], allow_background: bool = False) -> Dataset:
         part = gather_folder(Path(folder), allow_background)
         items.extend(part.items)
         problems.extend(part.problems)
+    relabeled: list[str] = []
+    if relabel:
+        items, bad, relabeled = apply_relabels(items, list(relabel))
+        problems.extend(bad)
+        log.info("relabeled %d photo(s) from %s", len(relabeled), ", ".join(map(str, relabel)))
     for problem in problems:
         log.warning("left out: %s", problem)
-    return Dataset(tuple(items), tuple(problems))
+    return Dataset(tuple(items), tuple(problems), tuple(relabeled))
 
 
 def require_trainable(dataset: Dataset, min_classes: int = 2) -> None:

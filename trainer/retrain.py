@@ -36,6 +36,7 @@ class RetrainOptions:
     degraded_styles: str = "narrow"  # or "wide": less light, and haze (trainer.crops.degraded_style)
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
+    relabel: list[Path] = field(default_factory=list)  # checked labels replacing those of labeled photos (trainer.audit)
     sessions: Path | None = None
     finish: Path | None = None  # an interrupted run folder whose training completed: export, check, promote
     compare: list[Path] = field(default_factory=list)
@@ -78,7 +79,7 @@ def parent_weights(models_dir: Path, start: str) -> tuple[str, str | None]:
 
 def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, dict, dict]:
     """Checked items, split sizes and the materialised yamls {"train", "test"}."""
-    gathered = dataset.gather(options.data)
+    gathered = dataset.gather(options.data, relabel=options.relabel)
     dataset.require_trainable(gathered)
     parts = split.split(gathered.items)
     if options.corrections:
@@ -86,7 +87,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         # frozen test split stays the labeled photos' own, so it never moves as corrections arrive.
         fixes = dataset.gather(options.corrections)
         parts["train"] = parts["train"] + list(fixes.items)
-        gathered = dataset.Dataset(gathered.items + fixes.items, gathered.problems + fixes.problems)
+        gathered = dataset.Dataset(gathered.items + fixes.items, gathered.problems + fixes.problems, gathered.relabeled)
     if not parts["test"]:
         raise DatasetError(f"no photo fell in the frozen test split ({len({i.source for i in gathered.items})} photos); add more")
     sizes = {name: len(items) for name, items in parts.items()}
@@ -206,6 +207,9 @@ def retrain(options: RetrainOptions) -> dict:
     )
     card["data"]["folders"] = [str(p) for p in options.data]
     card["data"]["corrections"] = [str(p) for p in options.corrections]
+    if options.relabel:
+        card["data"]["relabel"] = [str(p) for p in options.relabel]
+        card["data"]["relabeled"] = list(gathered.relabeled)
     card["data"]["synthetic"] = options.synthetic
     card["data"]["crops_per_photo"] = options.crops_per_image
     card["data"]["distant_per_photo"] = options.distant_per_image
@@ -222,7 +226,7 @@ def retrain(options: RetrainOptions) -> dict:
 
 
 def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path | None = None,
-            work_dir: Path = Path("runs/rejudge"), parity_conf: float = 0.05) -> dict:
+            work_dir: Path = Path("runs/rejudge"), parity_conf: float = 0.05, relabel: list[Path] | None = None) -> dict:
     """Judge a kept-aside candidate again: it and the current model scored now, in one run, on the
     same frozen test split and sessions, through the reader as it is now. A gate's verdict holds
     for the reader it read through; when the reader changes, a candidate it kept aside may pass.
@@ -241,7 +245,7 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
         raise DatasetError(f"{candidate.name} is the current model already")
     check_space(work_dir, 50)
     check_space(models_dir, 50)
-    test = evaluate.frozen_test(list(data), Path(work_dir) / "test")
+    test = evaluate.frozen_test(list(data), Path(work_dir) / "test", relabel)
     images = parity_images([i.image for i in test.items], [i.image for i in test.crops])
     parity = export.parity(pt, candidate, images, conf=parity_conf)
     metrics = {"candidate": evaluate.evaluate_on_split(candidate, test, sessions)}
@@ -255,6 +259,8 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
         "promoted": promoted, "reasons": reasons, "rejudged": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "against": current.stem if current is not None else None, "sessions_gate": str(sessions) if sessions else None,
     }
+    if relabel:
+        card["decision"]["relabel"] = [str(p) for p in relabel]
     card.pop("path", None)
     # install copies through a temporary name and renames, so a source may be its own destination.
     card["path"] = str(promote.install(models_dir, candidate.stem, candidate, pt, card, promoted))

@@ -33,8 +33,10 @@ def test_the_shipped_model_reads_most_frozen_test_photos_including_close_ups():
     test = split(gather([need(DIGITS)]).items)["test"]
     score = photo_readings(resolve_model(current), test)
     assert score["total"] + score["multi_row_left_out"] == len(test) == 73
-    # Measured: 55 of 58 right, 3 wrong-accepted, 15 multi-row photos left out. A single find at
-    # 640 read 34: on close-up photos the digits are far larger at 640 than the crops the model
-    # was trained on, and only the find ladder's smaller sizes see them.
+    # Measured: 54 of 58 right, 2 wrong-accepted, 2 held, 15 multi-row photos left out. Both
+    # wrong-accepted are label slips the model reads right (`segread audit`: 35:50 labeled 35:60,
+    # 37:57 labeled 30:57); the held are close-ups of a sheared display. A single find at 640
+    # reads 51: on close-ups the digits are far larger at 640 than the
+    # crops the model was trained on, and only the find ladder's smaller sizes see them.
     assert score["multi_row_left_out"] == 15
     assert score["right"] >= 50 and score["wrong_accepted"] <= 5, score

@@ -227,6 +227,30 @@ def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
     assert not any(name.startswith("item-") for name in test_images)
 
 
+def test_a_relabeled_test_photo_is_scored_by_its_fixed_label_and_stays_in_the_frozen_test(tmp_path):
+    from trainer.evaluate import frozen_test, photo_truth
+
+    data = tiny_set(tmp_path / "set", {"train": 2, "val": 1, "test": 1})
+    test_photo = next(p for p in (data / "images").iterdir() if side(source_id(p)) == "test")
+    fix = tmp_path / "checked" / "labels"
+    fix.mkdir(parents=True)
+    label = (data / "labels" / f"{test_photo.stem}.txt").read_text().splitlines()
+    first = label[0].split()
+    first[0] = str((int(first[0]) + 1) % 10)  # a person corrects one digit of the photo's labels
+    (fix / f"{test_photo.stem}.txt").write_text("\n".join([" ".join(first), *label[1:]]) + "\n")
+
+    options = RetrainOptions([data], tmp_path / "models", tmp_path / "runs", relabel=[fix.parent],
+                             crops_per_image=0, settings=TrainSettings(imgsz=64))
+    gathered, sizes, yamls = retrain_module.prepare(options, tmp_path / "run")
+    assert (sizes["train"], sizes["test"]) == (2, 1) and gathered.relabeled == (test_photo.name,)
+    [item] = yamls["test_items"]
+    assert item.image.name == test_photo.name and item.boxes[0].cls == int(first[0])
+    written = (tmp_path / "run" / "data" / "test" / "labels" / f"{test_photo.stem}.txt").read_text()
+    assert written.split()[0] == first[0]  # what Ultralytics' val scores against
+    test = frozen_test([data], tmp_path / "eval", relabel=[fix.parent])
+    assert test.relabeled == (test_photo.name,) and photo_truth(test.items[0]) == photo_truth(item)
+
+
 def test_retrain_starts_from_current_scratch_or_a_kept_aside_candidate(tmp_path):
     from trainer.retrain import DEFAULT_MODEL, parent_weights
 
