@@ -3,7 +3,8 @@
 A candidate replaces the current model only when it passed the parity check and is not worse on
 the frozen test split (mAP50-95, and the reader's readings of its photos where both reports have
 them) and on session readings (right count, wrong-accepted count), all measured in the same run on
-the same split. Otherwise it is kept aside in `models/candidates/`
+the same split; and when it is no more than a hair (SIDE_TOLERANCE) worse at finding a display
+far away (`test_distant`) and at reading degraded crops (`test_degraded`). Otherwise it is kept aside in `models/candidates/`
 with its card, which says why. Files are written under temporary names and renamed; the pointer is
 switched last, so an interrupted retrain leaves `models/current` untouched.
 """
@@ -22,6 +23,12 @@ from edge.models import POINTER, resolve_model, set_current
 
 CANDIDATES = "candidates"
 FIRST_MODEL_FLOOR = 0.05  # a first model must find digits at all: test mAP50-95 at least this
+# How much mAP50-95 a candidate may lose on the distant and degraded views of the test photos. A
+# candidate 0.002 better on the crops and 0.022 worse on the distant photos (the find pass on a
+# webcam's whole frame) read run3 under haze 1 / 200 where the current model read 180 / 200: its
+# find lost the display. Kept-aside candidates of one recipe spread about 0.01 there.
+SIDE_TOLERANCE = 0.01
+SIDE_VIEWS = (("test_distant", "distant test photos (the find)"), ("test_degraded", "degraded test crops"))
 
 
 def decide(candidate: dict, current: dict | None, parity: dict | None = None, tolerance: float = 0.0) -> tuple[bool, list[str]]:
@@ -41,6 +48,14 @@ def decide(candidate: dict, current: dict | None, parity: dict | None = None, to
     if new < old - tolerance:
         reasons.append(f"test mAP50-95 {new:.4f} < current {old:.4f}")
     kept = [f"test mAP50-95 {new:.4f} >= current {old:.4f}"]
+    for view, label in SIDE_VIEWS:
+        if not (candidate.get(view) and current.get(view)):
+            continue
+        new_v, old_v = candidate[view]["map50_95"], current[view]["map50_95"]
+        if new_v < old_v - SIDE_TOLERANCE:
+            reasons.append(f"{label} mAP50-95 {new_v:.4f} < current {old_v:.4f} - {SIDE_TOLERANCE}")
+        else:
+            kept.append(f"{label} {new_v:.4f} vs {old_v:.4f}")
     for key, label in (("test_readings", "test photos read"), ("sessions", "sessions")):
         new_r, old_r = candidate.get(key), current.get(key)
         if not (new_r and old_r):

@@ -56,6 +56,24 @@ def test_a_candidate_that_reads_fewer_test_photos_right_is_kept_aside():
     assert decide(with_photos(0.85, 10, 9), report(0.75, 180, 2), PASSED)[0]
 
 
+def test_a_candidate_that_finds_a_far_display_worse_is_kept_aside():
+    """Better by a hair on the crops, worse at the find: measured, such a model lost run3 under haze."""
+    def with_views(crops: float, distant: float, degraded: float) -> dict:
+        return {**report(0.2, 197, 0), "test_crops": {"map50_95": crops}, "test_distant": {"map50_95": distant},
+                "test_degraded": {"map50_95": degraded}}
+
+    current = with_views(0.7986, 0.5617, 0.7580)
+    ok, reasons = decide(with_views(0.8005, 0.5397, 0.7665), current, PASSED)
+    assert not ok and reasons == ["distant test photos (the find) mAP50-95 0.5397 < current 0.5617 - 0.01"]
+    ok, reasons = decide(with_views(0.8005, 0.5617, 0.7450), current, PASSED)
+    assert not ok and reasons[0].startswith("degraded test crops mAP50-95 0.7450")
+    # Within the tolerance, a better crop score and the same readings promote.
+    ok, reasons = decide(with_views(0.8005, 0.5557, 0.7500), current, PASSED)
+    assert ok and "distant test photos (the find) 0.5557 vs 0.5617" in reasons[0]
+    # A current model scored before these views existed is compared on the rest.
+    assert decide(with_views(0.8005, 0.40, 0.40), report(0.2, 197, 0) | {"test_crops": {"map50_95": 0.79}}, PASSED)[0]
+
+
 def card(name: str) -> dict:
     return make_card(
         name,
