@@ -32,7 +32,7 @@ LAZY_COMMANDS = {
 
 class SegreadGroup(click.Group):
     """Adds edge's lazily imported commands and those other installed parts register through the
-    `segread.commands` entry point group (the trainer's retrain and evaluate)."""
+    `segread.commands` entry point group (the trainer's retrain, evaluate, promote and audit)."""
 
     def _plugins(self) -> dict:
         return {ep.name: ep for ep in entry_points(group="segread.commands")}
