@@ -73,7 +73,8 @@ def main() -> None:
                     f"{no_display_ms(model, ladder):.1f}"]
         rows.append(row)
 
-    relabeled = sum(i.image.name in set(gathered.relabeled) for i in items)
+    fixed = set(gathered.relabeled)
+    relabeled = sum(i.image.name in fixed for i in items)
     print(f"{args.split} split of {args.data}: {len(items)} photos, {r['multi_row_left_out']} multi-row left out"
           + (f", {relabeled} relabeled from {', '.join(map(str, args.relabel))}" if args.relabel else "")
           + "; 2 CPU cores, onnxruntime CPU")

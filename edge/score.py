@@ -115,6 +115,15 @@ def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: 
     return score_results(read_folder(reader, frames_dir), load_truth(Path(truth_csv))).as_dict()
 
 
+def read_alone(detector, image, n_digits: int, crop_size: int | None = None, find_ladder: bool = True):
+    """One photo's reading as a fresh reader reads a first frame, as a `digits:N` display: the find
+    pass, the display crop and the reading rules count; the sequence check (which needs a session)
+    does not."""
+    from edge.pipeline import Reader
+
+    return Reader(detector, f"digits:{n_digits}", crop_size=crop_size, find_ladder=find_ladder).read_image(image)[0]
+
+
 def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu", crop_size: int | None = None,
                  find_ladder: bool = True) -> dict:
     """Read each photo alone, as a fresh reader would read a first frame, and score it.
@@ -126,7 +135,6 @@ def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu"
     import cv2
 
     from edge.detect import OnnxDetector
-    from edge.pipeline import Reader
 
     detector = OnnxDetector(model_path, device=device)
     score = Score()
@@ -134,8 +142,7 @@ def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu"
         image = cv2.imread(str(image_path))
         if image is None or not 1 <= len(truth) <= 12:
             continue
-        reader = Reader(detector, f"digits:{len(truth)}", crop_size=crop_size, find_ladder=find_ladder)
-        reading, _ = reader.read_image(image)
+        reading = read_alone(detector, image, len(truth), crop_size, find_ladder)
         score.total += 1
         if reading.status == "accepted" and reading.text == truth:
             score.right += 1

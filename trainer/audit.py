@@ -2,15 +2,17 @@
 
 A labeled set typed by hand has slips: a 37:57 labeled 30:57, a 36:09 labeled 56:08. Each slip
 teaches the model a wrong digit, and each slip in the frozen test split counts a right reading as
-wrong. The audit reads every single-row photo alone through the reader (as `score_photos` does)
-and sorts it: the reader accepted the labels' digits (agreed), accepted other digits (disputed),
-or held it (unsure). Disputed photos are the ones to look at, most confident first.
+wrong. The audit reads every single-row photo alone through the reader (`edge.score.read_alone`,
+as the test readings do) and sorts it: the reader accepted the labels' digits (agreed), accepted
+other digits (disputed), or held it (unsure). Disputed photos are the ones to look at, most
+confident first.
 
-`write_folder` puts the disputed photos and their augmented twins (copies of one photo, as a rule labeled alike)
-into a YOLO folder, each labeled with the reader's boxes where the reader disputes its labels and
-with its own labels otherwise (a twin the reader held), so a person confirms or fixes pre-labels in a labeling tool. The
-fixed `labels/` go back with `--relabel DIR`: a label file there replaces the label of the
-labeled photo of the same file name, which keeps its side of the split (`dataset.apply_relabels`).
+`write_folder` puts the disputed photos and their augmented twins (copies of one photo, as a rule
+labeled alike) into a YOLO folder, each labeled with the reader's boxes where the reader disputes
+its labels and with its own labels otherwise (a twin the reader held), so a person confirms or
+fixes pre-labels in a labeling tool. The fixed `labels/` go back with `--relabel DIR`: a label
+file there replaces the label of the labeled photo of the same file name, which keeps its side of
+the split (`dataset.apply_relabels`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def audit(model, data: list[Path], relabel: list[Path] | None = None, device: st
     `min_confidence` counts as unsure."""
     import cv2
 
-    from edge.pipeline import Reader
+    from edge.score import read_alone
     from trainer.evaluate import photo_truth
 
     gathered = dataset.gather(list(data), relabel=relabel)
@@ -95,7 +97,7 @@ def audit(model, data: list[Path], relabel: list[Path] | None = None, device: st
         if image is None:  # gathered a moment ago: it went away or changed since
             report.problems.append(f"{item.image}: unreadable image")
             continue
-        reading, _ = Reader(detector, f"digits:{len(truth)}").read_image(image)
+        reading = read_alone(detector, image, len(truth))
         report.photos += 1
         if reading.status != "accepted" or reading.confidence < min_confidence:
             report.unsure += 1

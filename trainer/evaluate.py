@@ -196,7 +196,8 @@ def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate"), relabe
         raise DatasetError("no photo of --data falls in the frozen test split")
     views = crops.test_views(test, Path(work_dir))
     yamls = split.materialise({"test": test, **views}, Path(work_dir))
-    relabeled = tuple(i.image.name for i in test if i.image.name in set(gathered.relabeled))
+    fixed = set(gathered.relabeled)
+    relabeled = tuple(i.image.name for i in test if i.image.name in fixed)
     return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"], relabeled)
 
 

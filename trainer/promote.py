@@ -4,8 +4,8 @@ A candidate replaces the current model only when it passed the parity check and 
 the frozen test split (mAP50-95, and the reader's readings of its photos where both reports have
 them) and on session readings (right count, wrong-accepted count), all measured in the same run on
 the same split; and when it is no more than a hair (SIDE_TOLERANCE) worse at finding a display
-far away (`test_distant`) and at reading degraded crops (`test_degraded`). Otherwise it is kept aside in `models/candidates/`
-with its card, which says why. Files are written under temporary names and renamed; the pointer is
+far away (`test_distant`) and at reading degraded crops (`test_degraded`). Otherwise it is kept
+aside in `models/candidates/` with its card, which says why. Files are written under temporary names and renamed; the pointer is
 switched last, so an interrupted retrain leaves `models/current` untouched.
 """
 
