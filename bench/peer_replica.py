@@ -37,12 +37,14 @@ REPLICA = "peer-replica"
 PEER_EPOCHS = 120  # what 3 minutes gave the peer on one H100
 
 
-def train_replica(data: Path, out: Path, device: str, epochs: int, imgsz: int, limit: int | None) -> dict:
-    """Train the peer's recipe on the train side's photos; returns what its card would say."""
+def train_replica(data: Path, out: Path, device: str, epochs: int, imgsz: int, limit: int | None,
+                  relabel: list[Path] | None = None) -> dict:
+    """Train the peer's recipe on the train side's photos (labels fixed by `relabel`, as the
+    project's own models train); returns what its card would say."""
     from trainer import dataset, export, split
     from trainer.train import TrainSettings, train
 
-    parts = split.split(dataset.gather([data]).items)
+    parts = split.split(dataset.gather([data], relabel=relabel).items)
     train_items = parts["train"][:limit] if limit else parts["train"]
     val_items = parts["val"][: max(8, limit // 4)] if limit else parts["val"]
     yamls = split.materialise({"train": train_items, "val": val_items, "test": []}, out / "data")
@@ -70,7 +72,7 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
     if args.score_only:
         training = json.loads(summary_path.read_text())["replica_training"] if summary_path.is_file() else {}
     else:
-        training = train_replica(args.data, args.out, args.device, args.epochs, args.imgsz, args.limit)
+        training = train_replica(args.data, args.out, args.device, args.epochs, args.imgsz, args.limit, args.relabel)
     if args.train_only:
         return {}, training
     replica = args.out / f"{REPLICA}.onnx"
@@ -80,7 +82,7 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
     if args.peer.is_file():
         models["peer (trained on test too)"] = args.peer
     models.update(others)
-    test = frozen_test([args.data], args.out / "eval")
+    test = frozen_test([args.data], args.out / "eval", args.relabel)
     return {name: evaluate_on_split(path, test, args.sessions) for name, path in models.items()}, training
 
 
@@ -99,6 +101,8 @@ def row(name: str, report: dict) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=SHARED / "data/digits")
+    ap.add_argument("--relabel", type=Path, action="append", default=[],
+                    help="checked labels replacing those of --data photos of the same name (trainer/relabel/digits)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, default=PEER_EPOCHS)
     ap.add_argument("--imgsz", type=int, default=640, help="the peer's 640; smaller only to smoke-test the bench")

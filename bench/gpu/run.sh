@@ -42,6 +42,11 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} YOLO_OFFLINE=1 PYTHONUNBUFFERE
 DATA=${DATA:-.data}
 sessions=()
 [ -d "$DATA/sessions" ] && sessions=(--sessions "$DATA/sessions")
+# The digits set's 17 label slips, checked by eye (trainer/relabel/digits, tracked, so it travels
+# with the tree): every model here trains and is scored on the fixed labels. RELABEL= leaves them.
+RELABEL=${RELABEL-trainer/relabel/digits}
+relabel=()
+[ -n "$RELABEL" ] && relabel=(--relabel "$RELABEL")
 LOG=$OUT/retrain.log
 nvidia-smi -L 2>/dev/null | tee "$LOG"
 # At most 8 files come back: retrain.log (the device, the retrain, the replica's table), the
@@ -65,7 +70,7 @@ start=$(date +%s)
 deadline=${DEADLINE:-545}
 if [ "${REPLICA:-1}" = 1 ]; then
   # Fixed epochs, not minutes: sharing the machine with the retrain costs the replica time, not training.
-  timeout $(( deadline - 150 )) "$PY" bench/peer_replica.py --train-only --device "$DEVICE" --data "$DATA/digits" \
+  timeout $(( deadline - 150 )) "$PY" bench/peer_replica.py --train-only --device "$DEVICE" --data "$DATA/digits" "${relabel[@]}" \
     --epochs "${REPLICA_EPOCHS:-120}" ${REPLICA_ARGS:-} --out /tmp/peer-replica >"$OUT/replica_train.log" 2>&1 &
   replica=$!
 fi
@@ -80,7 +85,7 @@ if [ "${SECOND:-1}" = 1 ]; then
   rm -rf "$MODELS2" /tmp/segread-second && mkdir -p "$MODELS2" /tmp/segread-second
   [ -n "$current" ] && cp models/current "models/$current.onnx" "models/$current.json" "models/$current.pt" "$MODELS2/"
   timeout $(( deadline - 90 )) "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
-    --data "$DATA/digits" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
+    --data "$DATA/digits" "${relabel[@]}" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
     --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-3}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
     ${SECOND_LR0:+--lr0 "$SECOND_LR0"} \
     --compare "$DATA/peer.onnx" "${sessions[@]}" --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
@@ -88,7 +93,7 @@ if [ "${SECOND:-1}" = 1 ]; then
   second=$!
 fi
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
-  --data "$DATA/digits" --synthetic "$SYNTHETIC" --crops 3 --distant "$DISTANT" --degrade "$DEGRADE" --device "$DEVICE" --from "$FROM" \
+  --data "$DATA/digits" "${relabel[@]}" --synthetic "$SYNTHETIC" --crops 3 --distant "$DISTANT" --degrade "$DEGRADE" --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
   --models-dir "$MODELS" --runs-dir /tmp/segread-runs 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
@@ -121,7 +126,7 @@ fi
 if [ -n "${replica:-}" ]; then
   wait "$replica"; echo "replica training: exit $?, $(( $(date +%s) - start )) s from the start" | tee -a "$LOG"
   scored=(${candidate:+"$candidate"} ${second_onnx:+"$second_onnx"} ${current:+models/current})
-  "$PY" bench/peer_replica.py --score-only --data "$DATA/digits" --peer "$DATA/peer.onnx" "${sessions[@]}" \
+  "$PY" bench/peer_replica.py --score-only --data "$DATA/digits" "${relabel[@]}" --peer "$DATA/peer.onnx" "${sessions[@]}" \
     --out /tmp/peer-replica --models "${scored[@]}" 2>>"$OUT/replica_train.log" | tee -a "$LOG"
   cp /tmp/peer-replica/peer_replica.json "$OUT/" 2>/dev/null
   [ -z "${second:-}" ] && cp /tmp/peer-replica/peer-replica.onnx "$OUT/" 2>/dev/null
