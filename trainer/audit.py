@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from edge.errors import OutputError
-from edge.labels import DIGIT_TO_CLASS, LabelBox, write_classes, write_label_file
+from edge.labels import write_classes, write_label_file
+from edge.review.items import label_boxes
 from trainer import dataset, split
 
 
@@ -110,11 +111,6 @@ def audit(model, data: list[Path], relabel: list[Path] | None = None, device: st
     return report
 
 
-def reader_labels(finding: Finding, width: int, height: int) -> list[LabelBox]:
-    """The reader's boxes of a disputed photo as YOLO label lines."""
-    return [LabelBox.from_xyxy(DIGIT_TO_CLASS[b["digit"]], b["xyxy"], width, height) for b in finding.boxes]
-
-
 def write_folder(report: Audit, out: Path, overwrite: bool = False) -> int:
     """Write the disputed photos and their twins to `out` (images/, labels/, classes.txt,
     audit.json) as pre-labels to check; returns how many photos were written."""
@@ -137,7 +133,7 @@ def write_folder(report: Audit, out: Path, overwrite: bool = False) -> int:
                     continue
                 done.add(item.image.name)
                 own = disputed.get(item.image.name)
-                boxes = reader_labels(own, item.width, item.height) if own else list(item.boxes)
+                boxes = label_boxes(list(own.boxes), item.width, item.height) if own else list(item.boxes)
                 shutil.copyfile(item.image, out / "images" / item.image.name)
                 write_label_file(out / "labels" / f"{item.image.stem}.txt", boxes)
                 written += 1
