@@ -41,6 +41,30 @@ def need(path: Path) -> Path:
     return path
 
 
+def tiny_set(dest: Path, want: dict[str, int]) -> Path:
+    """Photos of the shared digits set copied to DEST, one per source, `want[side]` of each split side."""
+    import shutil
+
+    from trainer.dataset import source_id
+    from trainer.split import side
+
+    digits = need(DIGITS)
+    (dest / "images").mkdir(parents=True)
+    (dest / "labels").mkdir()
+    seen: set[str] = set()
+    for image in sorted((digits / "images").glob("*.jpg")):
+        source = source_id(image)
+        if source in seen or want.get(side(source), 0) == 0:
+            continue
+        seen.add(source)
+        want[side(source)] -= 1
+        shutil.copy(image, dest / "images")
+        shutil.copy(digits / "labels" / f"{image.stem}.txt", dest / "labels")
+        if not any(want.values()):
+            break
+    return dest
+
+
 @pytest.fixture(scope="session")
 def run3() -> Path:
     need(RUN3_CSV)

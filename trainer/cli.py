@@ -166,19 +166,48 @@ def _brief(report: dict) -> dict:
 @relabel_option
 @sessions_option
 @click.option("--imgsz", type=int, default=None,
-              help="Crop size for the test crops and the session readings [default: the crop size on the model card, else its training size, else 128].")
+              help="Crop size for MODEL's test crops and session readings [default: the crop size on the model card, else its training size, else 128]; compared models are read at their own.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
-def evaluate(model, data, relabel, sessions, imgsz, work_dir):
+@click.option("--photos", type=click.Choice(["test", "all"]), default="test", show_default=True,
+              help="Score the frozen test split of --data, or all its photos: for a set no model trained on "
+                   "(photos labeled since, held-back ones).")
+@click.option("--compare", multiple=True, type=click.Path(path_type=Path),
+              help="Another model (e.g. the peer, or a candidate) scored on the same photos and sessions in the same run; repeat for more.")
+def evaluate(model, data, relabel, sessions, imgsz, work_dir, photos, compare):
     """Evaluate MODEL on the frozen test split of --data (and --sessions); print a JSON report.
 
-    Example: segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
+    \b
+    Example:
+      segread evaluate models/current --data ../shared/data/digits --sessions ../shared/data/sessions
+      segread evaluate models/current --data new-photos/ --photos all --compare ../shared/models/peer-baseline-yolov5n-640.onnx
     """
     from edge.models import resolve_model
-    from trainer.evaluate import evaluate_on_split, frozen_test
+    from trainer.evaluate import evaluate_on_split, frozen_test, trained_on
 
     _logging()
-    report = _run(lambda: evaluate_on_split(resolve_model(model), frozen_test(list(data), work_dir, list(relabel)), sessions, imgsz))
-    click.echo(json.dumps(report, indent=2))
+    log = logging.getLogger("segread.evaluate")
+
+    def work():
+        models = [resolve_model(model)] + [resolve_model(other) for other in compare]  # a bad path stops before any scoring
+        warnings = {}
+        for path in models if photos == "all" else []:
+            seen = trained_on(path, list(data))
+            if seen:
+                warnings[path] = (f"{path.stem} was trained on photos of {', '.join(map(str, seen))}: "
+                                  "these figures are not on unseen photos (--photos test is)")
+                log.warning("%s", warnings[path])
+        test = frozen_test(list(data), work_dir, list(relabel), photos)
+        reports = [evaluate_on_split(path, test, sessions, imgsz if i == 0 else None) for i, path in enumerate(models)]
+        return [{**report, "warning": warnings[path]} if path in warnings else report for path, report in zip(models, reports)]
+
+    first, *others = _run(work)
+    if others:
+        first["compare"] = {}
+        for report in others:  # keyed by file stem, or by path where that stem is taken
+            stem = Path(report["model"]).stem
+            taken = stem == Path(first["model"]).stem or stem in first["compare"]
+            first["compare"][report["model"] if taken else stem] = report
+    click.echo(json.dumps(first, indent=2))
 
 
 @click.command()

@@ -183,22 +183,41 @@ class FrozenTest:
     problems: list
     crops: list = field(default_factory=list)  # the reader's display crops of the test photos
     relabeled: tuple = ()  # test photos whose labels a --relabel folder replaced
+    photos: str = "test"  # "test": the frozen test side; "all": every photo of the folders
 
 
-def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate"), relabel: list[Path] | None = None) -> FrozenTest:
+PHOTOS = ("test", "all")
+
+
+def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate"), relabel: list[Path] | None = None,
+                photos: str = "test") -> FrozenTest:
     """Gather `data` (labels replaced from `relabel` folders), take its frozen test side, and write
-    its photos and the views of them that `trainer.crops.test_views` makes."""
+    its photos and the views of them that `trainer.crops.test_views` makes. `photos="all"` takes
+    every photo instead: for a set that no model trained on (photos labeled since, held-back ones),
+    where the split's other sides are unseen too."""
     from trainer import crops, dataset, split
 
+    if photos not in PHOTOS:
+        raise ValueError(f"photos must be one of {PHOTOS}, not {photos!r}")
     gathered = dataset.gather(list(data), relabel=relabel)
-    test = split.split(gathered.items)["test"]
+    test = split.split(gathered.items)["test"] if photos == "test" else list(gathered.items)
     if not test:
         raise DatasetError("no photo of --data falls in the frozen test split")
     views = crops.test_views(test, Path(work_dir))
     yamls = split.materialise({"test": test, **views}, Path(work_dir))
     fixed = set(gathered.relabeled)
     relabeled = tuple(i.image.name for i in test if i.image.name in fixed)
-    return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"], relabeled)
+    return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"], relabeled, photos)
+
+
+def trained_on(model_path: Path, data: list[Path]) -> list[Path]:
+    """The folders of `data` that the model's card names as its training data (labeled folders
+    or review corrections), compared as paths resolved from here."""
+    from edge.models import read_card
+
+    card = read_card(Path(model_path)).get("data", {})
+    seen = {Path(f).resolve() for f in card.get("folders", []) + card.get("corrections", [])}
+    return [folder for folder in data if Path(folder).resolve() in seen]
 
 
 def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | None = None,
@@ -219,4 +238,5 @@ def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | N
     report = evaluate(Path(model_path), test.yamls, sessions_dir, size, read_size or crop or size,
                       read_size=read_size, test_items=test.items)
     extra = {"test_relabeled": list(test.relabeled)} if test.relabeled else {}
-    return {"model": str(model_path), "test_images": len(test.items), "problems": test.problems, **extra, **report}
+    return {"model": str(model_path), "photos": test.photos, "test_images": len(test.items), "problems": test.problems,
+            **extra, **report}

@@ -40,3 +40,42 @@ def test_the_shipped_model_reads_most_frozen_test_photos_including_close_ups():
     # crops the model was trained on, and only the find ladder's smaller sizes see them.
     assert score["multi_row_left_out"] == 15
     assert score["right"] >= 50 and score["wrong_accepted"] <= 5, score
+
+
+def test_evaluate_scores_every_photo_of_an_unseen_set_beside_a_compared_model(tmp_path):
+    pytest.importorskip("ultralytics")
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import tiny_set
+    from trainer.evaluate import frozen_test
+
+    current = DEFAULT_MODELS_DIR / "current"
+    if not current.is_file():
+        pytest.skip("no shipped model in models/current yet")
+    data = tiny_set(tmp_path / "new-photos", {"train": 3, "val": 1, "test": 1})
+    assert len(frozen_test([data], tmp_path / "split").items) == 1  # the frozen test side alone
+    # The same weights handed over as another model, whose card says it trained on this folder.
+    other = Path(shutil.copy(resolve_model(current), tmp_path / "other.onnx"))
+    other.with_suffix(".json").write_text(json.dumps({"data": {"folders": [str(data)]}}))
+
+    segread = Path(sys.executable).with_name("segread")
+    result = subprocess.run([str(segread), "evaluate", str(current), "--data", str(data), "--photos", "all",
+                             "--compare", str(other), "--work-dir", str(tmp_path / "eval")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["photos"], report["test_images"]) == ("all", 5) and "warning" not in report
+    compared = report["compare"]["other"]
+    assert (compared["photos"], compared["test_images"]) == ("all", 5)
+    # Scored on the same photos in the same run: the same weights read the same.
+    assert compared["test_readings"] == report["test_readings"] and report["test_readings"]["total"] >= 3
+    assert compared["test_crops"]["map50_95"] == report["test_crops"]["map50_95"]
+    # A model that trained on these photos is said to have, in its report and on stderr.
+    assert "other was trained on photos of" in compared["warning"] and "not on unseen photos" in result.stderr
+    # A compared model that is not there stops the run with one line before anything is scored.
+    result = subprocess.run([str(segread), "evaluate", str(current), "--data", str(data), "--compare", str(tmp_path / "gone.onnx"),
+                             "--work-dir", str(tmp_path / "eval2")], capture_output=True, text=True)
+    assert result.returncode == 2 and "gone.onnx" in result.stderr and not (tmp_path / "eval2").exists()

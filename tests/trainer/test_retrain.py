@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edge.errors import OutputError
 from edge.models import set_current
-from tests.conftest import DIGITS, need
+from tests.conftest import tiny_set
 from trainer import retrain as retrain_module
 from trainer.cli import promote as promote_cli
 from trainer.cli import retrain
@@ -21,25 +21,6 @@ from trainer.dataset import gather, source_id
 from trainer.retrain import RetrainOptions
 from trainer.split import side
 from trainer.train import TrainSettings
-
-
-def tiny_set(dest: Path, want: dict[str, int]) -> Path:
-    """A dozen photos of the shared digits set, one per source, `want` photos per split side."""
-    digits = need(DIGITS)
-    (dest / "images").mkdir(parents=True)
-    (dest / "labels").mkdir()
-    seen: set[str] = set()
-    for image in sorted((digits / "images").glob("*.jpg")):
-        source = source_id(image)
-        if source in seen or want.get(side(source), 0) == 0:
-            continue
-        seen.add(source)
-        want[side(source)] -= 1
-        shutil.copy(image, dest / "images")
-        shutil.copy(digits / "labels" / f"{image.stem}.txt", dest / "labels")
-        if not any(want.values()):
-            break
-    return dest
 
 
 def current_m0_and_a_tiny_set(tmp_path: Path) -> tuple[Path, Path]:
