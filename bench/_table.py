@@ -1,10 +1,13 @@
-"""The benches' plain-text table: the first column left-aligned, the others right-aligned."""
+"""The benches' plain-text table (edge.table's), printed."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout's edge/, as every bench reads it
+from edge.table import format_table  # noqa: E402
+
 
 def print_table(head: list[str], rows: list[list[str]]) -> None:
-    lines = [head, *rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for line in lines:
-        print("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))))
+    print(format_table(head, rows))

@@ -86,18 +86,6 @@ def score(args: argparse.Namespace) -> tuple[dict, dict]:
     return {name: evaluate_on_split(path, test, args.sessions) for name, path in models.items()}, training
 
 
-def row(name: str, report: dict) -> list[str]:
-    test, crops, far = report["test"], report.get("test_crops") or {}, report.get("test_distant") or {}
-    photos, sessions = report.get("test_readings") or {}, report.get("sessions") or {}
-    return [
-        name, f"{test['map50']:.3f} / {test['map50_95']:.3f}",
-        f"{far['map50']:.3f} / {far['map50_95']:.3f}" if far else "-",
-        f"{crops['map50_95']:.3f} ({crops['imgsz']})" if crops else "-",
-        f"{photos['right']}/{photos['total']} / {photos['wrong_accepted']}" if photos else "-",
-        f"{sessions['right']}/{sessions['total']} / {sessions['wrong_accepted']}" if sessions else "-",
-    ]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=SHARED / "data/digits")
@@ -121,6 +109,7 @@ def main() -> int:
 
     from edge.errors import SegreadError
     from trainer.cli import stdout_to_stderr
+    from trainer.evaluate import SUMMARY_HEAD, summary_row
 
     args.out.mkdir(parents=True, exist_ok=True)
     try:
@@ -136,9 +125,7 @@ def main() -> int:
         return 0
     print(f"Frozen test split of {args.data} ({next(iter(reports.values()))['test_images']} photos), "
           "every model scored in this run\n")
-    head = ["model", "whole photos at 640: mAP50 / mAP50-95", "distant photos at 640", "test crops mAP50-95", "photos read: right / wrong-acc",
-            "sessions: right / wrong-acc"]
-    print_table(head, [row(name, report) for name, report in reports.items()])
+    print_table(SUMMARY_HEAD, [summary_row(name, report) for name, report in reports.items()])
     return 0
 
 

@@ -182,7 +182,8 @@ def evaluate(model, data, relabel, sessions, imgsz, work_dir, photos, compare):
       segread evaluate models/current --data new-photos/ --photos all --compare ../shared/models/peer-baseline-yolov5n-640.onnx
     """
     from edge.models import resolve_model
-    from trainer.evaluate import evaluate_on_split, frozen_test, trained_on
+    from edge.table import format_table
+    from trainer.evaluate import SUMMARY_HEAD, evaluate_on_split, frozen_test, summary_row, trained_on
 
     _logging()
     log = logging.getLogger("segread.evaluate")
@@ -208,6 +209,10 @@ def evaluate(model, data, relabel, sessions, imgsz, work_dir, photos, compare):
             taken = stem == Path(first["model"]).stem or stem in first["compare"]
             first["compare"][report["model"] if taken else stem] = report
     click.echo(json.dumps(first, indent=2))
+    # For a person: the figures side by side on stderr (stdout stays the one JSON report).
+    rows = [summary_row(Path(first["model"]).stem, first)] + [summary_row(k, r) for k, r in first.get("compare", {}).items()]
+    click.echo(f"\n{first['test_images']} photos ({'every photo of --data' if photos == 'all' else 'the frozen test split'}), "
+               f"every model scored in this run:\n{format_table(SUMMARY_HEAD, rows)}", err=True)
 
 
 @click.command()

@@ -174,6 +174,25 @@ def evaluate(
     return report
 
 
+SUMMARY_HEAD = ["model", "whole photos at 640: mAP50 / mAP50-95", "distant photos at 640", "test crops mAP50-95 (size)",
+                "degraded crops", "photos read: right / wrong-acc / held", "sessions: right / wrong-acc"]
+
+
+def summary_row(name: str, report: dict) -> list[str]:
+    """One model's figures from an `evaluate` report, as a row under SUMMARY_HEAD."""
+    test, far = report["test"], report.get("test_distant") or {}
+    crops, degraded = report.get("test_crops") or {}, report.get("test_degraded") or {}
+    photos, sessions = report.get("test_readings") or {}, report.get("sessions") or {}
+    return [
+        name, f"{test['map50']:.3f} / {test['map50_95']:.3f}",
+        f"{far['map50']:.3f} / {far['map50_95']:.3f}" if far else "-",
+        f"{crops['map50_95']:.3f} ({crops['imgsz']})" if crops else "-",
+        f"{degraded['map50_95']:.3f}" if degraded else "-",
+        f"{photos['right']}/{photos['total']} / {photos['wrong_accepted']} / {photos['held']}" if photos else "-",
+        f"{sessions['right']}/{sessions['total']} / {sessions['wrong_accepted']}" if sessions else "-",
+    ]
+
+
 @dataclass(frozen=True)
 class FrozenTest:
     """The frozen test split of some labeled folders, written out once for any number of models."""

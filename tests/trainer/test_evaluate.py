@@ -73,6 +73,10 @@ def test_evaluate_scores_every_photo_of_an_unseen_set_beside_a_compared_model(tm
     # Scored on the same photos in the same run: the same weights read the same.
     assert compared["test_readings"] == report["test_readings"] and report["test_readings"]["total"] >= 3
     assert compared["test_crops"]["map50_95"] == report["test_crops"]["map50_95"]
+    # For a person, the two side by side on stderr: the same figures, one row each.
+    table = result.stderr[result.stderr.index("5 photos (every photo of --data)"):].splitlines()[1:]
+    assert table[0].startswith("model") and table[1].split()[0] == resolve_model(current).stem and table[2].split()[0] == "other"
+    assert table[1].split()[1:] == table[2].split()[1:]
     # A model that trained on these photos is said to have, in its report and on stderr.
     assert "other was trained on photos of" in compared["warning"] and "not on unseen photos" in result.stderr
     # A compared model that is not there stops the run with one line before anything is scored.
