@@ -9,7 +9,7 @@ sits over the display, found once on frame 0 with the first model), written loss
 temporary folder and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
 peer is read in the same run, through the same reader.
 
-    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-vote-decode] [--no-confirm-first]
+    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-stretch] [--no-vote-decode] [--no-confirm-first]
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ CONDITIONS = {
     "night": lambda img, box: noisy(img, 8.0, light=0.3),
     "dim noise s4": lambda img, box: noisy(img, 4.0, light=0.3),
     "haze": lambda img, box: (img.astype(np.float32) * 0.4 + 140).astype(np.uint8),
+    "haze heavy": lambda img, box: (img.astype(np.float32) * 0.3 + 160).astype(np.uint8),
+    "dark x0.25": lambda img, box: (img.astype(np.float32) * 0.25).astype(np.uint8),
     "shake 9px": lambda img, box: motion_blur(img, 9),
     # A webcam of lower resolution, or a stream scaled down: the whole frame smaller (run3 is 1280x720).
     "res x0.5": lambda img, box: cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA),
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated conditions, of: {', '.join(CONDITIONS)}")
     parser.add_argument("--no-deskew", action="store_true", help="never read a tilted display's crop turned level")
     parser.add_argument("--no-denoise", action="store_true", help="never smooth a noisy display crop")
+    parser.add_argument("--no-stretch", action="store_true", help="never stretch a frame whose grey levels span a narrow band")
     parser.add_argument("--no-vote-decode", action="store_true",
                         help="never read a faded minutes digit as the session's time (the steady places' vote)")
     parser.add_argument("--no-confirm-first", action="store_true",
@@ -157,7 +160,7 @@ def main() -> None:
             row = [name]
             for model in models:
                 s = score_session(model, folder, TRUTH, deskew=not args.no_deskew, denoise=not args.no_denoise,
-                                  vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first)
+                                  stretch=not args.no_stretch, vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first)
                 row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
             rows.append(row)
             print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -165,6 +168,7 @@ def main() -> None:
     print(f"run3 ({len(list(RUN3.glob('*.jpg')))} frames) under each condition, read through the reader's loop "
           f"(every frame, no dedup{', crops never turned' if args.no_deskew else ''}"
           f"{', crops never smoothed' if args.no_denoise else ''}"
+          f"{', frames never stretched' if args.no_stretch else ''}"
           f"{', no vote-decoded readings' if args.no_vote_decode else ''}"
           f"{', first readings taken at once' if args.no_confirm_first else ''}); display box from frame 0: {box}; "
           "2 CPU cores, onnxruntime CPU")

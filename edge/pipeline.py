@@ -14,7 +14,7 @@ from edge.dedup import DedupGate
 from edge.detect import Detector
 from edge.reading import DisplayFormat, Reading, read_digits
 from edge.sequence import SequenceCheck
-from edge.track import DisplayTracker
+from edge.track import DisplayTracker, stretch_narrow
 
 
 SKIP_REASONS = {
@@ -102,6 +102,7 @@ class Reader:
         second_look: bool = True,
         deskew: bool = True,
         denoise: bool = True,
+        stretch: bool = True,
         vote_decode: bool = True,
         confirm_first: bool = True,
     ) -> None:
@@ -112,6 +113,8 @@ class Reader:
         self.use_crop = use_crop
         self.level = level  # each crop is also read levelled; the more confident reading counts
         self.second_look = second_look  # a failed frame may take the crop's other reading
+        self.stretch = stretch  # a frame whose grey levels span a narrow band is stretched first (track.stretch_narrow)
+        self._stretched = False  # this frame was
         self._other: Reading | None = None  # this frame's crop read the other way
         self._restart_turn_trial()  # a tilted display read as it is / turned: summed confidence, frames
         self._turned = False  # this frame's crop was read turned
@@ -128,8 +131,19 @@ class Reader:
         self.tracker.detector = detector
         self._restart_turn_trial()
 
+    def exposed(self, image: np.ndarray) -> np.ndarray:
+        """The frame as it is read: stretched over the whole grey range where its levels span a
+        narrow band and `stretch` is on (`track.stretch_narrow`), else as it is."""
+        wide = stretch_narrow(image) if self.stretch else None
+        self._stretched = wide is not None
+        return image if wide is None else wide
+
     def read_image(self, image: np.ndarray) -> tuple[Reading, str]:
         """The reading of one image without the sequence check, and how it was found."""
+        reading, how = self._read_image(self.exposed(image))
+        return reading.flagged("stretched") if self._stretched else reading, how
+
+    def _read_image(self, image: np.ndarray) -> tuple[Reading, str]:
         n = self.fmt.n_digits
         self.tracker.noisy = None  # a new image: its noise is judged afresh
         if self.use_crop and self.tracker.roi is not None:
@@ -277,8 +291,11 @@ class Reader:
             result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0, skip)
         else:
             self._other = None
-            reading, mode = self.read_image(frame.image)
-            reading = self.sequence.update(self.look_again(frame.image, reading, frame.t), frame.t)
+            image = self.exposed(frame.image)
+            reading, mode = self._read_image(image)
+            reading = self.sequence.update(self.look_again(image, reading, frame.t), frame.t)
+            if self._stretched:
+                reading = reading.flagged("stretched")
             ms = (time.perf_counter() - start) * 1000
             done = self.awaiting is not None and self.sequence.awaiting != self.awaiting.t
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms,

@@ -61,6 +61,7 @@ class ReaderConfig(Section):
     second_look: bool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
     deskew: bool = Field(True, description="A display whose row of digits tilts 8 degrees or more: try its crop turned level on the first frames, and keep the way that reads better.")
     denoise: bool = Field(True, description="Smooth a crop whose sensor noise is 5% of its grey range or more (a dim room, the camera's gain up) before reading it.")
+    stretch: bool = Field(True, description="Stretch a frame whose grey levels span less than half the range (haze, a washed-out or under-exposed camera) over the whole range before reading it.")
     vote_decode: bool = Field(True, description="Read a frame that is the session's expected time with one minutes digit faded (95:35 as 45:35) as that time, where the recent frames light the digit's segments there.")
     confirm_first: bool = Field(True, description="Hold a reading the session cannot check (its first, or the first after a long dark spell) until a sure reading follows it, then log both; a misread never becomes the session's start.")
 

@@ -82,7 +82,7 @@ class Service:
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
-                             denoise=cfg.reader.denoise, vote_decode=cfg.reader.vote_decode,
+                             denoise=cfg.reader.denoise, stretch=cfg.reader.stretch, vote_decode=cfg.reader.vote_decode,
                              confirm_first=cfg.reader.confirm_first)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
@@ -221,7 +221,7 @@ class Service:
         self.reader.dedup = self._dedup()
         self.reader.min_conf = new.reader.min_conf
         self.reader.use_crop, self.reader.second_look = new.reader.crop, new.reader.second_look
-        self.reader.level = new.reader.level
+        self.reader.level, self.reader.stretch = new.reader.level, new.reader.stretch
         self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
         self.reader.sequence.vote_decode = new.reader.vote_decode
         self.reader.sequence.confirm_first = new.reader.confirm_first

@@ -365,7 +365,7 @@ def test_a_noisy_crop_is_smoothed_before_it_is_read_and_says_so(light, sigma, sm
     # The find: the whole frame, then its crop; then one crop read as it is (no levelled look).
     script = [digits_at("0752", x0=30, y0=30), digits_at("0752", x0=36, y0=36), digits_at("0753", x0=36, y0=36)]
     detector = Recording(script)
-    reader = Reader(detector, "time", level=False)
+    reader = Reader(detector, "time", level=False, stretch=False)  # its levels span 100: the smoothing alone here
     reader.process(Frame(frame, "0.jpg", 0, 0.0))
     x1, y1, x2, y2 = reader.tracker.roi
     result = reader.process(Frame(frame, "1.jpg", 1, 1.0))
@@ -375,6 +375,35 @@ def test_a_noisy_crop_is_smoothed_before_it_is_read_and_says_so(light, sigma, sm
         assert noise_percent(seen) < noise_percent(frame[y1:y2, x1:x2]) / 2
     else:
         assert np.array_equal(seen, frame[y1:y2, x1:x2])  # a clean crop reaches the model untouched
+
+
+def test_a_frame_of_narrow_grey_levels_reaches_the_model_stretched_and_says_so():
+    from edge.capture import Frame
+    from edge.pipeline import Reader
+    from edge.track import stretch_narrow
+
+    clean = strokes(shape=(480, 640))  # levels 50 and 150: a span of 100, under half the range
+    hazy = (clean * 0.3 + 160).astype(np.uint8)  # 175 and 205
+    wide = clean.copy()
+    wide[:40] = 0
+    wide[-40:] = 255  # the same strokes with black and white in view: the frame spans the range
+    assert stretch_narrow(wide) is None
+    assert stretch_narrow(np.full((60, 80, 3), 120, np.uint8)) is None  # one level: nothing but noise to stretch
+    out = stretch_narrow(hazy)
+    assert out.dtype == np.uint8 and out.shape == hazy.shape and (out.min(), out.max()) == (0, 255)
+
+    for frame, stretched in ((hazy, True), (wide, False)):
+        detector = Recording(default=digits_at("0752", x0=30, y0=30))
+        reader = Reader(detector, "time", level=False)
+        result = reader.process(Frame(frame, "0.jpg", 0, 0.0))
+        assert ("stretched" in result.to_json()["flags"]) is stretched
+        seen = detector.images[0]  # the find: the whole frame
+        assert np.array_equal(seen, stretch_narrow(frame) if stretched else frame)
+        assert np.array_equal(reader.read_image(frame)[0].digits.xyxy, result.reading.digits.xyxy)  # boxes in the frame's own pixels
+    # Turned off (`stretch = false` in segread.toml), the frame reaches the model as it is.
+    detector = Recording(default=digits_at("0752", x0=30, y0=30))
+    result = Reader(detector, "time", level=False, stretch=False).process(Frame(hazy, "0.jpg", 0, 0.0))
+    assert np.array_equal(detector.images[0], hazy) and "stretched" not in result.to_json()["flags"]
 
 
 def test_boxes_read_on_a_turned_crop_map_back_to_the_upright_boxes_around_them():

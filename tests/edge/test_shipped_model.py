@@ -66,6 +66,7 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
     assert score.total == 200
     assert score.wrong_accepted <= 1 and score.right >= 195, score.as_dict()  # measured: 197, 0
     assert not any("smoothed" in r["flags"] for r in records)  # its clean crops are read as they are
+    assert not any("stretched" in r["flags"] for r in records)  # and its frames, spanning the grey range, too
 
 
 
@@ -110,7 +111,9 @@ def test_a_dim_room_with_the_gain_up_is_read_with_the_crop_smoothed(run3):
     truth = load_truth(run3.with_suffix(".csv"))
 
     def score(denoise):
-        reader = Reader(detector, "time", denoise=denoise)
+        # Not stretched (its levels span 70 of 256): the smoothing's own part. Stretched as well,
+        # the same frames read 55 / 3 never smoothed and 59 / 0 smoothed.
+        reader = Reader(detector, "time", denoise=denoise, stretch=False)
         records = read_frames(reader, dim)
         return score_results(records, truth), records
 
@@ -119,6 +122,30 @@ def test_a_dim_room_with_the_gain_up_is_read_with_the_crop_smoothed(run3):
     # Measured with the shipped 165843: 39 right, 1 wrong-accepted as it is; 53 and 1 smoothed.
     assert after.right >= before.right + 10 and after.wrong_accepted <= before.wrong_accepted, (
         before.as_dict(), after.as_dict())
+
+
+def test_a_washed_out_camera_is_read_with_the_frame_stretched(run3):
+    from edge.capture import FolderSource, Frame
+    from edge.detect import OnnxDetector
+    from edge.pipeline import Reader
+    from tests.conftest import bench_module
+
+    # The perturbation bench's heavy haze (run3 x 0.3 + 160: its levels squeezed into 67 of 256);
+    # the first 60 frames, read in order with the session.
+    perturb = bench_module("perturb")
+    detector = OnnxDetector(resolve_model(), device="cpu")
+    hazy = [Frame(perturb.CONDITIONS["haze heavy"](f.image, None), f.name, f.index, f.t) for f in list(FolderSource(run3))[:60]]
+    truth = load_truth(run3.with_suffix(".csv"))
+
+    def score(stretch):
+        records = read_frames(Reader(detector, "time", stretch=stretch), hazy)
+        return score_results(records, truth), records
+
+    (before, _), (after, records) = score(False), score(True)
+    assert all("stretched" in r["flags"] for r in records if r["status"] == "accepted")
+    # Measured with the shipped 165843: none right as it is (the find sees no display), 59 and 0
+    # wrong-accepted stretched (over all 200 frames: 1, and 197 / 0).
+    assert before.right <= 5 and after.right >= 54 and after.wrong_accepted == 0, (before.as_dict(), after.as_dict())
 
 
 def test_a_camera_mounted_crooked_is_read_with_the_display_crop_turned_level(run3):

@@ -108,7 +108,7 @@ def write_config(path: Path, models: Path, spec: Path | str, **sections) -> Path
     data = {
         "source": {"spec": str(spec), "live": False},
         "model": {"pointer": str(models / "current"), "device": "cpu", "poll_s": 0.1},
-        "reader": {"crop": False},
+        "reader": {"crop": False, "stretch": False},  # the strip model reads grey levels, which a stretch would move
         "dedup": {"enabled": False},
         "camera": {"stall_s": 1.0, "backoff_min": 0.05, "backoff_max": 0.2},
         "status": {"heartbeat_s": 0.2},
