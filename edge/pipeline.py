@@ -114,7 +114,7 @@ class Reader:
         self.level = level  # each crop is also read levelled; the more confident reading counts
         self.second_look = second_look  # a failed frame may take the crop's other reading
         self.stretch = stretch  # a frame whose grey levels span a narrow band is stretched first (track.stretch_narrow)
-        self._stretched = False  # this frame was
+        self._stretched = False  # the frame being read was stretched
         self._other: Reading | None = None  # this frame's crop read the other way
         self._restart_turn_trial()  # a tilted display read as it is / turned: summed confidence, frames
         self._turned = False  # this frame's crop was read turned
