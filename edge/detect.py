@@ -192,6 +192,7 @@ class OnnxDetector:
         self._to_project_class = np.array([DIGIT_TO_CLASS[n] for n in self.names], np.int64)
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
+        self.agnostic = True  # one box per place for the reader; a detection metric ranks every class's (edge.score.read_boxes)
         self.path = path
         self.model_id = path.stem
         if tensorrt:
@@ -226,7 +227,7 @@ class OnnxDetector:
         """
         blob, r, (left, top) = self.preprocess(image, imgsz)
         output = self.session.run(None, {self.input_name: blob})[0][0]
-        dets = decode(output, self.conf_threshold, self.iou_threshold)
+        dets = decode(output, self.conf_threshold, self.iou_threshold, self.agnostic)
         if not len(dets):
             return dets
         xyxy = (dets.xyxy - np.array([left, top, left, top], np.float32)) / r

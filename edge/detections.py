@@ -36,7 +36,8 @@ class Detections:
         object.__setattr__(self, "confidence", conf)
         object.__setattr__(self, "class_id", cls)
         if self.class_scores is not None:
-            scores = np.asarray(self.class_scores, dtype=np.float32).reshape(len(conf), -1)
+            scores = np.asarray(self.class_scores, dtype=np.float32)
+            scores = scores.reshape(len(conf), -1) if scores.size else scores.reshape(0, len(CLASS_NAMES))
             if scores.shape[1] != len(CLASS_NAMES):
                 raise ValueError(f"Detections: class_scores has {scores.shape[1]} columns, expected {len(CLASS_NAMES)}")
             object.__setattr__(self, "class_scores", scores)

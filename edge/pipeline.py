@@ -123,6 +123,7 @@ class Reader:
         self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first)
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
+        self.found_at: int | None = None  # the whole-frame size the last find's reading came from
 
     def swap_detector(self, detector: Detector) -> None:
         """Use another (already warmed-up) model from the next frame on; a tilted display is
@@ -158,8 +159,10 @@ class Reader:
             # Below the find size a find only proposes where the display is: its reading counts
             # when the display crop, read at the model's own scale, gives all the digits.
             if found.status == "accepted" and (size == sizes[0] or confirmed):
+                self.found_at = size
                 return found, "find"
             first = first or (found, self.tracker.roi)
+        self.found_at = sizes[0]
         # Nothing acceptable at any size: the first size's reading stands. Its crop does too when
         # it holds all the digits; a find that saw less (glare, a hand) keeps the crop where the
         # display last read whole, rather than following a stray box to a corner of the frame.

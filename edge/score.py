@@ -154,3 +154,47 @@ def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu"
         else:
             score.held += 1
     return score.as_dict()
+
+
+# A detection metric ranks boxes down to this confidence, each class's own after NMS at this IoU
+# (what Ultralytics' val keeps); the reader itself keeps one box per place (OnnxDetector.agnostic).
+PROBE_CONF, PROBE_IOU = 0.001, 0.7
+
+
+def metric_detector(detector, conf: float = PROBE_CONF):
+    """The same model session keeping boxes as a detection metric ranks them: down to `conf`,
+    each class's own after NMS at PROBE_IOU."""
+    import copy
+
+    probe = copy.copy(detector)
+    probe.conf_threshold, probe.iou_threshold, probe.agnostic = conf, PROBE_IOU, False
+    return probe
+
+
+def read_boxes(detector, image, n_digits: int, crop_size: int | None = None, conf: float = PROBE_CONF):
+    """Every digit box the reader's two passes give one photo, with a low confidence floor, for a
+    detection metric of the reader rather than of one pass: the photo is read alone as a
+    `digits:N` display (`read_alone`), then the display crop it tracks is read once more as the
+    reading read it (levelled, turned), keeping boxes down to `conf`; outside that crop, the
+    boxes of the whole photo at the size the find read the display at (other rows of the
+    display, a second display).
+    Without a crop (nothing found), the find's boxes alone. In the photo's pixels."""
+    import numpy as np
+
+    from edge.detections import Detections
+    from edge.pipeline import Reader
+
+    probe = metric_detector(detector, conf)
+    reader = Reader(detector, f"digits:{n_digits}", crop_size=crop_size)
+    reading, _ = reader.read_image(image)
+    tracker = reader.tracker
+    found = probe.detect(image, (reader.found_at or tracker.find_sizes(image.shape)[0],) * 2)
+    if tracker.roi is None:
+        return found
+    tracker.detector = probe
+    pixels = reader.exposed(image)
+    dets, to_frame = tracker.detect_crop(pixels, level="levelled" in reading.flags, turn="turned" in reading.flags)
+    x1, y1, x2, y2 = tracker.roi
+    centres = found.centers
+    outside = ~((centres[:, 0] >= x1) & (centres[:, 0] <= x2) & (centres[:, 1] >= y1) & (centres[:, 1] <= y2))
+    return Detections.concat([dets.transformed(to_frame), found[np.nonzero(outside)[0]]])

@@ -111,23 +111,37 @@ def session_readings(model_path: Path, sessions_dir: Path, crop_size: int | None
 LABEL_DUPLICATE = 0.7
 
 
+def label_boxes(item):
+    """A labeled photo's boxes as Detections in its pixels (confidence 1)."""
+    import numpy as np
+
+    from edge.detections import Detections
+
+    w, h = item.width, item.height
+    xyxy = [[(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h] for b in item.boxes]
+    return Detections(np.array(xyxy, np.float32).reshape(-1, 4), np.ones(len(xyxy), np.float32), [b.cls for b in item.boxes])
+
+
+def label_row(item):
+    """The labels of the photo's main row (the reader's rule), one box per digit place, left to right."""
+    import numpy as np
+
+    from edge.reading import drop_overlaps, main_row
+
+    row, _ = drop_overlaps(main_row(label_boxes(item)), LABEL_DUPLICATE)
+    return row[np.argsort(row.xyxy[:, 0])]
+
+
 def photo_truth(item) -> str | None:
     """The digits a reader should read off a labeled photo, left to right, one box per digit place
     (the reader's main-row rule applied to the labels, and duplicate boxes dropped); None for a
     display of several rows, where which row is "the reading" is the user's choice, not the model's."""
-    import numpy as np
+    from edge.reading import main_row
 
-    from edge.detections import Detections
-    from edge.reading import drop_overlaps, main_row
-
-    w, h = item.width, item.height
-    xyxy = [[(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h] for b in item.boxes]
-    labels = Detections(np.array(xyxy, np.float32), np.ones(len(xyxy), np.float32), [b.cls for b in item.boxes])
-    row = main_row(labels)
-    if not len(row) or len(row) < len(labels):
+    labels = label_boxes(item)
+    if not len(labels) or len(main_row(labels)) < len(labels):
         return None
-    row, _ = drop_overlaps(row, LABEL_DUPLICATE)
-    return "".join(row[np.argsort(row.xyxy[:, 0])].digits)
+    return "".join(label_row(item).digits)
 
 
 def photo_readings(model_path: Path, items: list, crop_size: int | None = None, find_ladder: bool = True) -> dict:
@@ -139,6 +153,49 @@ def photo_readings(model_path: Path, items: list, crop_size: int | None = None, 
     photos = [(image, truth) for image, truth in truths if truth]
     report = score_photos(Path(model_path), photos, crop_size=crop_size, find_ladder=find_ladder)
     return {**report, "multi_row_left_out": len(truths) - len(photos)}
+
+
+def photos_as_read(model_path: Path, items: list, crop_size: int | None = None) -> dict:
+    """Detection scores of whole photos as the reader reads them (`edge.score.read_boxes`: the
+    find, then its display crop read closer), against all their labels, with boxes down to
+    confidence 0.001 (`trainer.metrics.box_map`). For a crop-reading model this is its figure on
+    whole photos; one pass over the whole photo at 640 ("test") is its find pass alone, scored
+    here too by the same code ("one_pass"). Each photo is read as a display of as many digits as
+    its labels' main row holds. Both also over the single-row photos alone ("single_row"): a
+    reader reads one row, and a session's display is one."""
+    import cv2
+
+    from edge.detect import OnnxDetector
+    from edge.score import metric_detector, read_boxes
+    from edge.track import FIND_SIZE
+    from trainer.metrics import ImageBoxes, box_map
+
+    detector = OnnxDetector(Path(model_path), device="cpu")
+    probe = metric_detector(detector)
+    as_read, one_pass, single = [], [], []
+    for item in items:
+        image = cv2.imread(str(item.image))
+        if image is None:
+            continue
+        labels = label_boxes(item)
+        found = read_boxes(detector, image, max(1, len(label_row(item))), crop_size)
+        whole = probe.detect(image, (FIND_SIZE, FIND_SIZE))
+        as_read.append(ImageBoxes(found.xyxy, found.confidence, found.class_id, labels.xyxy, labels.class_id))
+        one_pass.append(ImageBoxes(whole.xyxy, whole.confidence, whole.class_id, labels.xyxy, labels.class_id))
+        single.append(photo_truth(item) is not None)
+
+    def scores(images: list, full: bool = False) -> dict:
+        report = box_map(images)
+        return report if full else {k: report[k] for k in ("map50", "map50_95", "images", "boxes")}
+
+    def rows(images: list) -> list:
+        return [im for im, one in zip(images, single) if one]
+
+    return {
+        "model": str(model_path), "crop_size": crop_size or detector.crop_size or detector.imgsz[0],
+        **scores(as_read, full=True), "single_row": scores(rows(as_read)),
+        "one_pass": {"imgsz": FIND_SIZE, **scores(one_pass), "single_row": scores(rows(one_pass))},
+    }
 
 
 def evaluate(
@@ -157,6 +214,8 @@ def evaluate(
          make_distant), whole, at the find size: the find pass on a webcam's frames;
      "test_degraded": the display crops under glare, little light, compression or blur
          (trainer.crops.make_degraded), at the crop size;
+     "test_read": the test photos whole, as the reader reads them: its find, then the display
+         crop read closer (`photos_as_read`), the figure a crop-reading model has on whole photos;
      "test_readings": the single-row test photos (`test_items`) each read alone by the
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
@@ -169,13 +228,15 @@ def evaluate(
         if yamls.get(part) is not None:
             report[part] = detection_metrics(model_path, yamls[part], size)
     if test_items:
+        report["test_read"] = photos_as_read(model_path, test_items, read_size)
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
     return report
 
 
-SUMMARY_HEAD = ["model", "whole photos at 640: mAP50 / mAP50-95", "distant photos at 640", "test crops mAP50-95 (size)",
-                "degraded crops", "photos read: right / wrong-acc / held", "sessions: right / wrong-acc"]
+SUMMARY_HEAD = ["model", "whole photos at 640: mAP50 / mAP50-95", "whole photos as read: mAP50-95 (single-row)",
+                "distant photos at 640", "test crops mAP50-95 (size)", "degraded crops",
+                "photos read: right / wrong-acc / held", "sessions: right / wrong-acc"]
 
 
 def summary_row(name: str, report: dict) -> list[str]:
@@ -183,8 +244,10 @@ def summary_row(name: str, report: dict) -> list[str]:
     test, far = report["test"], report.get("test_distant") or {}
     crops, degraded = report.get("test_crops") or {}, report.get("test_degraded") or {}
     photos, sessions = report.get("test_readings") or {}, report.get("sessions") or {}
+    read = report.get("test_read") or {}
     return [
         name, f"{test['map50']:.3f} / {test['map50_95']:.3f}",
+        f"{read['map50_95']:.3f} ({read['single_row']['map50_95']:.3f})" if read else "-",
         f"{far['map50']:.3f} / {far['map50_95']:.3f}" if far else "-",
         f"{crops['map50_95']:.3f} ({crops['imgsz']})" if crops else "-",
         f"{degraded['map50_95']:.3f}" if degraded else "-",

@@ -445,3 +445,10 @@ def test_a_row_that_leans_about_the_turning_angle_does_not_flip_from_frame_to_fr
     tracker.deskew = False
     tracker.follow(leaning(level, 20), frame, whole=True)
     assert not tracker.tilted
+
+
+def test_selecting_no_detection_keeps_the_class_scores_shape():
+    dets = Detections(np.zeros((2, 4)), np.array([0.9, 0.8]), np.array([1, 2]), np.full((2, 10), 0.1))
+    none = dets[np.nonzero(np.array([False, False]))[0]]
+    assert len(none) == 0 and none.class_scores.shape == (0, 10)
+    assert len(Detections.concat([dets, none])) == 2
