@@ -162,6 +162,12 @@ class Reader:
                 self.found_at = size
                 return found, "find"
             first = first or (found, self.tracker.roi)
+        enlarged = self.tracker.last_find(image.shape)
+        if enlarged is not None:  # as below the find size, it counts when the crop bears it out
+            found, confirmed = self._find(image, enlarged)
+            if found.status == "accepted" and confirmed:
+                self.found_at = enlarged
+                return found, "find"
         self.found_at = sizes[0]
         # Nothing acceptable at any size: the first size's reading stands. Its crop does too when
         # it holds all the digits; a find that saw less (glare, a hand) keeps the crop where the

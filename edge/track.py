@@ -192,6 +192,15 @@ class DisplayTracker:
         side = -(-max(frame_shape[:2]) // 32) * 32
         return [s for s in ladder if s <= side] or [max(crop, side)]
 
+    def last_find(self, frame_shape: tuple[int, ...]) -> int | None:
+        """The size of one more find, enlarged, for a frame smaller than `find_size` that its own
+        sizes found no display on; None for a frame as large, a fixed-input model, or no ladder.
+        A small frame's display is not always a close-up: a 416 px frame from a camera further
+        away holds digits too small at 320 and 160 that the model finds at 640."""
+        if not (self.find_ladder and getattr(self.detector, "dynamic", False)):
+            return None
+        return self.find_size if max(frame_shape[:2]) < self.find_size else None
+
     @property
     def smoothed(self) -> bool:
         """This frame's crop reads are smoothed (`denoise`, and its crop was judged noisy)."""

@@ -152,7 +152,7 @@ def _brief(report: dict) -> dict:
     """A report without per-frame lists: the card keeps those."""
     brief = {
         part: {k: v for k, v in report[part].items() if k != "per_digit"}
-        for part in ("test", "test_at_imgsz", "test_read", "test_crops", "test_distant", "test_degraded") if report.get(part)
+        for part in ("test", "test_at_imgsz", "test_read", "test_crops", "test_distant", "test_distant_read", "test_degraded") if report.get(part)
     }
     for part in ("test_readings", "sessions"):
         if report.get(part):

@@ -201,6 +201,7 @@ def photos_as_read(model_path: Path, items: list, crop_size: int | None = None) 
 def evaluate(
     model_path: Path, yamls: dict, sessions_dir: Path | None = None, imgsz: int = 256,
     crop_size: int | None = None, read_size: int | None = None, test_items: list | None = None,
+    distant_items: list | None = None,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model, from
     the data.yaml of each part in `yamls` ("test" always; the views `trainer.crops.test_views`
@@ -216,6 +217,7 @@ def evaluate(
          (trainer.crops.make_degraded), at the crop size;
      "test_read": the test photos whole, as the reader reads them: its find, then the display
          crop read closer (`photos_as_read`), the figure a crop-reading model has on whole photos;
+     "test_distant_read": the distant photos (`distant_items`) as the reader reads them;
      "test_readings": the single-row test photos (`test_items`) each read alone by the
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
@@ -229,13 +231,16 @@ def evaluate(
             report[part] = detection_metrics(model_path, yamls[part], size)
     if test_items:
         report["test_read"] = photos_as_read(model_path, test_items, read_size)
+    if distant_items:
+        report["test_distant_read"] = photos_as_read(model_path, distant_items, read_size)
+    if test_items:
         report["test_readings"] = photo_readings(model_path, test_items, read_size)
     report["sessions"] = session_readings(model_path, sessions_dir, read_size) if sessions_dir else None
     return report
 
 
 SUMMARY_HEAD = ["model", "whole photos at 640: mAP50 / mAP50-95", "whole photos as read: mAP50-95 (single-row)",
-                "distant photos at 640", "test crops mAP50-95 (size)", "degraded crops",
+                "distant photos at 640: mAP50 / mAP50-95", "distant as read", "test crops mAP50-95 (size)", "degraded crops",
                 "photos read: right / wrong-acc / held", "sessions: right / wrong-acc"]
 
 
@@ -244,11 +249,12 @@ def summary_row(name: str, report: dict) -> list[str]:
     test, far = report["test"], report.get("test_distant") or {}
     crops, degraded = report.get("test_crops") or {}, report.get("test_degraded") or {}
     photos, sessions = report.get("test_readings") or {}, report.get("sessions") or {}
-    read = report.get("test_read") or {}
+    read, far_read = report.get("test_read") or {}, report.get("test_distant_read") or {}
     return [
         name, f"{test['map50']:.3f} / {test['map50_95']:.3f}",
         f"{read['map50_95']:.3f} ({read['single_row']['map50_95']:.3f})" if read else "-",
         f"{far['map50']:.3f} / {far['map50_95']:.3f}" if far else "-",
+        f"{far_read['map50_95']:.3f}" if far_read else "-",
         f"{crops['map50_95']:.3f} ({crops['imgsz']})" if crops else "-",
         f"{degraded['map50_95']:.3f}" if degraded else "-",
         f"{photos['right']}/{photos['total']} / {photos['wrong_accepted']} / {photos['held']}" if photos else "-",
@@ -264,6 +270,7 @@ class FrozenTest:
     yamls: dict  # {"test": whole photos, "test_crops": the reader's display crops, "test_distant", "test_degraded"}
     problems: list
     crops: list = field(default_factory=list)  # the reader's display crops of the test photos
+    distant: list = field(default_factory=list)  # the test photos made distant, one frame each
     relabeled: tuple = ()  # test photos whose labels a --relabel folder replaced
     photos: str = "test"  # "test": the frozen test side; "all": every photo of the folders
 
@@ -289,7 +296,8 @@ def frozen_test(data: list[Path], work_dir: Path = Path("runs/evaluate"), relabe
     yamls = split.materialise({"test": test, **views}, Path(work_dir))
     fixed = set(gathered.relabeled)
     relabeled = tuple(i.image.name for i in test if i.image.name in fixed)
-    return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"], relabeled, photos)
+    return FrozenTest(test, yamls, [str(p) for p in gathered.problems], views["test_crops"], views["test_distant"],
+                      relabeled, photos)
 
 
 def trained_on(model_path: Path, data: list[Path]) -> list[Path]:
@@ -318,7 +326,7 @@ def evaluate_on_split(model_path: Path, test: FrozenTest, sessions_dir: Path | N
         detector = OnnxDetector(Path(model_path), device="cpu")
         size, crop = detector.imgsz[0], detector.crop_size
     report = evaluate(Path(model_path), test.yamls, sessions_dir, size, read_size or crop or size,
-                      read_size=read_size, test_items=test.items)
+                      read_size=read_size, test_items=test.items, distant_items=test.distant)
     extra = {"test_relabeled": list(test.relabeled)} if test.relabeled else {}
     return {"model": str(model_path), "photos": test.photos, "test_images": len(test.items), "problems": test.problems,
             **extra, **report}

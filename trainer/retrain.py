@@ -120,7 +120,8 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     parts.update(crops.test_views(parts["test"], run_dir / "test_views"))
     yamls = split.materialise(parts, run_dir / "data")
     return gathered, sizes, {
-        **yamls, "test_items": parts["test"], "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
+        **yamls, "test_items": parts["test"], "test_distant_items": parts["test_distant"],
+        "test_images": [i.image for i in parts["test"]], "test_crop_images": [i.image for i in parts["test_crops"]],
     }
 
 
@@ -182,7 +183,8 @@ def retrain(options: RetrainOptions) -> dict:
     def scored(model: Path, training: dict) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
-        return evaluate.evaluate(model, yamls, options.sessions, size, crop, test_items=yamls["test_items"])
+        return evaluate.evaluate(model, yamls, options.sessions, size, crop, test_items=yamls["test_items"],
+                                 distant_items=yamls["test_distant_items"])
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)

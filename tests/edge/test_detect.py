@@ -213,9 +213,10 @@ def test_nothing_found_at_any_size_leaves_the_first_finds_verdict():
     detector.calls.clear()
     Reader(detector, "time", find_ladder=False).read_image(np.full((480, 640, 3), 60, np.uint8))
     assert [size for _, size in detector.calls] == [(640, 640)]
-    # A frame smaller than the find size is never enlarged: its finds start at its own size
-    # (rounded up to the stride), and one smaller than the crop is read at the crop size.
-    for shape, sizes in (((200, 300), [320, 160]), ((79, 96), [128])):
+    # A frame smaller than the find size is enlarged only last: its finds start at its own size
+    # (rounded up to the stride; one smaller than the crop is read at the crop size), then one
+    # more at the find size.
+    for shape, sizes in (((200, 300), [320, 160, 640]), ((79, 96), [128, 640])):
         detector.calls.clear()
         Reader(detector, "time").read_image(np.full((*shape, 3), 60, np.uint8))
         assert [size[0] for _, size in detector.calls] == sizes
@@ -244,6 +245,34 @@ def test_a_find_below_the_find_size_counts_only_when_the_display_crop_confirms_i
     reader = Reader(FarOnlyGuess(), "time")
     reading, _ = reader.read_image(np.full((480, 640, 3), 60, np.uint8))
     assert reading.status == "held" and reading.text is None
+
+
+class FarOnSmallFrame(FakeDetector):
+    """A 416 px frame from a camera further away: its display's digits are found only with the
+    frame enlarged to 640, and its crop, read at the model's own scale, bears them out."""
+
+    dynamic = True
+    imgsz = (128, 128)
+    crop_size = None
+
+    def detect(self, image, imgsz=None):
+        self.calls.append((image.shape, imgsz))
+        if image.shape[:2] == (416, 416):
+            return digits_at("0753", x0=150, y0=180, w=12, h=24, gap=4) if imgsz == (640, 640) else digits_at("")
+        return digits_at("0753", x0=9, y0=9, w=12, h=24, gap=4)  # the crop, in its own pixels
+
+
+def test_a_small_frame_is_found_once_more_enlarged_when_its_own_sizes_see_no_display():
+    from edge.pipeline import Reader
+
+    detector = FarOnSmallFrame()
+    reader = Reader(detector, "time", level=False)
+    reading, mode = reader.read_image(np.full((416, 416, 3), 60, np.uint8))
+    assert (reading.status, reading.text, mode, reader.found_at) == ("accepted", "0753", "find", 640)
+    assert [size for shape, size in detector.calls if shape[:2] == (416, 416)] == [(320, 320), (160, 160), (640, 640)]
+    # Without the ladder, a find at the frame's own size only.
+    detector = FarOnSmallFrame()
+    assert Reader(detector, "time", find_ladder=False).read_image(np.full((416, 416, 3), 60, np.uint8))[0].text is None
 
 
 class WashedOut(FakeDetector):
