@@ -107,14 +107,17 @@ sessions_option = click.option(
 @click.option("--compare", multiple=True, type=click.Path(path_type=Path),
               help="Another model (e.g. the peer) to evaluate on the same split, for the card.")
 @sessions_option
+@click.option("--as-read/--no-as-read", "as_read", default=True, show_default=True,
+              help="Also score the whole test photos (and their distant copies) as the reader reads them: about "
+                   "half a minute a model on two cores, which a timed run may spare.")
 @click.option("--finish", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
               help="A run folder whose training finished but whose export, checks or promotion did not: do those.")
 @click.option("--name", default=None, callback=lambda ctx, param, value: _model_name(value),
               help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
                    "second need their own.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, degrees, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, relabel, compare, sessions, finish,
-            name):
+            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, relabel, compare, sessions, as_read,
+            finish, name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
     \b
@@ -132,7 +135,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
         crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
         degraded_styles=degraded_styles, synthetic=synthetic, sessions=sessions, compare=list(compare),
-        corrections=list(corrections), relabel=list(relabel), finish=finish, name=name,
+        corrections=list(corrections), relabel=list(relabel), finish=finish, name=name, as_read=as_read,
     )
     card = _run(run_retrain, options)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}

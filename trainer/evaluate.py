@@ -201,7 +201,7 @@ def photos_as_read(model_path: Path, items: list, crop_size: int | None = None) 
 def evaluate(
     model_path: Path, yamls: dict, sessions_dir: Path | None = None, imgsz: int = 256,
     crop_size: int | None = None, read_size: int | None = None, test_items: list | None = None,
-    distant_items: list | None = None,
+    distant_items: list | None = None, as_read: bool = True,
 ) -> dict:
     """The report promotion compares, each part scored the way the reader uses the model, from
     the data.yaml of each part in `yamls` ("test" always; the views `trainer.crops.test_views`
@@ -217,7 +217,8 @@ def evaluate(
          (trainer.crops.make_degraded), at the crop size;
      "test_read": the test photos whole, as the reader reads them: its find, then the display
          crop read closer (`photos_as_read`), the figure a crop-reading model has on whole photos;
-     "test_distant_read": the distant photos (`distant_items`) as the reader reads them;
+     "test_distant_read": the distant photos (`distant_items`) as the reader reads them (these
+         two with `as_read`);
      "test_readings": the single-row test photos (`test_items`) each read alone by the
          reader, digits against their labels: right, wrong-accepted, held;
      "sessions": readings on sessions with truth, or None; the reader reads its crops at
@@ -229,9 +230,9 @@ def evaluate(
     for part, size in (("test_crops", crop), ("test_distant", FIND_SIZE), ("test_degraded", crop)):
         if yamls.get(part) is not None:
             report[part] = detection_metrics(model_path, yamls[part], size)
-    if test_items:
+    if test_items and as_read:
         report["test_read"] = photos_as_read(model_path, test_items, read_size)
-    if distant_items:
+    if distant_items and as_read:
         report["test_distant_read"] = photos_as_read(model_path, distant_items, read_size)
     if test_items:
         report["test_readings"] = photo_readings(model_path, test_items, read_size)

@@ -38,6 +38,7 @@ class RetrainOptions:
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     relabel: list[Path] = field(default_factory=list)  # checked labels replacing those of labeled photos (trainer.audit)
     sessions: Path | None = None
+    as_read: bool = True  # score whole test photos as the reader reads them too (evaluate.photos_as_read)
     finish: Path | None = None  # an interrupted run folder whose training completed: export, check, promote
     compare: list[Path] = field(default_factory=list)
     name: str | None = None
@@ -184,7 +185,7 @@ def retrain(options: RetrainOptions) -> dict:
         size = training.get("imgsz", settings.imgsz)
         crop = training.get("crop_size") or (size if training else settings.read_size)
         return evaluate.evaluate(model, yamls, options.sessions, size, crop, test_items=yamls["test_items"],
-                                 distant_items=yamls["test_distant_items"])
+                                 distant_items=yamls["test_distant_items"], as_read=options.as_read)
 
     metrics = {"candidate": scored(onnx_path, settings.to_dict())}
     current = promote.current_model(options.models_dir)

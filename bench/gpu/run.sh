@@ -88,14 +88,16 @@ if [ "${SECOND:-1}" = 1 ]; then
     --data "$DATA/digits" "${relabel[@]}" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
     --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-3}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
     ${SECOND_LR0:+--lr0 "$SECOND_LR0"} \
-    --compare "$DATA/peer.onnx" "${sessions[@]}" --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
+    --compare "$DATA/peer.onnx" "${sessions[@]}" --no-as-read --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
     --name "segread-$(date +%Y%m%d-%H%M%S)-crops" >/tmp/segread-second.log 2>&1 &
   second=$!
 fi
+# Both gates skip the whole-photo scores as the reader reads them (--no-as-read: CPU time on a timed
+# call); the replica's scoring run below gives them for every model.
 "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
   --data "$DATA/digits" "${relabel[@]}" --synthetic "$SYNTHETIC" --crops 3 --distant "$DISTANT" --degrade "$DEGRADE" --device "$DEVICE" --from "$FROM" \
   --minutes "$MINUTES" --imgsz "$IMGSZ" --crop-size "$CROP" --batch 64 --workers 8 --compare "$DATA/peer.onnx" "${sessions[@]}" \
-  --models-dir "$MODELS" --runs-dir /tmp/segread-runs 2>&1 | tee -a "$LOG"
+  --no-as-read --models-dir "$MODELS" --runs-dir /tmp/segread-runs 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
 echo "retrain: exit $rc, $(( $(date +%s) - start )) s end to end" | tee -a "$LOG"
 

@@ -95,6 +95,7 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     options = RetrainOptions(
         [data], models, tmp_path / "runs", start="current", crops_per_image=1, degraded_per_image=1, degraded_styles="wide", parity_conf=0.001,
         min_free_mb=1, settings=TrainSettings(epochs=2, imgsz=64, crop_size=96, batch=8, workers=0, device="cpu", lr0=0.005),
+        as_read=False,  # segread retrain --no-as-read
     )
     options.settings.augment["degrees"] = 12.0  # segread retrain --degrees 12
 
@@ -148,6 +149,10 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert (report["test"]["imgsz"], report["test_at_imgsz"]["imgsz"]) == (640, 64)
     # And shrunk as a webcam further away sees them, whole, at the find size, in the gate's run too.
     assert report["test_distant"]["imgsz"] == card["metrics"]["candidate"]["test_distant"]["imgsz"] == 640
+    # The whole photos and the distant ones as the reader reads them: in evaluate's report, not in a
+    # gate told --no-as-read.
+    assert (report["test_read"]["images"], report["test_distant_read"]["crop_size"]) == (2, 64)
+    assert "test_read" not in card["metrics"]["candidate"] and "test_distant_read" not in card["metrics"]["candidate"]
     # And their display crops degraded, read at the size the crops are (the card's crop size in the gate).
     assert report["test_degraded"]["imgsz"] == report["test_crops"]["imgsz"]
     assert card["metrics"]["candidate"]["test_degraded"]["imgsz"] == 96
