@@ -13,7 +13,8 @@ the crop-trained model saw, so a find that yields no reading steps down a ladder
 then half of it, and half again, down to the crop size, the whole frame at each (`find_sizes`;
 640, 320, 160 for the shipped model). `find_size` always comes first, so one lucky find at a
 small size never steers later finds away from the size the camera set-up was made for; only a
-frame smaller than `find_size` starts lower, as a find never enlarges a frame.
+frame smaller than `find_size` starts lower, at its own size, and is enlarged to `find_size` for
+one last find only when its own sizes read nothing (`last_find`).
 
 The tracker also keeps the tilt of the display's row (`row_angle`, where it last read whole); a
 crop may be cut turned so that a leaning row comes out level (`detect_crop(turn=True)`), which the
@@ -176,7 +177,7 @@ class DisplayTracker:
     def find_sizes(self, frame_shape: tuple[int, ...]) -> list[int]:
         """Whole-frame sizes to look for the display at, in order; one for a fixed-input model.
 
-        A find never enlarges the frame (`frame_shape`): sizes above its longer side, rounded up
+        These finds never enlarge the frame (`frame_shape`; `last_find` may, once, after them): sizes above its longer side, rounded up
         to the stride, are left out, and a frame smaller than the crop size is read at the crop
         size, as the display crop it is. Enlarged, a small photo's digits come out larger than
         any the crop-trained models saw (on the val photos, leaving them out read 60 of 70 right
