@@ -177,8 +177,9 @@ class DisplayTracker:
     def find_sizes(self, frame_shape: tuple[int, ...]) -> list[int]:
         """Whole-frame sizes to look for the display at, in order; one for a fixed-input model.
 
-        These finds never enlarge the frame (`frame_shape`; `last_find` may, once, after them): sizes above its longer side, rounded up
-        to the stride, are left out, and a frame smaller than the crop size is read at the crop
+        These finds never enlarge the frame (`frame_shape`; `last_find` may, once, after them):
+        sizes above its longer side, rounded up to the stride, are left out, and a frame smaller
+        than the crop size is read at the crop
         size, as the display crop it is. Enlarged, a small photo's digits come out larger than
         any the crop-trained models saw (on the val photos, leaving them out read 60 of 70 right
         with the shipped model where the ladder from 640 read 58, and no more wrong-accepted for
