@@ -132,21 +132,29 @@ def letterbox(image: np.ndarray, size: tuple[int, int], stride: int = 32) -> tup
     return image, r, (left, top)
 
 
-def decode(output: np.ndarray, conf_threshold: float, iou_threshold: float, agnostic: bool = True) -> Detections:
-    """Raw (4 + nc, N) output -> boxes above threshold after NMS, in input pixels."""
+def decode(output: np.ndarray, conf_threshold: float, iou_threshold: float, agnostic: bool = True,
+           multi_label: bool = False, max_det: int | None = None) -> Detections:
+    """Raw (4 + nc, N) output -> boxes above threshold after NMS, in input pixels, best first.
+    `multi_label`: every class scoring above the threshold makes a box of its own, as a detection
+    metric counts them (Ultralytics' val); otherwise each box is its best class alone."""
     pred = output.T  # (N, 4 + nc)
     scores = pred[:, 4:]
-    class_id = scores.argmax(1)
-    conf = scores[np.arange(len(scores)), class_id]
-    mask = conf >= conf_threshold
-    if not mask.any():
+    if multi_label:
+        rows, class_id = np.nonzero(scores >= conf_threshold)
+        conf = scores[rows, class_id]
+    else:
+        class_id = scores.argmax(1)
+        conf = scores[np.arange(len(scores)), class_id]
+        rows = np.nonzero(conf >= conf_threshold)[0]
+        class_id, conf = class_id[rows], conf[rows]
+    if not len(rows):
         return Detections.empty()
-    boxes, conf, class_id, scores = pred[mask, :4], conf[mask], class_id[mask], scores[mask]
+    boxes, scores = pred[rows, :4], scores[rows]
     xyxy = np.concatenate([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], 1)
     # Class-aware NMS offsets boxes per class; the reader wants one box per digit place, so the
     # default is agnostic: a 3 and an 8 on the same place compete and the better one wins.
     offsets = 0 if agnostic else class_id[:, None] * 4096.0
-    keep = nms(xyxy + offsets, conf, iou_threshold)
+    keep = nms(xyxy + offsets, conf, iou_threshold)[:max_det]
     return Detections(xyxy[keep], conf[keep], class_id[keep], scores[keep])
 
 
@@ -193,6 +201,7 @@ class OnnxDetector:
         self.conf_threshold = conf_threshold
         self.iou_threshold = iou_threshold
         self.agnostic = True  # one box per place for the reader; a detection metric ranks every class's (edge.score.read_boxes)
+        self.multi_label, self.max_det = False, None  # a detection metric's: every class above the threshold, at most max_det
         self.path = path
         self.model_id = path.stem
         if tensorrt:
@@ -227,7 +236,7 @@ class OnnxDetector:
         """
         blob, r, (left, top) = self.preprocess(image, imgsz)
         output = self.session.run(None, {self.input_name: blob})[0][0]
-        dets = decode(output, self.conf_threshold, self.iou_threshold, self.agnostic)
+        dets = decode(output, self.conf_threshold, self.iou_threshold, self.agnostic, self.multi_label, self.max_det)
         if not len(dets):
             return dets
         xyxy = (dets.xyxy - np.array([left, top, left, top], np.float32)) / r

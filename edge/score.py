@@ -156,18 +156,20 @@ def score_photos(model_path, photos: list[tuple[Path, str]], device: str = "cpu"
     return score.as_dict()
 
 
-# A detection metric ranks boxes down to this confidence, each class's own after NMS at this IoU
-# (what Ultralytics' val keeps); the reader itself keeps one box per place (OnnxDetector.agnostic).
-PROBE_CONF, PROBE_IOU = 0.001, 0.7
+# A detection metric ranks boxes down to this confidence, every class above it a box of its own,
+# each class's own after NMS at this IoU, at most this many a pass (what Ultralytics' val keeps);
+# the reader itself keeps one box per place (OnnxDetector.agnostic).
+PROBE_CONF, PROBE_IOU, PROBE_MAX_DET = 0.001, 0.7, 300
 
 
 def metric_detector(detector, conf: float = PROBE_CONF):
     """The same model session keeping boxes as a detection metric ranks them: down to `conf`,
-    each class's own after NMS at PROBE_IOU."""
+    every class above it, each class's own after NMS at PROBE_IOU, at most PROBE_MAX_DET."""
     import copy
 
     probe = copy.copy(detector)
     probe.conf_threshold, probe.iou_threshold, probe.agnostic = conf, PROBE_IOU, False
+    probe.multi_label, probe.max_det = True, PROBE_MAX_DET
     return probe
 
 

@@ -32,6 +32,25 @@ def test_decode_agnostic_nms_keeps_one_box_per_place():
     assert sorted(dets.digits) == ["1", "3"]
 
 
+def test_decode_for_a_metric_gives_each_class_above_the_threshold_a_box_best_first():
+    out = np.zeros((14, 3), np.float32)
+    out[:4, 0] = [50, 50, 20, 40]
+    out[4 + 2, 0], out[4 + 7, 0] = 0.9, 0.3  # a "3", and an "8" less likely, on one box
+    out[:4, 1] = [51, 50, 20, 40]
+    out[4 + 7, 1] = 0.6  # an "8" on the same place
+    out[:4, 2] = [150, 50, 20, 40]
+    out[4 + 0, 2] = 0.8
+    dets = decode(out, 0.25, 0.5, agnostic=False, multi_label=True)
+    # Box 0's "8" is its own candidate, then suppressed by box 1's likelier "8" (IoU 0.95).
+    assert dets.digits == ["3", "1", "8"] and dets.confidence.tolist() == pytest.approx([0.9, 0.8, 0.6])
+    assert decode(out, 0.25, 0.5, agnostic=False, multi_label=True, max_det=2).digits == ["3", "1"]
+    # Its best class alone, box 0 gives no "8": box 1's "8" stands by itself.
+    assert decode(out, 0.25, 0.5, agnostic=False).digits == ["3", "1", "8"]
+    out[4 + 7, 1] = 0.0
+    assert decode(out, 0.25, 0.5, agnostic=False, multi_label=True).digits == ["3", "1", "8"]
+    assert decode(out, 0.25, 0.5, agnostic=False).digits == ["3", "1"]
+
+
 def test_providers_fall_back_to_cpu_without_gpu():
     assert select_providers("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"], gpu=False) == ["CPUExecutionProvider"]
     assert select_providers("auto", ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], gpu=True)[0] == "TensorrtExecutionProvider"

@@ -27,17 +27,25 @@ def test_boxes_on_their_labels_score_one_and_a_wrong_digit_scores_nothing():
 
 def test_a_loose_box_counts_only_at_the_iou_thresholds_it_reaches():
     # A 10x20 label and the same box 2 px to the right: IoU 160 / 240 = 0.667.
-    tp = match(np.array([[2, 0, 12, 20]]), np.array([1]), np.array([[0, 0, 10, 20]]), np.array([1]))
+    tp = match(np.array([[2, 0, 12, 20]]), np.array([0.9]), np.array([1]), np.array([[0, 0, 10, 20]]), np.array([1]))
     assert tp[0].tolist() == [True, True, True, True] + [False] * 6  # 0.50, 0.55, 0.60, 0.65
     report = box_map([image([(2, 0, 12, 20, 0.9, 1)], [(0, 0, 10, 20, 1)])])
     assert report["map50"] == 1.0 and report["map50_95"] == pytest.approx(0.4)
 
 
-def test_a_label_is_taken_once_and_the_closer_box_takes_it():
-    # Two boxes of the right digit over one label: the closer one (IoU 1) is the hit, even though
-    # the other is more confident; the other is a false positive at every threshold.
-    tp = match(np.array([[1, 0, 11, 20], [0, 0, 10, 20]]), np.array([2, 2]), np.array([[0, 0, 10, 20]]), np.array([2]))
-    assert tp[1].all() and tp[0].sum() == 0
+def test_a_label_is_taken_once_by_the_more_confident_box_and_the_next_takes_a_free_one():
+    # Two boxes of the right digit over one label: up to IoU 0.80 the more confident one (IoU
+    # 0.818) is the hit, though the other fits exactly, and the other is a false positive there, as
+    # in COCO; from 0.85 the confident one falls short and the exact one takes the label.
+    tp = match(np.array([[1, 0, 11, 20], [0, 0, 10, 20]]), np.array([0.9, 0.8]), np.array([2, 2]),
+               np.array([[0, 0, 10, 20]]), np.array([2]))
+    assert tp[0].tolist() == [True] * 7 + [False] * 3 and tp[1].tolist() == [False] * 7 + [True] * 3
+    # Labels [0, 10] and [4, 14] (x; all 20 high). A box on the first (conf 0.9) takes it; a box at
+    # [1, 11] (conf 0.8) overlaps the first by 9/11 and the second by 7/13 = 0.538, so with the
+    # first taken it takes the second, at IoU 0.50 only.
+    tp = match(np.array([[0, 0, 10, 20], [1, 0, 11, 20]]), np.array([0.9, 0.8]), np.array([4, 4]),
+               np.array([[0, 0, 10, 20], [4, 0, 14, 20]]), np.array([4, 4]))
+    assert tp[0].all() and tp[1].tolist() == [True] + [False] * 9
 
 
 def test_average_precision_is_the_envelope_sampled_at_101_recall_points():
