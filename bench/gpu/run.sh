@@ -31,7 +31,7 @@ DEGRADE=${DEGRADE:-1}
 IMGSZ=${IMGSZ:-640}
 CROP=${CROP:-320}
 # scratch, or a project model's .pt to fine-tune (it travels with the tree: models/ is tracked), e.g.
-#   FROM=models/candidates/segread-20261201-094413.pt IMGSZ=128 CROP=128 bash bench/gpu/run.sh
+#   FROM=models/candidates/segread-20261126-202129.pt bash bench/gpu/run.sh   (the H100 candidate: 640, crops at 320)
 FROM=${FROM:-scratch}
 if ls .whl/*.whl >/dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
