@@ -77,12 +77,16 @@ class Reading:
 
 def main_row(dets: Detections) -> Detections:
     """The boxes on the display's main row: the row of most confident digits of a common height."""
-    if len(dets) <= 1:
-        return dets
+    return dets if len(dets) <= 1 else dets[in_main_row(dets)]
+
+
+def in_main_row(dets: Detections) -> np.ndarray:
+    """Which boxes are on the main row (`main_row`), as a bool mask."""
+    if not len(dets):
+        return np.zeros(0, bool)
     best = int(np.argmax(dets.confidence * dets.heights))
     cy, h = dets.centers[best, 1], dets.heights[best]
-    in_row = (np.abs(dets.centers[:, 1] - cy) < 0.6 * h) & (dets.heights > 0.55 * h) & (dets.heights < 1.6 * h)
-    return dets[in_row]
+    return (np.abs(dets.centers[:, 1] - cy) < 0.6 * h) & (dets.heights > 0.55 * h) & (dets.heights < 1.6 * h)
 
 
 def drop_overlaps(dets: Detections, max_overlap: float = 0.35) -> tuple[Detections, int]:

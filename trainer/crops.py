@@ -4,6 +4,10 @@ The reader finds the display on the full frame, then reads a crop: the union of 
 expanded by `pad * union_height` on every side (pad 0.6), letterboxed to a small input. From each
 labeled photo we cut such crops with a random pad in [0.3, 1.2] and a small random shift, and carry
 the labels over (a digit less than MIN_VISIBLE inside the crop is dropped: it was cut off).
+
+On a display of several rows the reader reads one row, the crop around its main row's digits, and
+never the crop around all of them; so a photo of several rows (`label_rows`) also gives one crop
+around each of its rows, the other rows' digits in it labeled where they show.
 """
 
 from __future__ import annotations
@@ -53,11 +57,28 @@ def boxes_in_window(boxes: list[LabelBox], width: int, height: int, window: tupl
     return out
 
 
+def label_rows(xyxy: np.ndarray) -> list[np.ndarray]:
+    """The rows of a photo's label boxes (N x 4, pixels), each as the indices of its boxes, tallest
+    row first: the reader's main-row rule (`edge.reading.main_row`) applied to the labels, then to
+    those left, until none is."""
+    from edge.detections import Detections
+    from edge.reading import in_main_row
+
+    rows, left = [], np.arange(len(xyxy))
+    while len(left):
+        dets = Detections(np.asarray(xyxy, np.float32)[left], np.ones(len(left), np.float32), [0] * len(left))
+        mask = in_main_row(dets)
+        rows.append(left[mask])
+        left = left[~mask]
+    return rows
+
+
 def make_crops(
     items: list[Item], out_dir: Path, per_image: int = 2, seed: int = 0,
-    pad_range: tuple[float, float] = PAD_RANGE, shift: float = SHIFT,
+    pad_range: tuple[float, float] = PAD_RANGE, shift: float = SHIFT, rows: bool = True,
 ) -> list[Item]:
-    """Write `per_image` display crops of every labeled item; crops keep their photo's source id."""
+    """Write `per_image` display crops of every labeled item and, with `rows`, one more of each
+    row of an item of several rows (`label_rows`); crops keep their photo's source id."""
     out_dir = _out_dir(out_dir)
     crops = []
     for item in items:
@@ -70,14 +91,15 @@ def make_crops(
         xyxy = np.array([b.to_xyxy(w, h) for b in item.boxes], np.float32)
         # One generator per item, seeded by its name: a photo's crops do not depend on the others.
         rng = np.random.default_rng([seed, *item.image.name.encode()])
-        for k in range(per_image):
-            pad = rng.uniform(*pad_range)
-            window = crop_box(xyxy, w, h, pad, tuple(rng.uniform(-shift, shift, 2)))
+        around = [(f"crop{k}", xyxy) for k in range(per_image)]
+        item_rows = label_rows(xyxy) if rows else []
+        around += [(f"row{r}", xyxy[row]) for r, row in enumerate(item_rows)] if len(item_rows) > 1 else []
+        for name, digits in around:
+            window = crop_box(digits, w, h, rng.uniform(*pad_range), tuple(rng.uniform(-shift, shift, 2)))
             boxes = boxes_in_window(list(item.boxes), w, h, window)
             x1, y1, x2, y2 = window
-            if not boxes or x2 - x1 < 8 or y2 - y1 < 8:
-                continue
-            crops.append(_write(image[y1:y2, x1:x2], boxes, item, f"{item.image.stem}.crop{k}", out_dir))
+            if boxes and x2 - x1 >= 8 and y2 - y1 >= 8:
+                crops.append(_write(image[y1:y2, x1:x2], boxes, item, f"{item.image.stem}.{name}", out_dir))
     log.info("made %d display crops from %d photos", len(crops), len(items))
     return crops
 
@@ -202,7 +224,7 @@ def reader_crops(items: list[Item], out_dir: Path) -> list[Item]:
     The frozen test photos are scored through these as well as whole, so the test says how the
     model does on what the reader feeds it.
     """
-    return make_crops(items, out_dir, per_image=1, pad_range=(READER_PAD, READER_PAD), shift=0.0)
+    return make_crops(items, out_dir, per_image=1, pad_range=(READER_PAD, READER_PAD), shift=0.0, rows=False)
 
 
 def synthetic_items(out_dir: Path, n: int, seed: int = 0) -> list[Item]:

@@ -7,7 +7,9 @@ import numpy as np
 
 from edge.labels import LabelBox, write_label_file
 from edge.track import crop_box as crop_window
-from trainer.crops import boxes_in_window, degraded_style, digit_height_at, make_crops, make_degraded, make_distant
+from trainer.crops import (
+    boxes_in_window, degraded_style, digit_height_at, label_rows, make_crops, make_degraded, make_distant, reader_crops,
+)
 from trainer.dataset import gather
 
 
@@ -50,6 +52,44 @@ def test_make_crops_writes_images_and_labels_that_gather_back(tmp_path):
         patch = cv2.imread(str(crop.image))[int(y1) + 2 : int(y2) - 2, int(x1) + 2 : int(x2) - 2]
         assert patch.mean() > 200  # the label still sits on the digit
     assert [c.image.name for c in make_crops(list(items), tmp_path / "again", 3, seed=1)] == [c.image.name for c in crops]
+
+
+def test_rows_of_a_display_are_found_tallest_first():
+    time_row = [[100, 40, 140, 100], [150, 42, 190, 102], [200, 44, 240, 104]]  # 60 px digits, slightly tilted
+    small_row = [[100, 150, 125, 185], [130, 150, 155, 185]]  # 35 px digits below
+    rows = label_rows(np.array(small_row + time_row, np.float32))
+    assert [sorted(r.tolist()) for r in rows] == [[2, 3, 4], [0, 1]]
+    assert [r.tolist() for r in label_rows(np.array(time_row, np.float32))] == [[0, 1, 2]]
+
+
+def _multi_row_set(tmp_path):
+    src = tmp_path / "set"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    image = np.full((416, 416, 3), 90, np.uint8)
+    top = [(60, 40, 100, 100), (110, 40, 150, 100), (160, 40, 200, 100)]
+    bottom = [(60, 250, 85, 285), (95, 250, 120, 285)]
+    for x1, y1, x2, y2 in top + bottom:
+        cv2.rectangle(image, (x1, y1), (x2, y2), (255, 255, 255), -1)
+    cv2.imwrite(str(src / "images" / "panel_jpg.rf.abc.jpg"), image)
+    boxes = [LabelBox.from_xyxy(k, box, 416, 416) for k, box in enumerate(top + bottom)]
+    write_label_file(src / "labels" / "panel_jpg.rf.abc.txt", boxes)
+    return gather([src]).items
+
+
+def test_a_display_of_several_rows_also_trains_on_a_crop_of_each_row_as_the_reader_reads_one(tmp_path):
+    items = _multi_row_set(tmp_path)
+
+    crops = make_crops(list(items), tmp_path / "crops", per_image=2, seed=0, pad_range=(0.6, 0.6), shift=0.0)
+
+    names = sorted(c.image.name.split(".")[-2] for c in crops)
+    assert names == ["crop0", "crop1", "row0", "row1"]
+    by_name = {c.image.name.split(".")[-2]: c for c in gather([tmp_path / "crops"]).items}
+    assert sorted(b.cls for b in by_name["row0"].boxes) == [0, 1, 2]  # the 60 px row, and only it
+    assert sorted(b.cls for b in by_name["row1"].boxes) == [3, 4]
+    assert by_name["row1"].height < by_name["crop0"].height / 3  # close on the small row: its digits read larger
+    # the reader's own crop, the frozen test's, stays the one around the whole display
+    assert [c.image.name.split(".")[-2] for c in reader_crops(list(items), tmp_path / "reader")] == ["crop0"]
 
 
 def test_distant_frames_shrink_the_photo_so_its_digits_are_as_small_as_a_far_camera_sees_them(tmp_path):
