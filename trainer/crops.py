@@ -77,8 +77,9 @@ def make_crops(
     items: list[Item], out_dir: Path, per_image: int = 2, seed: int = 0,
     pad_range: tuple[float, float] = PAD_RANGE, shift: float = SHIFT, rows: bool = True,
 ) -> list[Item]:
-    """Write `per_image` display crops of every labeled item and, with `rows`, one more of each
-    row of an item of several rows (`label_rows`); crops keep their photo's source id."""
+    """Write `per_image` display crops of every labeled item and, with `rows` and any crops at
+    all, one more of each row of an item of several rows (`label_rows`); crops keep their photo's
+    source id."""
     out_dir = _out_dir(out_dir)
     crops = []
     for item in items:
@@ -92,7 +93,7 @@ def make_crops(
         # One generator per item, seeded by its name: a photo's crops do not depend on the others.
         rng = np.random.default_rng([seed, *item.image.name.encode()])
         around = [(f"crop{k}", xyxy) for k in range(per_image)]
-        item_rows = label_rows(xyxy) if rows else []
+        item_rows = label_rows(xyxy) if rows and per_image else []  # --crops 0: no crops at all
         around += [(f"row{r}", xyxy[row]) for r, row in enumerate(item_rows)] if len(item_rows) > 1 else []
         for name, digits in around:
             window = crop_box(digits, w, h, rng.uniform(*pad_range), tuple(rng.uniform(-shift, shift, 2)))

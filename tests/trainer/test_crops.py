@@ -90,6 +90,7 @@ def test_a_display_of_several_rows_also_trains_on_a_crop_of_each_row_as_the_read
     assert by_name["row1"].height < by_name["crop0"].height / 3  # close on the small row: its digits read larger
     # the reader's own crop, the frozen test's, stays the one around the whole display
     assert [c.image.name.split(".")[-2] for c in reader_crops(list(items), tmp_path / "reader")] == ["crop0"]
+    assert make_crops(list(items), tmp_path / "none", per_image=0) == []  # --crops 0 asks for none
 
 
 def test_distant_frames_shrink_the_photo_so_its_digits_are_as_small_as_a_far_camera_sees_them(tmp_path):
