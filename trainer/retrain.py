@@ -110,7 +110,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
             if options.degraded_per_image else []
         parts[name] = kept + extra + far + worse
         sizes[f"{name}_crops"] = len(extra)
-        sizes[f"{name}_row_crops"] = sum(".row" in i.image.name for i in extra)
+        sizes[f"{name}_row_crops"] = sum(i.image.stem.rsplit(".", 1)[-1].startswith("row") for i in extra)
         if far:
             sizes[f"{name}_distant"] = len(far)
         if worse:
