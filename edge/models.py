@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.errors import ModelError, OutputError
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 POINTER = "current"
@@ -55,8 +55,14 @@ def set_current(models_dir: Path, name: str) -> None:
     if not (models_dir / f"{name}.onnx").is_file():
         raise ModelError(f"cannot promote {name}: {models_dir / (name + '.onnx')} does not exist")
     tmp = models_dir / f".{POINTER}.tmp.{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, models_dir / POINTER)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, models_dir / POINTER)
+    except BaseException as exc:  # a full disk, or a signal mid-write: the old pointer stands, no temp file left
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot point {models_dir / POINTER} at {name}: {exc.strerror or exc}") from None
+        raise

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -38,17 +39,51 @@ def stdout_to_stderr():
         os.close(saved)
 
 
-def _run(fn, *args, **kwargs):
-    """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
-    stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (e.g. systemd stopping segread-retrain.service), raised in the main thread like Ctrl-C,
+    so half-written files are removed on the way out."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While inside, SIGTERM raises Terminated in the main thread instead of killing the process."""
+    def raise_terminated(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        with stdout_to_stderr():
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _pointer(models_dir: Path | None) -> str | None:
+    try:
+        return (Path(models_dir) / "current").read_text().strip() if models_dir is not None else None
+    except OSError:
+        return None
+
+
+def _run(fn, *args, models_dir: Path | None = None, **kwargs):
+    """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
+    stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2. Ctrl-C
+    or SIGTERM stops it with one line saying where models/current points (exit 130 or 143)."""
+    before = _pointer(models_dir)
+    try:
+        with stdout_to_stderr(), sigterm_raises():
             return fn(*args, **kwargs)
     except SegreadError as exc:
         raise UserError(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted: models/current is unchanged", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        how, code = ("stopped by SIGTERM", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        after = _pointer(models_dir)
+        if models_dir is None:
+            click.echo(how, err=True)
+        elif after == before:
+            click.echo(f"{how}: models/current is unchanged ({before or 'none'})", err=True)
+        else:
+            click.echo(f"{how}: models/current now points at {after}", err=True)
+        sys.exit(code)
 
 
 def _logging() -> None:
@@ -137,7 +172,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
         degraded_styles=degraded_styles, synthetic=synthetic, sessions=sessions, compare=list(compare),
         corrections=list(corrections), relabel=list(relabel), finish=finish, name=name, as_read=as_read,
     )
-    card = _run(run_retrain, options)
+    card = _run(run_retrain, options, models_dir=models_dir)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}
     click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
                            "parity": card["parity"], "minutes": card["minutes"], "epochs": card["epochs"],
@@ -234,7 +269,7 @@ def promote(candidate, data, relabel, sessions, models_dir, work_dir):
     from trainer.retrain import rejudge
 
     _logging()
-    card = _run(rejudge, candidate, list(data), models_dir, sessions, work_dir, relabel=list(relabel))
+    card = _run(rejudge, candidate, list(data), models_dir, sessions, work_dir, relabel=list(relabel), models_dir=models_dir)
     summary = {name: _brief(report) for name, report in card["metrics"].items()}
     click.echo(json.dumps({"name": card["name"], "decision": card["decision"], "metrics": summary,
                            "parity": card["parity"], "card": str(Path(card["path"]).with_suffix(".json"))}, indent=2))

@@ -113,9 +113,11 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     try:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or SIGTERM / Ctrl-C mid-copy: no half file left
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+        raise
 
 
 def _atomic_json(data: dict, dst: Path) -> None:
@@ -123,9 +125,11 @@ def _atomic_json(data: dict, dst: Path) -> None:
     try:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, dst)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or SIGTERM / Ctrl-C mid-copy: no half file left
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+        raise
 
 
 def install(models_dir: Path, name: str, onnx_path: Path, pt_path: Path, card: dict, promote: bool) -> Path:

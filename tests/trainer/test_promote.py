@@ -117,3 +117,44 @@ def test_install_promotes_or_keeps_aside(tmp_path):
     assert (models / "candidates" / "m2.onnx").read_bytes() == b"onnx-2"
     assert (models / "candidates" / "m2.json").is_file()
     assert not [p for p in models.rglob("*") if ".tmp." in p.name]
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, lambda: OSError(28, "No space left on device")])
+def test_install_cut_short_mid_copy_or_mid_switch_leaves_the_old_model_and_no_half_file(tmp_path, monkeypatch, failure):
+    import os
+
+    from edge.errors import OutputError
+    from trainer import promote as promote_module
+
+    models = tmp_path / "models"
+    onnx, pt = tmp_path / "run.onnx", tmp_path / "best.pt"
+    onnx.write_bytes(b"onnx-1")
+    pt.write_bytes(b"pt-1")
+    install(models, "m1", onnx, pt, card("m1"), promote=True)
+    expected = OutputError if failure is not KeyboardInterrupt else KeyboardInterrupt
+
+    def half_copy(src, dst):  # half the bytes written, then the signal or the full disk
+        with open(dst, "wb") as fh:
+            fh.write(open(src, "rb").read()[:3])
+        raise failure()
+
+    monkeypatch.setattr(promote_module.shutil, "copyfile", half_copy)
+    with pytest.raises(expected):
+        install(models, "m2", onnx, pt, card("m2"), promote=True)
+    monkeypatch.undo()
+
+    real_replace = os.replace
+
+    def cut_at_pointer(src, dst):  # the model's files land, then the pointer switch is cut
+        if str(dst).endswith("current"):
+            raise failure()
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", cut_at_pointer)
+    with pytest.raises(expected, match="cannot point .*current at m3: No space" if expected is OutputError else None):
+        install(models, "m3", onnx, pt, card("m3"), promote=True)
+    monkeypatch.undo()
+
+    assert (models / "current").read_text() == "m1\n"
+    assert resolve_model(models).read_bytes() == b"onnx-1"
+    assert not [p for p in models.rglob("*") if ".tmp." in p.name]

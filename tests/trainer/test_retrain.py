@@ -86,6 +86,49 @@ def test_interrupted_retrain_leaves_current_untouched(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_sigterm_mid_training_stops_with_one_line_and_leaves_current_untouched(tmp_path):
+    """systemd stopping segread-retrain.service sends SIGTERM: a real process, a real signal."""
+    pytest.importorskip("ultralytics")
+    import os
+    import signal
+    import time
+
+    from tests.conftest import ROOT
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shipped = (ROOT / "models" / "current").read_text().strip()
+    for suffix in (".onnx", ".json"):
+        shutil.copy(ROOT / "models" / f"{shipped}{suffix}", models)
+    set_current(models, shipped)
+    before = sorted(p.name for p in models.iterdir())
+    data = tiny_set(tmp_path / "set", {"train": 4, "val": 1, "test": 1})
+    runs = tmp_path / "runs"
+    segread = Path(sys.executable).with_name("segread")
+    proc = subprocess.Popen(
+        [str(segread), "retrain", "--data", str(data), "--models-dir", str(models), "--runs-dir", str(runs),
+         "--from", "scratch", "--epochs", "300", "--imgsz", "32", "--batch", "4", "--workers", "2", "--name", "cut"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
+    try:
+        results = runs / "cut" / "train" / "results.csv"
+        for _ in range(600):  # until an epoch is done: the process is in Ultralytics' training loop
+            if results.is_file() or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert results.is_file(), "no epoch finished in five minutes"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == f"stopped by SIGTERM: models/current is unchanged ({shipped})"
+    assert out == ""  # no report: nothing was judged
+    assert (models / "current").read_text() == shipped + "\n"
+    assert sorted(p.name for p in models.iterdir()) == before  # no candidate, no half-written file
+
+
+@pytest.mark.slow
 def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     pytest.importorskip("ultralytics")
     from edge.detect import OnnxDetector
