@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from edge.errors import SegreadError
-from edge.models import DEFAULT_MODELS_DIR
+from edge.models import DEFAULT_MODELS_DIR, POINTER
 from trainer.train import TrainSettings
 
 
@@ -58,8 +58,9 @@ def sigterm_raises():
 
 
 def _pointer(models_dir: Path | None) -> str | None:
+    """The name models/current holds, or None."""
     try:
-        return (Path(models_dir) / "current").read_text().strip() if models_dir is not None else None
+        return (Path(models_dir) / POINTER).read_text().strip() if models_dir is not None else None
     except OSError:
         return None
 
