@@ -1,17 +1,17 @@
 """Where models live: `models/<name>.onnx` with a card `models/<name>.json`, and `models/current`.
 
 `models/current` is a one-line text file naming the promoted model. It is replaced atomically
-(write a temporary file, fsync, os.replace), so a running reader that re-reads it never sees a
+(`edge.files.write_bytes`: a temporary file, fsync, os.replace), so a running reader that re-reads it never sees a
 half-written pointer.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from edge.errors import ModelError, OutputError
+from edge.files import write_bytes
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 POINTER = "current"
@@ -54,15 +54,7 @@ def set_current(models_dir: Path, name: str) -> None:
     models_dir = Path(models_dir)
     if not (models_dir / f"{name}.onnx").is_file():
         raise ModelError(f"cannot promote {name}: {models_dir / (name + '.onnx')} does not exist")
-    tmp = models_dir / f".{POINTER}.tmp.{os.getpid()}"
     try:
-        with open(tmp, "w") as fh:
-            fh.write(name + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, models_dir / POINTER)
-    except BaseException as exc:  # a full disk, or a signal mid-write: the old pointer stands, no temp file left
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot point {models_dir / POINTER} at {name}: {exc.strerror or exc}") from None
-        raise
+        write_bytes(models_dir / POINTER, f"{name}\n".encode())
+    except OSError as exc:  # the old pointer stands
+        raise OutputError(f"cannot point {models_dir / POINTER} at {name}: {exc.strerror or exc}") from None

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import socket
 from pathlib import Path
 
 from edge.errors import OutputError
+from edge.files import write_atomically
 from edge.models import POINTER, resolve_model, set_current
 
 CANDIDATES = "candidates"
@@ -108,28 +108,19 @@ def make_card(
     }
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp.{os.getpid()}")
+def _write(dst: Path, write) -> None:
     try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException as exc:  # a full disk, or SIGTERM / Ctrl-C mid-copy: no half file left
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
-        raise
+        write_atomically(dst, write)
+    except OSError as exc:  # a full disk: one line, and no half file left
+        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    _write(dst, lambda tmp: shutil.copyfile(src, tmp))
 
 
 def _atomic_json(data: dict, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp.{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, dst)
-    except BaseException as exc:  # a full disk, or SIGTERM / Ctrl-C mid-copy: no half file left
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
-        raise
+    _write(dst, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def install(models_dir: Path, name: str, onnx_path: Path, pt_path: Path, card: dict, promote: bool) -> Path:

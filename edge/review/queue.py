@@ -24,6 +24,7 @@ import cv2
 import sqlite_utils
 
 from edge.capture import Frame
+from edge.files import write_bytes
 from edge.pipeline import FrameResult
 from edge.reading import DisplayFormat
 from edge.review.select import Candidate, SelectConfig, Selector
@@ -53,25 +54,6 @@ def image_path(db: sqlite_utils.Database, stored: str) -> Path:
         return p
     base = db_file(db)
     return (base.parent if base else Path.cwd()) / p
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` durably: temporary file, fsync, rename, fsync the folder."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def recent_hashes(db: sqlite_utils.Database, limit: int) -> list[tuple[int, str]]:

@@ -1,0 +1,36 @@
+"""Durable, atomic file writes: a reader of the file sees the old content or the new, never part of
+either, and a full disk or a signal mid-write leaves the old file and no temporary one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """Call `write(tmp)` on a hidden temporary file beside `path` (named for this process, so two
+    writers never share one), fsync it, rename it over `path`, then fsync the folder."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part.{os.getpid()}")
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically and durably."""
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
