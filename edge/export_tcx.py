@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge.files import write_bytes
 from edge.reading import show_value
 from edge.store import session_readings
 
@@ -93,8 +94,6 @@ def export_session(db: sqlite_utils.Database, session_id: int, folder: Path, for
     for fmt in formats:
         text = session_tcx(db, session_id) if fmt == "tcx" else session_csv(db, session_id)
         path = folder / f"session-{session_id:05d}-{stamp}.{fmt}"
-        tmp = path.with_suffix(f".{fmt}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_bytes(path, text.encode())
         written.append(path)
     return written

@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlite_utils
 
 from edge.errors import ReviewError
+from edge.files import write_atomically
 from edge.labels import CLASS_NAMES, write_classes, write_label_file
 from edge.review.items import Item, current_labels, label_boxes, list_items
 from edge.review.queue import image_path
@@ -192,12 +193,14 @@ def export_cvat(db: sqlite_utils.Database, items: list[Item], out: Path, overwri
         (staging / "train.txt").write_text("".join(f"images/train/{img.name}\n" for _, img in written))
         (staging / "data.yaml").write_text(data_yaml("./", "train.txt", None))
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(staging.rglob("*")):
-                if path.is_file():
-                    zf.write(path, path.relative_to(staging).as_posix())
-        tmp.replace(out)
+
+        def zip_staging(tmp: Path) -> None:
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+                for path in sorted(staging.rglob("*")):
+                    if path.is_file():
+                        zf.write(path, path.relative_to(staging).as_posix())
+
+        write_atomically(out, zip_staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report

@@ -47,6 +47,28 @@ def test_tcx_has_one_activity_lap_with_display_time_and_trackpoints(tmp_path):
     assert csv_text[0].startswith("wall,t,frame,text") and len(csv_text) == 7
 
 
+def test_an_export_cut_by_a_full_disk_keeps_the_earlier_file_and_leaves_no_part_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    db = open_db(tmp_path / "s.db")
+    log = log_workout(db, [60, 61, 62])
+    sid = log.session_id
+    log.close("idle")
+    folder = tmp_path / "exports"
+    first = {p: p.read_bytes() for p in export_session(db, sid, folder)}
+    real = Path.write_bytes
+
+    def half_then_full(self, data):  # the disk fills up half way through each file
+        real(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        export_session(db, sid, folder)
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in folder.iterdir()} == first  # whole, and nothing else
+
+
 def test_display_seconds_counts_a_rollover_forward():
     assert display_seconds([5998, 5999, 0, 1]) == 3
     assert display_seconds([10, 9, 10, 11]) == 2  # a fading segment is not time going back
