@@ -108,7 +108,8 @@ def test_sigterm_mid_training_stops_with_one_line_and_leaves_current_untouched(t
     proc = subprocess.Popen(
         [str(segread), "retrain", "--data", str(data), "--models-dir", str(models), "--runs-dir", str(runs),
          "--from", "scratch", "--epochs", "300", "--imgsz", "32", "--batch", "4", "--workers", "2", "--name", "cut"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "YOLO_OFFLINE": "1"},
+        start_new_session=True)
     try:
         results = runs / "cut" / "train" / "results.csv"
         for _ in range(600):  # until an epoch is done: the process is in Ultralytics' training loop
@@ -117,7 +118,7 @@ def test_sigterm_mid_training_stops_with_one_line_and_leaves_current_untouched(t
             time.sleep(0.5)
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         assert results.is_file(), "no epoch finished in five minutes"
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # as systemd stops a unit: the trainer and its data loaders
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
