@@ -130,6 +130,9 @@ sessions_option = click.option(
 @click.option("--synthetic", type=int, default=0, help="Add N rendered display crops (rare digits boosted) to train.")
 @click.option("--crops", "crops_per_image", type=int, default=2, show_default=True,
               help="Display crops cut from each labeled photo.")
+@click.option("--row-crops/--no-row-crops", "row_crops", default=True, show_default=True,
+              help="With --crops, a photo of several rows also gives one crop around each of its rows (the "
+                   "reader reads one row closer).")
 @click.option("--distant", "distant_per_image", type=int, default=0, show_default=True,
               help="Copies of each whole photo shrunk into a blurred frame, its digits 16-40 px at the find size: "
                    "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
@@ -152,7 +155,7 @@ sessions_option = click.option(
               help="The candidate's name [default: segread-<date>-<time>]; two retrains started in the same "
                    "second need their own.")
 def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, workers, lr0, degrees, models_dir, runs_dir, synthetic,
-            crops_per_image, distant_per_image, degraded_per_image, degraded_styles, corrections, relabel, compare, sessions, as_read,
+            crops_per_image, row_crops, distant_per_image, degraded_per_image, degraded_styles, corrections, relabel, compare, sessions, as_read,
             finish, name):
     """Train a candidate model and promote it if it is not worse than the current one.
 
@@ -169,7 +172,7 @@ def retrain(data, minutes, epochs, device, start, imgsz, crop_size, batch, worke
     settings.augment["degrees"] = degrees
     options = RetrainOptions(
         data=list(data), models_dir=models_dir, runs_dir=runs_dir, start=start, settings=settings,
-        crops_per_image=crops_per_image, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
+        crops_per_image=crops_per_image, row_crops=row_crops, distant_per_image=distant_per_image, degraded_per_image=degraded_per_image,
         degraded_styles=degraded_styles, synthetic=synthetic, sessions=sessions, compare=list(compare),
         corrections=list(corrections), relabel=list(relabel), finish=finish, name=name, as_read=as_read,
     )

@@ -31,6 +31,7 @@ class RetrainOptions:
     start: str = "current"  # "current" | "scratch" | a project model's .pt
     settings: TrainSettings = field(default_factory=TrainSettings)
     crops_per_image: int = 2
+    row_crops: bool = True  # and one crop around each row of a photo of several rows (trainer.crops.label_rows)
     distant_per_image: int = 0  # whole photos shrunk as a camera further away sees them
     degraded_per_image: int = 0  # display crops under glare, little light, heavy JPEG, blur
     degraded_styles: str = "narrow"  # or "wide": less light, and haze (trainer.crops.degraded_style)
@@ -98,7 +99,8 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         log.warning("no photo fell in the val split: validating on the train split (test stays frozen)")
         parts["val"] = list(parts["train"])
     for name in ("train", "val"):
-        extra = crops.make_crops(parts[name], run_dir / "crops" / name, options.crops_per_image, options.settings.seed)
+        extra = crops.make_crops(parts[name], run_dir / "crops" / name, options.crops_per_image, options.settings.seed,
+                                 rows=options.row_crops)
         # The reader feeds the model display crops: a whole photo whose digits would shrink below
         # a readable size at imgsz teaches nothing the crops do not, and costs an image's time.
         kept = [i for i in parts[name] if crops.digit_height_at(i, options.settings.imgsz) >= crops.MIN_DIGIT_PX]
@@ -216,6 +218,7 @@ def retrain(options: RetrainOptions) -> dict:
         card["data"]["relabeled"] = list(gathered.relabeled)
     card["data"]["synthetic"] = options.synthetic
     card["data"]["crops_per_photo"] = options.crops_per_image
+    card["data"]["row_crops"] = options.row_crops and options.crops_per_image > 0
     card["data"]["distant_per_photo"] = options.distant_per_image
     card["data"]["degraded_per_crop"] = options.degraded_per_image
     if options.degraded_per_image:
