@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from edge.labels import LabelBox, write_label_file
 from edge.track import crop_box as crop_window
@@ -91,6 +92,30 @@ def test_a_display_of_several_rows_also_trains_on_a_crop_of_each_row_as_the_read
     # the reader's own crop, the frozen test's, stays the one around the whole display
     assert [c.image.name.split(".")[-2] for c in reader_crops(list(items), tmp_path / "reader")] == ["crop0"]
     assert make_crops(list(items), tmp_path / "none", per_image=0) == []  # --crops 0 asks for none
+
+
+@pytest.mark.parametrize("flag, rows_trained", [([], ["row0", "row1"]), (["--no-row-crops"], [])])
+def test_retrain_trains_on_row_crops_unless_told_not_to(tmp_path, monkeypatch, flag, rows_trained):
+    from click.testing import CliRunner
+
+    from tests.conftest import tiny_set
+    from trainer import retrain as retrain_module
+    from trainer.cli import retrain
+
+    data = tiny_set(tmp_path / "photos", {"train": 2, "val": 1, "test": 1})
+    _multi_row_set(tmp_path)  # "panel", a display of two rows, hashes to train
+    seen = {}
+
+    def stop_before_training(data_yaml, *args, **kwargs):  # what would train, then Ctrl-C
+        seen["crops"] = sorted(p.name for p in (tmp_path / "runs").glob("*/crops/train/images/panel*"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrain_module, "train", stop_before_training)
+    result = CliRunner().invoke(retrain, ["--data", str(data), "--data", str(tmp_path / "set"), "--crops", "1",
+                                          "--from", "scratch", "--models-dir", str(tmp_path / "models"),
+                                          "--runs-dir", str(tmp_path / "runs"), *flag])
+    assert result.exit_code == 130, result.output
+    assert [name.split(".")[-2] for name in seen["crops"]] == ["crop0", *rows_trained]
 
 
 def test_distant_frames_shrink_the_photo_so_its_digits_are_as_small_as_a_far_camera_sees_them(tmp_path):
