@@ -16,6 +16,7 @@ import json
 import shutil
 import socket
 from pathlib import Path
+from typing import Callable
 
 from edge.errors import OutputError
 from edge.files import write_atomically
@@ -108,7 +109,7 @@ def make_card(
     }
 
 
-def _write(dst: Path, write) -> None:
+def _write(dst: Path, write: Callable[[Path], object]) -> None:
     try:
         write_atomically(dst, write)
     except OSError as exc:  # a full disk: one line, and no half file left
