@@ -1,4 +1,5 @@
-"""The session so far as evidence: a time display advances about one second per second.
+"""The session so far as evidence: a time display advances about one second per second, and
+never shows less than it showed (a reading behind the last accepted one is a misread).
 
 A reading that contradicts the sequence is held back, not logged as fact. When several held
 readings in a row agree with each other but not with the old anchor (the display was reset, or
@@ -46,7 +47,7 @@ class SequenceCheck:
     fmt: DisplayFormat
     max_rate: float = 2.0  # display units per second of capture time a reading may advance at most
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
-    back_tolerance: float = 1.0  # a fading old segment may show one unit less
+    back_tolerance: float = 0.0  # units a reading may fall behind the anchor: a display never shows less than it showed
     confirm: int = 3  # consecutive agreeing held readings that re-anchor the sequence
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class

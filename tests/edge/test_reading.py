@@ -74,6 +74,15 @@ def test_a_reading_that_contradicts_the_sequence_is_held():
     assert out[2].reason.startswith("sequence: 47:53 does not follow 07:52")
 
 
+def test_a_reading_behind_the_last_accepted_one_is_held_and_the_session_reads_on():
+    # Night-time run3, frames 180-184: 01:01, then 01:06 read as 01:00 with its 6 losing segments.
+    # A clock never shows less than it showed: 01:00 is a misread, not a fading old segment.
+    out = _seq(["0059", "0101", "0100", "0104", "0106"])
+    assert [r.status for r in out] == ["accepted", "accepted", "held", "accepted", "accepted"]
+    assert out[2].reason.startswith("sequence: 01:00 does not follow 01:01")
+    assert out[3].text == "0104"
+
+
 def test_a_first_reading_waits_for_a_sure_reading_to_follow_it():
     check = SequenceCheck(TIME)
     first = check.update(read_digits(digits_at("3211"), TIME), 0.0)  # 95:24 misread: nothing to check it by
