@@ -247,8 +247,11 @@ def main(argv=None) -> int:
     except click.exceptions.Abort:
         click.echo("segread: aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    except click.UsageError as exc:  # a wrong option or argument: click's usage hint helps
         exc.show()
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"segread: error: {exc.format_message()}", err=True)
         return 2 if exc.exit_code in (1, 2) else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

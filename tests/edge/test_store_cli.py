@@ -164,13 +164,15 @@ def test_cli_read_writes_jsonl_per_frame_and_logs_sessions(tmp_path, tiny_onnx, 
         (["read", "{frames}", "--model", "{tmp}/missing.onnx"], "model not found"),
         (["read", "{tmp}/nowhere", "--model", "{model}"], "is not a folder"),
         (["read", "{frames}", "--model", "{model}", "--db", "{tmp}/dir.db/x/../"], "cannot open database"),
+        (["sessions", "--db", "{tmp}/missing.db"], "no database at"),
+        (["evaluate", "{tmp}/missing.onnx", "--data", "{tmp}"], "model not found"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, tiny_onnx, capsys, args, message):
     frames = _frames(tmp_path / "frames", 1)
     (tmp_path / "dir.db").mkdir()
     args = [a.format(tmp=tmp_path, frames=frames, model=tiny_onnx) for a in args]
-    if "--db" not in args:
+    if args[0] == "read" and "--db" not in args:
         args += ["--db", str(tmp_path / "s.db")]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
