@@ -54,10 +54,13 @@ def about_display(img: np.ndarray, box: tuple[int, int, int, int], factor: float
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def noisy(img: np.ndarray, sigma: float, light: float = 1.0) -> np.ndarray:
-    """Less light with the camera's gain turned up: the frame darker, then Gaussian sensor noise
-    (the same noise every run: a fixed seed per frame size)."""
-    rng = np.random.default_rng(img.shape[0] * 7919 + img.shape[1])
+def noisy(img: np.ndarray, sigma: float, light: float = 1.0, per_frame: bool = False) -> np.ndarray:
+    """Less light with the camera's gain turned up: the frame darker, then Gaussian sensor noise,
+    the same every run. By default one noise pattern for every frame (a fixed seed per frame size),
+    so a place loses the same segments frame after frame; `per_frame`, a pattern of each frame's
+    own (seeded by its pixels), as a real sensor's noise changes from frame to frame."""
+    seed = [img.shape[0] * 7919 + img.shape[1]] + ([int(img[::29, ::31].sum())] if per_frame else [])
+    rng = np.random.default_rng(seed)
     out = img.astype(np.float32) * light + rng.normal(0.0, sigma, img.shape).astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
@@ -90,6 +93,7 @@ CONDITIONS = {
     "tilt -25deg": lambda img, box: about_display(img, box, degrees=-25.0),
     "noise s12": lambda img, box: noisy(img, 12.0),
     "night": lambda img, box: noisy(img, 8.0, light=0.3),
+    "night fresh noise": lambda img, box: noisy(img, 8.0, light=0.3, per_frame=True),
     "dim noise s4": lambda img, box: noisy(img, 4.0, light=0.3),
     "haze": lambda img, box: (img.astype(np.float32) * 0.4 + 140).astype(np.uint8),
     "haze heavy": lambda img, box: (img.astype(np.float32) * 0.3 + 160).astype(np.uint8),
