@@ -17,7 +17,9 @@ as a camera only guesses its frame times. Within it, a time display that runs ah
 (more than the seconds elapsed, at the session's own pace, plus one) is most often a misread
 digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until the next frame
 follows it; one misread then costs one held frame instead of a wrong reading and the held frames
-after it.
+after it. The clock is measured from the last accepted reading, and from the one before it too
+when that last step lagged the clock (a misread that fell short would otherwise make the true
+frames after it run ahead).
 
 A reading the session cannot check (its first, or the first after so long that any time would
 follow the anchor) is held the same way: the next sure reading confirms it, or it stays held. A
@@ -52,6 +54,7 @@ class SequenceCheck:
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
     provisional: bool = True  # hold a time reading that runs ahead of the clock until the next frame follows it
+    pace_error: float = 0.1  # share the learned pace may be off by where the frame times are a guess
     confirm_first: bool = True  # hold a reading the session cannot check until the next sure reading follows it
     first_wait: int = 3  # ... waiting through at most this many frames read without a sure reading
     shadow_guard: bool = True  # never re-anchor a supported time track on its own expected time with one minutes digit changed
@@ -60,6 +63,7 @@ class SequenceCheck:
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
+    _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
     doubted: tuple[float, str, str | None] | None = field(default=None, repr=False)  # ... or (t, reason, suggestion) where the vote doubts it
@@ -102,14 +106,35 @@ class SequenceCheck:
 
     def ahead_limit(self, dt: float, pace: float | None = None) -> float:
         """The largest advance a time display makes in dt seconds at the session's pace: one tick per
-        second elapsed, rounded up, plus one for a frame caught as the display changes, plus one
-        more when the pace shows that the frame times are a guess (a folder replayed as a camera)."""
+        second elapsed, rounded up, plus one for a frame caught as the display changes. Where the
+        pace shows that the frame times are a guess (a folder replayed as a camera), the pace is
+        itself an estimate, so the advance expected is taken `pace_error` larger: run3's frames
+        step 1 or 2 (3 twice in 199) at a pace near 1.5, and a flat extra tick let a seconds digit
+        misread 2 ahead be accepted, and the right frame after it be held as going back."""
         pace = pace or self.pace()
-        return float(np.ceil(max(dt, 0.0) * pace - 1e-6) + 1 + (pace > 1.05))
+        expected = max(dt, 0.0) * pace * (1.0 + self.pace_error * (pace > 1.05))
+        return float(np.ceil(expected - 1e-6) + 1)
 
     def runs_ahead(self, delta: float, dt: float, pace: float | None = None) -> bool:
         """Whether an advance that fits the wide window is more than the clock allows."""
         return self.provisional and self.fmt.kind == "time" and delta > self.ahead_limit(dt, pace)
+
+    def _upper(self, t: float) -> float:
+        """The largest advance from the anchor that does not run ahead of the clock at t. When the
+        anchor's own step lagged the clock (a misread 98:34 three frames after 98:32, where the
+        display showed 98:37), the reading before it speaks for the clock as well: measured from
+        the lagging anchor alone, the true 98:38 on the next frame would run ahead, and the frames
+        after it would follow neither."""
+        prev_t = self.anchor[1]
+        upper = self.ahead_limit(t - prev_t)
+        if self._lag is not None:
+            advance, lag_t = self._lag
+            upper = max(upper, self.ahead_limit(t - lag_t) - advance)
+        return upper
+
+    def _beyond(self, delta: float, t: float) -> bool:
+        """Whether an advance of delta from the anchor at t runs ahead of the clock."""
+        return self.provisional and self.fmt.kind == "time" and delta > self._upper(t)
 
     def candidates(self, t: float) -> list[str]:
         """Every text the display may show at time t, given the anchor (never ahead of the clock
@@ -117,7 +142,7 @@ class SequenceCheck:
         prev, prev_t = self.anchor
         upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
         if self.provisional and self.fmt.kind == "time":
-            upper = min(upper, int(self.ahead_limit(t - prev_t)))
+            upper = min(upper, int(self._upper(t)))
         return self._texts(prev - int(self.back_tolerance), prev + upper)
 
     @property
@@ -242,7 +267,7 @@ class SequenceCheck:
             return True
         prev, prev_t = self.anchor
         delta = self.step(prev, value, t - prev_t)
-        return delta is not None and not self.runs_ahead(delta, t - prev_t)
+        return delta is not None and not self._beyond(delta, t)
 
     def explains(self, reading: Reading, t: float) -> bool:
         """Whether the session can read this unaccepted frame itself (mid-update or decoded); no
@@ -257,8 +282,13 @@ class SequenceCheck:
         if self.anchor is not None:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
+            self._lag = None
             if delta is not None and t > prev_t:
+                if delta < self.pace() * (t - prev_t) - 1.0:
+                    self._lag = (delta, prev_t)
                 self._paces.append((delta, t - prev_t))
+        else:
+            self._lag = None
         self.anchor = (value, t)
         self._support = min(self._support + 1, self.max_support)
         self._pending.clear()
@@ -426,7 +456,7 @@ class SequenceCheck:
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)
-        if delta is not None and not self.runs_ahead(delta, t - prev_t):
+        if delta is not None and not self._beyond(delta, t):
             self._accept(reading.value, t)
             return reading
         if self._ahead is not None:

@@ -260,6 +260,26 @@ def test_frames_replayed_faster_than_captured_set_the_pace():
     assert sum(r.status == "accepted" for r in out) >= 10
 
 
+def test_a_folder_replayed_faster_holds_a_seconds_misread_two_ahead():
+    # run3's way: frames about 1.5 s apart replayed at a guessed 1 s step 1 or 2 seconds. A 6 read
+    # as an 8 puts 98:48 two ahead of the truth after 98:44; the true 98:47 after it would then
+    # read as going back.
+    texts = [TIME.text(98 * 60 + s) for s in (20, 21, 23, 24, 26, 27, 29, 30, 32, 33, 35, 36, 38, 39, 41, 42, 44)]
+    out = _times(texts + ["9848", "9847", "9849"], range(len(texts) + 3))
+    assert all(r.status == "accepted" for r in out[4 : len(texts)])  # every step of the truth
+    misread, true_next, after = out[len(texts) :]
+    assert misread.status == "held" and "runs ahead of 98:44" in misread.reason
+    assert (true_next.status, after.status) == ("accepted", "accepted")
+    # A misread that lags the clock (98:34 three frames after 98:32, where the display showed
+    # 98:37) moves the anchor back; the true 98:38 on the next frame is measured from 98:32 too.
+    lagging = texts[:8] + ["9832", "834", "835", "9834", "9838", "9840"]  # two frames read 3 digits
+    out = _times(lagging, range(len(lagging)))
+    assert [r.status for r in out[-3:]] == ["accepted", "accepted", "accepted"]
+    # The same frames 3 s apart: the pace is learned as 3, and a step of 4 is the truth.
+    slow = [TIME.text(600 + 3 * k + (k % 2)) for k in range(16)]
+    assert all(r.status == "accepted" for r in _times(slow, range(16))[4:])
+
+
 def _sim_totals(sim, names, **disturb):
     totals = {name: np.zeros(3, int) for name in names}
     for s in range(20):
