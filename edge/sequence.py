@@ -124,7 +124,9 @@ class SequenceCheck:
         anchor's own step lagged the clock (a misread 98:34 three frames after 98:32, where the
         display showed 98:37), the reading before it speaks for the clock as well: measured from
         the lagging anchor alone, the true 98:38 on the next frame would run ahead, and the frames
-        after it would follow neither."""
+        after it would follow neither. An advance of 0 counts as lagging too (under "night" a
+        misread 97:21 repeated the anchor two frames on); where the display was paused, that lets
+        the first frame after the pause run one frame's interval further."""
         prev_t = self.anchor[1]
         upper = self.ahead_limit(t - prev_t)
         if self._lag is not None:
