@@ -281,16 +281,14 @@ class SequenceCheck:
 
     def _accept(self, value: float, t: float) -> None:
         """Move the anchor to an accepted reading; its advance teaches the session's pace."""
+        self._lag = None
         if self.anchor is not None:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
-            self._lag = None
             if delta is not None and t > prev_t:
                 if delta < self.pace() * (t - prev_t) - 1.0:
                     self._lag = (delta, prev_t)
                 self._paces.append((delta, t - prev_t))
-        else:
-            self._lag = None
         self.anchor = (value, t)
         self._support = min(self._support + 1, self.max_support)
         self._pending.clear()
