@@ -48,7 +48,9 @@ class FrameResult:
             "reason": r.reason if r else SKIP_REASONS.get(self.skip_reason, self.skip_reason),
             "digits": r.digits.to_list() if r else [],
             "flags": list(r.flags) if r else [],  # how it was read: levelled, smoothed, second look, mid-update, ...
-            "suggestion": r.suggestion if r else None,  # what the session says a doubted reading showed
+            # What the session says a doubted reading showed: the steady places' vote, or the track's
+            # own time a contradicting reading reads like with one digit misread.
+            "suggestion": (r.suggestion or r.expected) if r else None,
         }
 
 

@@ -67,9 +67,11 @@ class Reading:
     reason: str | None = None
     flags: tuple[str, ...] = field(default=())
     suggestion: str | None = None  # what the session says the display showed, where it doubts this reading
+    expected: str | None = None  # the track's own time a held reading reads like, one digit apart
 
-    def with_verdict(self, status: str, reason: str | None, suggestion: str | None = None) -> "Reading":
-        return replace(self, status=status, reason=reason, suggestion=suggestion)
+    def with_verdict(self, status: str, reason: str | None, suggestion: str | None = None,
+                     expected: str | None = None) -> "Reading":
+        return replace(self, status=status, reason=reason, suggestion=suggestion, expected=expected)
 
     def flagged(self, flag: str) -> "Reading":
         return replace(self, flags=self.flags + (flag,))

@@ -504,7 +504,7 @@ class SequenceCheck:
         if shadow is not None:
             return reading.with_verdict(
                 "held", f"sequence: {shown(reading.text)} does not follow {shown(self.fmt.text(prev))}; "
-                f"it reads like {shown(shadow)} with one digit misread"
+                f"it reads like {shown(shadow)} with one digit misread", expected=shadow,
             )
         if delta is not None:
             self._ahead = (reading.value, t)

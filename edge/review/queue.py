@@ -135,7 +135,8 @@ class ReviewQueue:
                 if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
                     self._suggest([(item_id, said)])
                 else:
-                    self._suggest(self.suggester.wait(item_id, candidate.result.t))
+                    hint = candidate.result.reading.expected
+                    self._suggest(self.suggester.wait(item_id, candidate.result.t, hint))
         self._suggest(self.suggester.update(result))
         return ids
 

@@ -57,9 +57,14 @@ class Suggester:
     _accepted: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)
     _waiting: list = field(default_factory=list, repr=False)
 
-    def wait(self, item_id: int, t: float) -> list[tuple[int, str]]:
-        """Register a queued item read at `t`; returns its suggestion at once when both neighbours are known."""
-        self._waiting.append((item_id, t))
+    def wait(self, item_id: int, t: float, hint: str | None = None) -> list[tuple[int, str]]:
+        """Register a queued item read at `t`; returns its suggestion at once when both neighbours are known.
+
+        `hint` is the track's own time the frame reads like (its minutes digit misread, its other
+        digits as read): where it is one of the neighbours' texts, it is the suggestion alone
+        (98:26, not 98:25 or 98:26); where it is not (a seconds digit misread too), the neighbours'
+        texts are; where they say nothing (no sequence between them, or none in time), the hint."""
+        self._waiting.append((item_id, t, hint))
         return self._settle()
 
     def update(self, result: FrameResult) -> list[tuple[int, str]]:
@@ -75,14 +80,18 @@ class Suggester:
     def _settle(self) -> list[tuple[int, str]]:
         settled, still = [], []
         latest = self._accepted[-1][1] if self._accepted else None
-        for item_id, t in self._waiting:
+        for item_id, t, hint in self._waiting:
             before = [a for a in self._accepted if a[1] < t]
             after = [a for a in self._accepted if a[1] > t]
             if before and after:
                 found = candidates(before[-1], after[0], t, self.fmt, self.max_candidates)
-                if found:
+                if hint in found or (hint and not found):
+                    settled.append((item_id, hint))
+                elif found:
                     settled.append((item_id, SEPARATOR.join(found)))
             elif latest is None or latest - t <= self.max_wait:
-                still.append((item_id, t))
+                still.append((item_id, t, hint))
+            elif hint:
+                settled.append((item_id, hint))
         self._waiting = still
         return settled

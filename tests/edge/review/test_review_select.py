@@ -72,6 +72,29 @@ def test_a_frame_the_steady_digits_doubt_is_suggested_what_they_show(read_sessio
     assert all(i["text"][0] == "3" for i in doubted)  # 35:xx (from 95:xx) read as it was
 
 
+def test_a_frame_that_reads_like_the_track_with_one_digit_misread_is_suggested_that_time(read_session):
+    # Heavy compression: a leading 9 loses its upper right segment and reads 5, frame after frame.
+    # The sequence holds 58:22 as "reads like 98:22"; its neighbours allow 98:22 or 98:23, and the
+    # frame's own seconds say which.
+    truth = [TIME.text(98 * 60 + 10 + k) for k in range(16)]
+    texts = [("5" + t[1:]) if 10 <= k < 14 else t for k, t in enumerate(truth)]
+    s = read_session([(text, digits_at(text)) for text in texts], interval=1.0)
+    shadows = [i for i in s.items() if "reads like" in i["reasons"]]
+    assert shadows and all(i["suggestion"] == "9" + i["text"][1:] for i in shadows)
+    assert all(i["suggestion"] in truth for i in shadows)
+
+
+def test_a_frame_whose_other_digits_are_misread_too_is_suggested_what_its_neighbours_allow(read_session):
+    # 58:22 where the display showed 98:20 (too unsure to be read as the track's time): it reads
+    # like 98:22, but its neighbours, 98:19 and 98:21, allow only 98:20, and that is the suggestion.
+    truth = [TIME.text(98 * 60 + 10 + k) for k in range(16)]
+    texts = truth[:10] + ["5822"] + truth[11:]
+    s = read_session([(text, digits_at(text, conf=[0.9, 0.6, 0.9, 0.9] if k == 10 else 0.9))
+                      for k, text in enumerate(texts)], interval=1.0)
+    (item,) = [i for i in s.items() if "reads like" in i["reasons"]]
+    assert "reads like 98:22" in item["reasons"] and item["suggestion"] == "9820"
+
+
 def test_suggestion_waits_for_the_next_accepted_reading(read_session):
     seen = []
 
