@@ -135,7 +135,9 @@ class ReviewQueue:
                 if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
                     self._suggest([(item_id, said)])
                 else:
-                    hint = candidate.result.reading.expected
+                    hint = candidate.result.reading.expected  # the track's time it reads like
+                    if hint:  # said at once; its neighbours narrow to it or overrule it when they come
+                        self._suggest([(item_id, hint)])
                     self._suggest(self.suggester.wait(item_id, candidate.result.t, hint))
         self._suggest(self.suggester.update(result))
         return ids

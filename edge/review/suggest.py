@@ -63,7 +63,7 @@ class Suggester:
         `hint` is the track's own time the frame reads like (its minutes digit misread, its other
         digits as read): where it is one of the neighbours' texts, it is the suggestion alone
         (98:26, not 98:25 or 98:26); where it is not (a seconds digit misread too), the neighbours'
-        texts are; where they say nothing (no sequence between them, or none in time), the hint."""
+        texts are. (The queue gives an item its hint at once: it stands where they say nothing.)"""
         self._waiting.append((item_id, t, hint))
         return self._settle()
 
@@ -85,13 +85,11 @@ class Suggester:
             after = [a for a in self._accepted if a[1] > t]
             if before and after:
                 found = candidates(before[-1], after[0], t, self.fmt, self.max_candidates)
-                if hint in found or (hint and not found):
+                if hint in found:
                     settled.append((item_id, hint))
                 elif found:
                     settled.append((item_id, SEPARATOR.join(found)))
             elif latest is None or latest - t <= self.max_wait:
                 still.append((item_id, t, hint))
-            elif hint:
-                settled.append((item_id, hint))
         self._waiting = still
         return settled

@@ -78,10 +78,16 @@ def test_a_frame_that_reads_like_the_track_with_one_digit_misread_is_suggested_t
     # frame's own seconds say which.
     truth = [TIME.text(98 * 60 + 10 + k) for k in range(16)]
     texts = [("5" + t[1:]) if 10 <= k < 14 else t for k, t in enumerate(truth)]
-    s = read_session([(text, digits_at(text)) for text in texts], interval=1.0)
+    seen = {}
+
+    def snapshot(session, frame, result):  # each item's suggestion as its own frame is read
+        seen.update({i["frame"]: i["suggestion"] for i in session.items() if i["frame"] == frame.name})
+
+    s = read_session([(text, digits_at(text)) for text in texts], interval=1.0, on_result=snapshot)
     shadows = [i for i in s.items() if "reads like" in i["reasons"]]
     assert shadows and all(i["suggestion"] == "9" + i["text"][1:] for i in shadows)
     assert all(i["suggestion"] in truth for i in shadows)
+    assert all(seen[i["frame"]] == i["suggestion"] for i in shadows)  # said at once, before the next reading
 
 
 def test_a_frame_whose_other_digits_are_misread_too_is_suggested_what_its_neighbours_allow(read_session):
