@@ -55,6 +55,7 @@ def main() -> None:
     if not perturb.RUN3.is_dir():
         raise SystemExit(f"error: {perturb.RUN3} not found: this bench reads the shared run3 session")
     sys.path.insert(0, str(ROOT))
+    from edge.errors import ModelError
     from edge.models import resolve_model
 
     names = args.only.split(",")
@@ -63,7 +64,10 @@ def main() -> None:
         raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(perturb.CONDITIONS)}")
     with open(perturb.TRUTH, newline="") as f:
         truth = {r["frame"]: {r["reading"], r["alt"]} - {""} for r in csv.DictReader(f)}
-    models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
+    try:
+        models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
+    except ModelError as exc:
+        raise SystemExit(f"error: {exc}") from None
     box = perturb.display_box(models[0], cv2.imread(str(perturb.RUN3 / "0.jpg")))
     segread = Path(sys.executable).with_name("segread")
     rows = []
@@ -73,8 +77,11 @@ def main() -> None:
             perturb.write_condition(name, box, folder)
             for j, model in enumerate(models):
                 db = Path(tmp) / f"c{i}-m{j}.db"
-                subprocess.run([str(segread), "read", str(folder), "--model", str(model), "--no-dedup", "--db", str(db)],
-                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                done = subprocess.run([str(segread), "read", str(folder), "--model", str(model), "--no-dedup", "--db", str(db)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                if done.returncode != 0:
+                    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                    raise SystemExit(f"error: segread read failed on {name!r} with {model.name}: {last}")
                 items, single, right, several, holding, none = score(db, truth)
                 rows.append([name, model.stem, str(items), f"{single} ({right} right)", f"{several} ({holding} hold it)", str(none)])
             print(f"  {name}: done", file=sys.stderr)
