@@ -120,6 +120,15 @@ def display_box(model: Path, frame: np.ndarray) -> tuple[int, int, int, int]:
     return int(x1), int(y1), int(x2), int(y2)
 
 
+def condition_names(only: str | None) -> list[str]:
+    """The conditions `--only` names (comma-separated), every one without it; an unknown one is an error."""
+    names = only.split(",") if only else list(CONDITIONS)
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+    return names
+
+
 def write_condition(name: str, box, out_dir: Path) -> None:
     out_dir.mkdir(parents=True)
     change = CONDITIONS[name]
@@ -148,10 +157,7 @@ def main() -> None:
     from edge.models import resolve_model
     from edge.score import score_session
 
-    names = args.only.split(",") if args.only else list(CONDITIONS)
-    unknown = [n for n in names if n not in CONDITIONS]
-    if unknown:
-        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+    names = condition_names(args.only)
     models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
     box = display_box(models[0], cv2.imread(str(RUN3 / "0.jpg")))
 

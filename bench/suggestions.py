@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,8 @@ DEFAULT = "none,jpeg q15,night,glare 0.6"
 
 def score(db: Path, truth: dict[str, set[str]]) -> list[int]:
     """[items, single, single right, several, several holding the truth, none] of one queue."""
-    rows = sqlite3.connect(db).execute("SELECT frame, suggestion FROM review_items").fetchall()
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT frame, suggestion FROM review_items").fetchall()
     out = [len(rows), 0, 0, 0, 0, 0]
     for frame, suggestion in rows:
         shown = truth[Path(frame).stem]
@@ -54,14 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     if not perturb.RUN3.is_dir():
         raise SystemExit(f"error: {perturb.RUN3} not found: this bench reads the shared run3 session")
-    sys.path.insert(0, str(ROOT))
-    from edge.errors import ModelError
+    from edge.errors import ModelError  # perturb put the checkout on sys.path
     from edge.models import resolve_model
 
-    names = args.only.split(",")
-    unknown = [n for n in names if n not in perturb.CONDITIONS]
-    if unknown:
-        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(perturb.CONDITIONS)}")
+    names = perturb.condition_names(args.only)
     with open(perturb.TRUTH, newline="") as f:
         truth = {r["frame"]: {r["reading"], r["alt"]} - {""} for r in csv.DictReader(f)}
     try:
