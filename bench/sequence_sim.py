@@ -16,7 +16,12 @@ reading is the truth, disturbed the ways a detector gets a seven-segment display
                in turn, as in run3 filmed with a third of the light): the model reads the digit
                nearest what is left, confidently;
   reset        in some sessions the display is reset to 00:00 midway and counts from there: the
-               reader must follow it.
+               reader must follow it;
+  scan         in some sessions the monitor is in SCAN mode: 6 s of the time, then 6 s each of
+               the stroke count, the total count and the calories (a Sunny monitor's order);
+               the counts with blank leading places read as fewer digits, the total count as
+               four (31:26 as a time), advancing at the stroke rate (18-36 a minute). No reading
+               of those frames is right: held is what the reader should make of them.
 
 Every session is read by `edge.sequence.SequenceCheck` once per policy, and scored like a real
 session: right (accepted and equal to the truth), wrong-accepted, held. `wide` accepts anything in
@@ -24,12 +29,15 @@ the wide window (2 units/s + 3); `provisional` also holds a reading that runs ah
 until the next frame follows it; `shadow guard` also refuses to re-anchor an established
 sequence on readings that are its own expected values with one digit changed; `segment vote` also
 holds a reading whose steady places the recent frames' segments contradict; `vote decode` also
-reads such a held reading as the track's time where the vote makes its digit; `default` (the
-reader's) also holds the first reading until a sure one follows it, then counts it (as the read
-loop revises it). Frame times are either the capture times (a live camera) or a
-guess of 1 s per frame for a folder replayed as a camera (the frames being `--spacing` apart).
+reads such a held reading as the track's time where the vote makes its digit; `first waits` also
+holds the first reading until a sure one follows it, then counts it (as the read loop revises
+it); `default` (the reader's) also moves a supported track only on held readings that keep the
+clock over `SequenceCheck.scan_span` seconds, and moves any track on such readings across the
+frames between them (the time coming back between the other quantities of a scanning display).
+Frame times are either the capture times (a live camera) or a guess of 1 s per frame for a folder
+replayed as a camera (the frames being `--spacing` apart).
 
-    python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--faint 0.3] [--reset 0.3]
+    python bench/sequence_sim.py [--sessions 200] [--frames 200] [--misread 0.08] [--faint 0.3] [--reset 0.3] [--scan 0.3]
 """
 
 from __future__ import annotations
@@ -76,12 +84,13 @@ def detections(text: str, rng: np.random.Generator, misread: dict[int, str] | No
 
 
 POLICIES = {
-    "wide": dict(provisional=False, shadow_guard=False, steady_frames=None, confirm_first=False),
-    "provisional": dict(shadow_guard=False, steady_frames=None, confirm_first=False),
-    "shadow guard": dict(steady_frames=None, confirm_first=False),
-    "segment vote": dict(vote_decode=False, confirm_first=False),  # the steady places' vote holds doubted readings
-    "vote decode": dict(confirm_first=False),  # and reads a held shadow as the track's time where the vote makes its digit
-    "default": {},  # and a first reading waits for the next frame to follow it
+    "wide": dict(provisional=False, shadow_guard=False, steady_frames=None, confirm_first=False, scan_span=None),
+    "provisional": dict(shadow_guard=False, steady_frames=None, confirm_first=False, scan_span=None),
+    "shadow guard": dict(steady_frames=None, confirm_first=False, scan_span=None),
+    "segment vote": dict(vote_decode=False, confirm_first=False, scan_span=None),  # the steady places' vote holds doubted readings
+    "vote decode": dict(confirm_first=False, scan_span=None),  # and reads a held shadow as the track's time where the vote makes its digit
+    "first waits": dict(scan_span=None),  # and a first reading waits for the next frame to follow it
+    "default": {},  # and a track moves only on held readings that keep the clock (a scanning display)
 }
 
 
@@ -100,8 +109,9 @@ def faded_digit(digit: str, rng: np.random.Generator, p: float = 0.4) -> str:
 
 
 def session(rng: np.random.Generator, frames: int, spacing: float, misread: float, missed: float,
-            faint: float = 0.0, reset: float = 0.0, dim: float = 0.0):
-    """(capture t, truth options, detections) per frame of one simulated session."""
+            faint: float = 0.0, reset: float = 0.0, dim: float = 0.0, scan: float = 0.0):
+    """(capture t, truth options, detections) per frame of one simulated session; a frame of
+    another quantity than the time has no right reading."""
     start = int(rng.integers(0, 5940))
     phase = rng.uniform(0, 1)
     # A faint (or ghost) segment: one place, one segment, a third of the session.
@@ -114,9 +124,17 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
     if dim and rng.random() < dim:  # no draw without it: the other disturbances stay as they were
         first = int(rng.integers(0, frames // 2))
         dimmed, dim_place = range(first, first + frames // 2), int(rng.integers(0, 2))
+    scanning = bool(scan) and rng.random() < scan
+    if scanning:
+        scan_phase, strokes, total = rng.uniform(0, 24), rng.uniform(18, 36) / 60, int(rng.integers(1000, 9000))
     out = []
     for k in range(frames):
         t = k * spacing + rng.uniform(-0.1, 0.1)
+        slot = int((t + scan_phase) // 6) % 4 if scanning else 0
+        if slot:  # the stroke count, the total count or the calories, blank leading places unread
+            count = {1: int(t * strokes), 2: total + int(t * strokes), 3: int(t * 0.12)}[slot]
+            out.append((t, set(), detections(str(count % 10000), rng)))
+            continue
         tick = int(np.floor(t + phase))
         if k >= reset_at:  # counts from 00:00 at frame reset_at
             start, tick = 0, max(tick - int(np.floor(reset_at * spacing + phase)), 0)
@@ -167,17 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faint", type=float, default=0.3, help="share of sessions with one segment read flipped for a third of it")
     ap.add_argument("--dim", type=float, default=0.0, help="share of sessions with a minutes place losing segments at random for half of it")
     ap.add_argument("--reset", type=float, default=0.3, help="share of sessions whose display is reset to 00:00 midway")
+    ap.add_argument("--scan", type=float, default=0.0, help="share of sessions whose display shows other quantities in turn (SCAN)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     print(f"{args.sessions} simulated sessions x {args.frames} frames; misread {args.misread:.0%}, missed {args.missed:.0%}, "
-          f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}, dim place in {args.dim:.0%}")
+          f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}, dim place in {args.dim:.0%}, "
+          f"scan in {args.scan:.0%}")
     print(f"{'frames':<30} {'policy':<12} {'right':>8} {'wrong-accepted':>15} {'held':>8}")
     for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s")):
         totals = {name: np.zeros(3, int) for name in POLICIES}
         for s in range(args.sessions):
             rng = np.random.default_rng([args.seed, s, int(spacing * 10)])
-            frames = session(rng, args.frames, spacing, args.misread, args.missed, args.faint, args.reset, args.dim)
+            frames = session(rng, args.frames, spacing, args.misread, args.missed, args.faint, args.reset, args.dim, args.scan)
             times = [t for t, _, _ in frames] if clock == "capture" else [float(k) for k in range(len(frames))]
             for name, policy in POLICIES.items():
                 totals[name] += score(frames, policy, times)

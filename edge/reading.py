@@ -55,6 +55,11 @@ def show_value(value: float | None, spec: str) -> str:
     return f"{v // 60:02d}:{v % 60:02d}" if spec == "time" else str(v)
 
 
+# The reason of a reading held as another quantity than the one read (a monitor in SCAN mode shows
+# the time, the stroke count, the total count and the calories in turn; `SequenceCheck`).
+SCAN_REASON = "scan: "
+
+
 @dataclass(frozen=True)
 class Reading:
     """What one frame says: the digits in order, their boxes, confidences and a verdict."""
@@ -75,6 +80,12 @@ class Reading:
 
     def flagged(self, flag: str) -> "Reading":
         return replace(self, flags=self.flags + (flag,))
+
+    @property
+    def other_quantity(self) -> bool:
+        """Whether the frame showed another quantity than the one read (`SCAN_REASON`): its boxes
+        may teach the detector digits, and nothing about the session."""
+        return (self.reason or "").startswith(SCAN_REASON)
 
 
 def main_row(dets: Detections) -> Detections:

@@ -12,6 +12,20 @@ that was itself the misread loses support with every contradiction and gives way
 (Only the minutes: a seconds digit changes within seconds, and a track that fell behind a fast
 display is 10 or 20 seconds off, which a seconds digit would mistake for a misread.)
 
+A display may show other quantities in turn: a monitor in SCAN mode shows the time, the stroke
+count, the total count and the calories for a few seconds each. Three agreeing readings of the
+total count (31:24, 31:25, 31:26 as a time) look like a reset, so a track that has been read more
+often than contradicted moves only to readings held after its last one that keep the clock over
+`scan_span` seconds: a reset keeps counting, a scan slot gives way to the time again within
+seconds, and a count advances slower than a clock. Such a run speaks against the track once, not
+once a frame. A held reading that readings held `scan_span` seconds and more before it lead up to
+slower than a clock is another quantity (the total count, come round again): held as such
+(`SCAN_REASON`), it is no evidence against the track at all, and while the display shows other
+quantities, a frame of blank leading places (a count) or of no time (31:64) is one too. A track
+that itself lags the clock (the total count, taken for the time before the time was read enough)
+gives way to held readings that keep the clock across the frames between them: the time, coming
+back slot after slot.
+
 The plausible window is wide (`max_rate` units per second plus `slack`) because a folder replayed
 as a camera only guesses its frame times. Within it, a time display that runs ahead of the clock
 (more than the seconds elapsed, at the session's own pace, plus one) is most often a misread
@@ -36,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.labels import DIGIT_TO_CLASS
-from edge.reading import DisplayFormat, Reading
+from edge.reading import SCAN_REASON, DisplayFormat, Reading
 from edge.segments import SEGMENTS, shows_step
 
 # MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
@@ -62,6 +76,11 @@ class SequenceCheck:
     max_support: int = 100  # a track's net support never grows past this, so a wrong one yields in time
     anchor: tuple[float, float] | None = None  # (value, t) of the last accepted reading
     _pending: deque = field(default_factory=lambda: deque(maxlen=8), repr=False)
+    scan_span: float | None = 8.0  # seconds of held readings following the clock that move a time display's track; None: off
+    held_memory: float = 60.0  # seconds the held readings are kept as evidence of a track
+    _held: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)  # (value, t) of readings held as contradictions
+    _scanned: float | None = field(default=None, repr=False)  # t of the last reading of another quantity than the time
+    _track: tuple[float, float] = field(default=(0.0, 0.0), repr=False)  # (t of its first reading, its advance since) of the track
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
@@ -282,13 +301,16 @@ class SequenceCheck:
     def _accept(self, value: float, t: float) -> None:
         """Move the anchor to an accepted reading; its advance teaches the session's pace."""
         self._lag = None
-        if self.anchor is not None:
+        if self.anchor is None:
+            self._track = (t, 0.0)
+        else:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
             if delta is not None and t > prev_t:
                 if delta < self.pace() * (t - prev_t) - 1.0:
                     self._lag = (delta, prev_t)
                 self._paces.append((delta, t - prev_t))
+                self._track = (self._track[0], self._track[1] + delta)
         self.anchor = (value, t)
         self._support = min(self._support + 1, self.max_support)
         self._pending.clear()
@@ -404,21 +426,127 @@ class SequenceCheck:
         """For each place the track, counted back from `value` at t, did not change over the last
         `steady_frames` frames read whole: the digit the segments lit there in at least
         `segment_share` of them make (None when they make no digit), and what those frames read
-        there. Empty while fewer than half the window's frames are in, or with the vote off."""
+        there; of those frames, the ones whose changing places show what the track showed then
+        (not the total count of a display in SCAN mode). Empty while fewer than half the window's
+        frames are in, or with the vote off."""
         if self.steady_frames is None or len(self._seen) < self.steady_frames // 2:
             return {}
         text, pace = self.fmt.text(value), self.pace()
         back = [value - pace * (t - seen) for _, seen in self._seen]
-        # What the display showed over the window; before 0 it wraps, so a reset's window never votes.
-        track = {self.fmt.text(v % self._limit) for v in range(int(np.floor(min(back))) - 2, int(np.ceil(max(back))) + 3)}
+
+        def shown(low: float, high: float) -> set[str]:  # two units either way; before 0 it wraps
+            return {self.fmt.text(v % self._limit) for v in range(int(np.floor(low)) - 2, int(np.ceil(high)) + 3)}
+
+        # What the display showed over the window (a reset's window never votes).
+        moving = [place for place, digit in enumerate(text) if any(other[place] != digit for other in shown(min(back), max(back)))]
+        # A frame is a view of this clock when its changing places show what the track showed then;
+        # another quantity the display shows in turn (a stroke count in SCAN mode) is not.
+        views = [raw for (raw, _), b in zip(self._seen, back) if any(all(raw[p] == near[p] for p in moving) for near in shown(b, b))]
         votes = {}
-        for place, shown in enumerate(text):
-            if any(other[place] != shown for other in track):
+        for place in range(len(text)):
+            if place in moving or not views:
                 continue  # the track changed this place within the window
-            reads = [raw[place] for raw, _ in self._seen]
+            reads = [raw[place] for raw in views]
             lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
             votes[place] = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads))), reads
         return votes
+
+    def _continues_run(self) -> bool:
+        """Whether the reading just held follows the one held before it, with none accepted between:
+        such a run speaks against the track once, whatever its length (six frames of a stroke count
+        in SCAN mode would otherwise wear out a track read as often); it moves the track when it
+        keeps the clock (`clock_run`)."""
+        if self.scan_span is None or self.fmt.kind != "time" or len(self._pending) < 2:
+            return False
+        (a, a_t), (b, b_t) = self._pending[-2], self._pending[-1]
+        return self.step(a, b, b_t - a_t) is not None
+
+    def _guarded(self, run: list[tuple[float, float]], shadow: str | None) -> bool:
+        """Whether the track holds out against a run of held readings ending in this one (whose
+        `shadow` it is): a track read more often than contradicted is defended against readings
+        that are each its own expected time with one minutes digit changed. Under heavy glare a
+        wrong track flickers with contradictions, and a true one outlasts a misread digit."""
+        return (
+            shadow is not None and self._support >= self.established
+            and all(self.shadowed(v, seen) for v, seen in run[:-1])  # the last is this reading
+        )
+
+    def _reanchor_run(self, value: float, t: float, shadow: str | None) -> tuple[list[tuple[float, float]], bool]:
+        """The held readings, this one last, the sequence re-anchors on, and whether they kept the
+        clock over `scan_span` (`clock_run`); ([], False) to hold this one. Short of that, the last
+        `confirm` held readings that follow each other move a track, except a supported time
+        display's: three readings of a display's stroke count in SCAN mode agree as well."""
+        clock = self.clock_run(value, t)
+        if clock and not self._guarded(clock, shadow):
+            return clock, True
+        if self.scan_span is not None and self.fmt.kind == "time" and self.supported:
+            return [], False
+        recent = list(self._pending)[-self.confirm :]
+        if len(recent) == self.confirm and not self._guarded(recent, shadow) and all(
+            self.step(a[0], b[0], b[1] - a[1]) is not None for a, b in zip(recent, recent[1:])
+        ):
+            return recent, False
+        return [], False
+
+    def clock_steps(self, dt: float, pace: float) -> tuple[float, float]:
+        """The least and the largest advance of a time display in dt seconds at the clock's pace:
+        the seconds elapsed less two (a tick, and a frame caught mid-update), where the frame times
+        are a guess the pace taken `pace_error` smaller; up to the ahead limit."""
+        return dt * pace * (1.0 - self.pace_error * (pace > 1.05)) - 2.0, self.ahead_limit(dt, pace)
+
+    def keeps_clock(self, value: float, t: float, later: float, later_t: float, pace: float) -> bool:
+        """Whether a time display that showed `value` at t shows `later` at later_t at the clock's pace."""
+        delta = self.step(value, later, later_t - t)
+        low, high = self.clock_steps(later_t - t, pace)
+        return delta is not None and low <= delta <= high
+
+    def lags_clock(self) -> bool:
+        """Whether the track, over `scan_span` seconds or more since its first reading, advanced
+        less than three quarters of a second a second: no time display's track, however often read
+        (a stroke count in SCAN mode, taken for the time before the time was read enough)."""
+        start, advance = self._track
+        elapsed = self.anchor[1] - start if self.anchor is not None else 0.0
+        return self.scan_span is not None and elapsed >= self.scan_span and advance < 0.75 * elapsed
+
+    def another_quantity(self, value: float, t: float) -> bool:
+        """Whether a held reading of `value` at t is a quantity the display shows in turn with the
+        time (a stroke count, the calories), not the time: at least `confirm` - 1 readings held
+        `scan_span` seconds or more before it lead up to it slower than a clock. A misread lines up
+        with no earlier one like that; a count, slot after slot, does. A time display only."""
+        if self.scan_span is None or self.fmt.kind != "time":
+            return False
+        pace, behind = self.pace(), 0
+        for v, seen in self._held:
+            delta = self.step(v, value, t - seen)
+            if (t - seen) * pace >= self.scan_span and delta is not None and delta < self.clock_steps(t - seen, pace)[0]:
+                behind += 1
+        return behind >= self.confirm - 1
+
+    def scanning(self, t: float) -> bool:
+        """Whether the display showed another quantity than the time in the last `held_memory` seconds."""
+        return self._scanned is not None and t - self._scanned <= self.held_memory
+
+    def _hold_held(self, value: float, t: float) -> None:
+        """Keep a held reading as evidence of a track, for `held_memory` seconds."""
+        self._held.append((value, t))
+        while t - self._held[0][1] > self.held_memory:
+            self._held.popleft()
+
+    def clock_run(self, value: float, t: float) -> list[tuple[float, float]]:
+        """The readings held before t that a held reading of `value` at t follows at the clock's
+        pace, with it last, when they are `confirm` or more over `scan_span` seconds of the display
+        or more; else []. Only readings held after the track's last one count (a reset leaves the
+        track for good; a misread 45:xx now and then among the 95:xx read does not), unless the
+        track itself lags the clock (`lags_clock`): then the time coming back slot after slot
+        between its readings takes the session back. A time display only."""
+        if self.scan_span is None or self.fmt.kind != "time":
+            return []
+        pace = self.pace()
+        since = -np.inf if self.lags_clock() else self.anchor[1]
+        run = [(v, seen) for v, seen in self._held if since < seen < t and self.keeps_clock(v, seen, value, t, pace)]
+        if len(run) + 1 < self.confirm or (t - run[0][1]) * pace < self.scan_span:
+            return []
+        return run + [(value, t)]
 
     def _unchecked_reading(self, reading: Reading, t: float) -> bool:
         return reading.value is not None and reading.status == "accepted" and self.unchecked(t)
@@ -453,6 +581,11 @@ class SequenceCheck:
                 if decoded is not None:
                     self._accept(decoded.value, t)
                     return decoded
+            if self.scanning(t) and (reading.value is None or self.another_quantity(reading.value, t)):
+                # A time shows every place (00:01) and never 31:64; a count may.
+                what = (f"{len(reading.digits)} digits" if reading.text is None else f"{self.fmt.show(reading.text)} is no time"
+                        if reading.value is None else f"{self.fmt.show(reading.text)} ({reading.reason}) advances slower than a clock")
+                return reading.with_verdict("held", f"{SCAN_REASON}{what}: another quantity the display shows in turn")
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)
@@ -474,21 +607,23 @@ class SequenceCheck:
                     reading.flags + ("jump-confirmed",),
                 )
         decoded = self.mid_update(reading, t) or self.decode(reading, t)
+        shown = self.fmt.show
+        if decoded is None and delta is None and self.another_quantity(reading.value, t):
+            # Neither a contradiction of the track nor a step towards another: the display's SCAN.
+            self._scanned = t
+            self._hold_held(reading.value, t)
+            return reading.with_verdict("held", f"{SCAN_REASON}{shown(reading.text)} advances slower than a clock: "
+                                        "another quantity the display shows in turn")
         self._pending.append((reading.value, t))
-        recent = list(self._pending)[-self.confirm :]
         shadow = self.shadowed(reading.value, t) if delta is None else None
-        # A track is defended while it has been read more often than contradicted: under heavy glare
-        # a wrong track flickers with contradictions, and a true one outlasts a misread digit.
-        guarded = (
-            shadow is not None and self._support >= self.established
-            and all(self.shadowed(v, seen) for v, seen in recent[:-1])  # the last is this reading
-        )
-        if len(recent) == self.confirm and not guarded and all(
-            self.step(a[0], b[0], b[1] - a[1]) is not None for a, b in zip(recent, recent[1:])
-        ):
+        run, clocked = self._reanchor_run(reading.value, t, shadow)
+        self._hold_held(reading.value, t)
+        if run:
             self.anchor, self._support = None, 0
-            for value, seen in recent:  # the agreeing frames set the pace from here on
+            for value, seen in run:  # the agreeing frames set the pace from here on
                 self._accept(value, seen)
+            if clocked:  # readings that kept the clock that long speak for the track as much as `established` do
+                self._support = max(self._support, self.established)
             return Reading(
                 reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
                 reading.flags + ("re-anchored",),
@@ -498,8 +633,9 @@ class SequenceCheck:
         if decoded is not None:
             self._accept(decoded.value, t)
             return decoded
-        shown = self.fmt.show
-        if delta is None:  # held as a contradiction (a decoded or mid-update frame is not one)
+        # Held as a contradiction (a decoded or mid-update frame is not one); a shadow of the track
+        # speaks against it every time: a wrong track is most often the truth with a digit misread.
+        if delta is None and (shadow is not None or not self._continues_run()):
             self._support = max(self._support - 1, 0)
         if shadow is not None:
             return reading.with_verdict(

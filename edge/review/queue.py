@@ -131,11 +131,11 @@ class ReviewQueue:
                 if candidate.thins is not None:
                     self._thin(candidate.thins[1])
                 ids.append(item_id)
-                said = candidate.result.reading.suggestion  # a candidate always has a reading
-                if said:  # the session doubts this reading and says what it showed: neighbours on its track would not
-                    self._suggest([(item_id, said)])
-                else:
-                    hint = candidate.result.reading.expected  # the track's time it reads like
+                reading = candidate.result.reading  # a candidate always has a reading
+                if reading.suggestion:  # the session doubts this reading and says what it showed: neighbours on its track would not
+                    self._suggest([(item_id, reading.suggestion)])
+                elif not reading.other_quantity:  # a stroke count's neighbours are times: they say nothing of it
+                    hint = reading.expected  # the track's time it reads like
                     if hint:  # said at once; its neighbours narrow to it or overrule it when they come
                         self._suggest([(item_id, hint)])
                     self._suggest(self.suggester.wait(item_id, candidate.result.t, hint))

@@ -108,6 +108,8 @@ def reasons_for(result: FrameResult, n_digits: int, cfg: SelectConfig) -> list[s
     if r is None or result.status == "skipped":
         return []
     want = set(cfg.strategies)
+    if r.other_quantity:  # a stroke count of a display in SCAN mode: only what the detector may learn from it
+        want &= {"low-confidence", "overlap"}
     found = []
     low = [d for d, c in zip(r.digits.digits, r.digits.confidence) if c < cfg.min_conf]
     if "low-confidence" in want and len(r.digits) and low:
@@ -194,7 +196,9 @@ class Selector:
                 reasons = ["sample"]
         own = self._admit(frame, result, reasons, session_id) if reasons else None
         r = result.reading
-        if r.text:
+        if r.other_quantity:  # the display's own sequence of readings broke off (SCAN)
+            self._texts.clear()
+        elif r.text:
             self._texts.append((frame, result, own is not None))
         if own is not None:
             chosen.append(own)

@@ -298,8 +298,13 @@ def test_simulated_persistent_misreads_are_held_and_resets_still_followed():
     assert (resets["shadow guard"] == resets["provisional"]).all()
     assert (resets["segment vote"] == resets["provisional"]).all()  # the segment vote never holds a reset
     # Reading a held shadow as the track's time where the vote makes its digit: more right, no more wrong.
-    (right_vote, wrong_vote, _), (right, wrong, _) = resets["segment vote"], resets["default"]
+    resets.update(_sim_totals(sim, ("vote decode", "first waits"), reset=1.0))
+    (right_vote, wrong_vote, _), (right, wrong, _) = resets["segment vote"], resets["vote decode"]
     assert right > right_vote and wrong <= wrong_vote
+    # A supported track moves only on readings that keep the clock over seconds: a reset costs held
+    # frames, never a wrong reading more.
+    (right_first, wrong_first, _), (right, wrong, _) = resets["first waits"], resets["default"]
+    assert right < right_first and wrong <= wrong_first
 
 
 def _dim_session(leading: str, start: int = 95 * 60 + 24, frames: int = 24) -> list[str]:
@@ -398,16 +403,72 @@ def test_a_minutes_digit_misread_frame_after_frame_never_re_anchors_an_establish
     assert out[33].reason.endswith("80:02 does not follow 00:00; it reads like 00:02 with one digit misread")
     assert [(r.status, r.text) for r in out[42:]] == [("accepted", "0011"), ("accepted", "0012")]
     # Without the guard the misread re-anchors the session and is logged as fact.
-    unguarded = _times(readings, times + later, shadow_guard=False)
+    unguarded = _times(readings, times + later, shadow_guard=False, scan_span=None)
     assert sum(r.status == "accepted" and r.text.startswith("80") for r in unguarded) == 8
 
 
-def test_a_reset_re_anchors_an_established_track():
+def test_a_reset_re_anchors_an_established_track_once_the_new_time_kept_the_clock_for_seconds():
     texts, times = _clock("1200", 30)
-    reset, later = _clock("0000", 5, t0=31)
+    reset, later = _clock("0000", 12, t0=31)
     out = _times(texts + reset, times + later)
-    assert [r.status for r in out[30:]] == ["held", "held", "accepted", "accepted", "accepted"]
-    assert "re-anchored" in out[32].flags
+    # 00:00 to 00:08 kept the clock over 8 s: no other quantity of a scanning display does that.
+    assert [r.status for r in out[30:]] == ["held"] * 8 + ["accepted"] * 4
+    assert "re-anchored" in out[38].flags and out[38].text == "0008"
+    # Three agreeing readings moved it before; they move a track that is not yet supported still.
+    assert [r.status for r in _times(texts + reset, times + later, scan_span=None)[30:33]] == ["held", "held", "accepted"]
+    assert [r.status for r in _times(texts[-3:] + reset, times[-3:] + later)[3:6]] == ["held", "held", "accepted"]
+
+
+def _scanning(cycles: int, start: str = "1200", total: int = 3120, slot: int = 6) -> tuple[list[str], list[float], list[str]]:
+    """A monitor in SCAN mode read once a second: `slot` seconds each of the time, the stroke count
+    (blank leading places: fewer digits), the total count (four digits, read as a time) and the
+    calories, at 24 strokes a minute; with each frame's quantity."""
+    texts, times, shown = [], [], []
+    for t in range(cycles * 4 * slot):
+        quantity = ("time", "count", "total", "calories")[(t // slot) % 4]
+        text = {"time": TIME.text(TIME.value(start) + t), "count": str(t * 24 // 60 % 100 or 1),
+                "total": f"{total + t * 24 // 60:04d}", "calories": str(t // 8 % 10 or 1)}[quantity]
+        texts.append(text), times.append(float(t)), shown.append(quantity)
+    return texts, times, shown
+
+
+def test_a_scanning_display_keeps_its_time_and_holds_the_other_quantities():
+    texts, times, shown = _scanning(5)
+    out = _times(texts, times)
+    time_frames = [r for r, q in zip(out, shown) if q == "time"]
+    others = [r for r, q in zip(out, shown) if q != "time"]
+    # The time slots are read whole; the total count (31:21, 31:22, ...) never moves the track.
+    assert [r.status for r in time_frames] == ["accepted"] * len(time_frames)
+    assert [r.text for r in time_frames] == [t for t, q in zip(texts, shown) if q == "time"]
+    assert all(r.status == "held" for r in others)
+    # Once the total count has come round again, it is held as another quantity, and so are the
+    # frames of blank leading places; neither is a contradiction of the time.
+    later = [r for r, q, t in zip(out, shown, times) if q != "time" and t >= 48]
+    assert later and all(r.reason.startswith("scan: ") for r in later)
+    assert later[6].reason == "scan: 31:44 advances slower than a clock: another quantity the display shows in turn"
+    assert later[0].reason == "scan: 2 digits: another quantity the display shows in turn"
+    # Without the rule, every total count slot moves the track (logged as times), and the time
+    # slot after it is held until three of its frames agree.
+    old = _times(texts, times, scan_span=None)
+    assert sum(r.status == "accepted" for r, q in zip(old, shown) if q == "total") >= 3 * 5
+    assert sum(r.status == "held" for r, q in zip(old, shown) if q == "time") >= 2 * 4
+
+
+def test_a_scanning_display_read_before_its_time_was_supported_comes_back_to_the_time():
+    # Two readings of the time, then the stroke count: the total count takes the session over
+    # (no track was worth defending), and the time slots after it take it back, for good.
+    texts, times, shown = _scanning(6, start="0958")
+    texts, times, shown = texts[4:], times[4:], shown[4:]
+    out = _times(texts, times)
+    wrong = [t for r, q, t in zip(out, shown, times) if r.status == "accepted" and q != "time"]
+    assert wrong and max(wrong) < 24 + 4 * 6
+    late = [(r, q) for r, q, t in zip(out, shown, times) if t >= 72]
+    assert all(r.status == ("accepted" if q == "time" else "held") for r, q in late)
+
+
+def test_a_count_with_blank_places_is_no_scan_where_the_display_never_showed_another_quantity():
+    out = _times(["1200", "1201", "1202", "02", "1204"], [0, 1, 2, 3, 4])
+    assert out[3].status == "held" and out[3].reason == "2 digits, expected 4"
 
 
 def test_a_wrong_track_gives_way_to_the_truth_read_as_long():

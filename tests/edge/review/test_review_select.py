@@ -283,3 +283,27 @@ def test_dhash_is_stable_under_noise_and_sees_a_different_picture():
 
     a, b, c = dhash(crop("0756", 1)), dhash(crop("0756", 2)), dhash(crop("", 1))
     assert hamming(a, b) <= 2 and hamming(a, c) >= 8
+
+
+def test_a_scanning_display_queues_its_unsure_time_and_not_its_stroke_counts(read_session):
+    # A monitor in SCAN mode, read once a second: 6 s each of the time, the stroke count (blank
+    # leading places), the total count (31:24 read as a time) and the calories, four times round.
+    script = []
+    for t in range(96):
+        quantity = (t // 6) % 4
+        text = [TIME.text(720 + t), f"{t * 24 // 60:d}", f"{3120 + t * 24 // 60:04d}", f"{max(t // 8, 1)}"][quantity]
+        conf = 0.3 if (quantity, t % 6) in {(0, 3), (2, 4)} and t >= 48 else 0.9  # one unsure digit each
+        script.append((text, digits_at(text, conf=[0.9] * (len(text) - 1) + [conf])))
+    s = read_session(script, interval=1.0)
+    items = {int(i["frame"].split(".")[0]): i for i in s.items()}
+    later = {t: i for t, i in items.items() if t >= 48}
+    # From the second round on, the other quantities are known for what they are: of them, only
+    # the total count's unsure digit is queued (the detector learns from it), with no time
+    # suggested for it; the time's unsure digit is suggested what its neighbours allow.
+    assert sorted(later) == [51, 64, 75, 88]
+    assert all(item["reasons"] == "low-confidence 0.30" for item in later.values())
+    assert (later[51]["suggestion"], later[75]["suggestion"]) == ("1251", "1315")
+    assert later[64]["suggestion"] is None and later[88]["suggestion"] is None
+    assert all(r.reading.other_quantity for r in s.results[54:72] + s.results[78:96])
+    # The time was read through every slot.
+    assert all(r.status == "accepted" for r in s.results[48:54] + s.results[72:78] if r.frame not in ("51.jpg", "75.jpg"))
