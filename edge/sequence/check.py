@@ -12,19 +12,8 @@ that was itself the misread loses support with every contradiction and gives way
 (Only the minutes: a seconds digit changes within seconds, and a track that fell behind a fast
 display is 10 or 20 seconds off, which a seconds digit would mistake for a misread.)
 
-A display may show other quantities in turn: a monitor in SCAN mode shows the time, the stroke
-count, the total count and the calories for a few seconds each. Three agreeing readings of the
-total count (31:24, 31:25, 31:26 as a time) look like a reset, so a track that has been read more
-often than contradicted moves only to readings held after its last one that keep the clock over
-`scan_span` seconds: a reset keeps counting, a scan slot gives way to the time again within
-seconds, and a count advances slower than a clock. Such a run speaks against the track once, not
-once a frame. A held reading that readings held `scan_span` seconds and more before it lead up to
-slower than a clock is another quantity (the total count, come round again): held as such
-(`SCAN_REASON`), it is no evidence against the track at all, and while the display shows other
-quantities, a frame of blank leading places (a count) or of no time (31:64) is one too. A track
-that itself lags the clock (the total count, taken for the time before the time was read enough)
-gives way to held readings that keep the clock across the frames between them: the time, coming
-back slot after slot.
+A display in SCAN mode, which shows other quantities in turn with the time, is read with
+`edge.sequence.scan`; the steady places' vote is `edge.sequence.vote`.
 
 The plausible window is wide (`max_rate` units per second plus `slack`) because a folder replayed
 as a camera only guesses its frame times. Within it, a time display that runs ahead of the clock
@@ -44,22 +33,23 @@ still meets the steady places' vote, as every accepted reading does.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge.labels import DIGIT_TO_CLASS
 from edge.reading import SCAN_REASON, DisplayFormat, Reading
-from edge.segments import SEGMENTS, shows_step
+from edge.segments import shows_step
+from edge.sequence.scan import ClockEvidence
+from edge.sequence.vote import SegmentVote
 
 # MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
 ROLLOVER_PERIODS = (6000.0, 5940.0, 3600.0)
-DIGIT_OF_SEGMENTS = {frozenset(lit): digit for digit, lit in SEGMENTS.items() if digit != " "}
 
 
 @dataclass
-class SequenceCheck:
+class SequenceCheck(ClockEvidence, SegmentVote):
     fmt: DisplayFormat
     max_rate: float = 2.0  # display units per second of capture time a reading may advance at most
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
@@ -355,112 +345,6 @@ class SequenceCheck:
         doubt = self.unsteady(judged.value, t)
         return judged if doubt is None else judged.with_verdict("held", *doubt)
 
-    def unsteady(self, value: float, t: float) -> tuple[str, str | None] | None:
-        """Why the recent frames make a reading of `value` accepted at t unsure, and the text they
-        say it showed instead, where that is a reading the display can show (the review queue's
-        suggestion); None when they do not.
-
-        A place that the track, counted back from `value` at the session's pace (two units either
-        way), did not change over the last `steady_frames` frames read whole showed one digit all
-        along, so the segments lit in those frames' readings of it make that digit. In dim light
-        or noise a place loses segments at random (run3 with a third of the light: its leading 9
-        read as 3, 4 or 5, each in its turn) and the track may settle on one of the misreads,
-        whose readings then fit it. A segment lit in at least `segment_share` of
-        the frames counts as lit (a share, not every frame: a faint unlit segment shows now and
-        then). When the lit segments make a digit with a segment that the shown one lacks, the
-        reading is held for review. A shown digit with more segments than the frames' (a 9 where
-        they mostly read 5) stands: segments fade, under glare or heavy compression, and the
-        track's digit may be the whole one. A ghost segment lit in most frames does hold a right
-        track's readings. None while fewer than half the window's frames are in.
-        """
-        text = self.fmt.text(value)
-        for place, (made, reads) in self.vote(value, t).items():
-            shown = text[place]
-            if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
-                # "sequence: ..." like every reason the session gives, so the review queue takes it.
-                reason = (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
-                          f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; the segments lit there "
-                          f"make {made}, not {shown}")
-                instead = text[:place] + made + text[place + 1:]
-                return reason, instead if self.fmt.value(instead) is not None else None
-        return None
-
-    def vote_decoded(self, reading: Reading, shadow: str, t: float) -> Reading | None:
-        """The track's own time `shadow` for a reading that is it with one minutes digit misread
-        as a digit with some of its segments lost, when the steady places' vote makes the track's
-        digit in that place; else None.
-
-        Under heavy compression or glare a leading 9 loses segments now and then and reads 4 or 5
-        (95:35 as 45:35): the shadow guard holds such a frame, yet the frames around it, read
-        whole, light the 9's segments there. The vote counts the boxes as read, never what the
-        session made of them; a track that settled on a misread digit (run3 with a third of the
-        light) is voted against, so its shadows stay held. Held as well:
-        - a frame showing more segments than the track's digit (95:28 where the first frames took
-          the 9 for a 4, and the track followed them): the track may be the faded one, and the
-          truth re-anchors as before;
-        - a digit the display may be stepping to in that place: a frame caught mid-update (90:58
-          as 98:59 turns to 00:00), not a misread;
-        - a frame whose other digits score under `vote_min_conf`: one that lost a digit's segments
-          is a poor frame, and its seconds are the reading's;
-        - unless one of the last `vote_run` frames read whole showed the track's digit there: a
-          run of frames that all read the other digit is a display that shows it, and costs at
-          most that many.
-        """
-        if not self.vote_decode or reading.text is None:
-            return None
-        place = 0 if reading.text[0] != shadow[0] else 1
-        others = np.delete(reading.digits.confidence, place)
-        if float(others.min()) < self.vote_min_conf or not set(SEGMENTS[reading.text[place]]) < set(SEGMENTS[shadow[place]]):
-            return None
-        if any(new[place] == reading.text[place] for _, new in self.steps(t)):
-            return None
-        made, reads = self.vote(self.fmt.value(shadow), t).get(place, (None, []))
-        if made != shadow[place] or shadow[place] not in reads[-self.vote_run:]:
-            return None
-        return Reading(
-            shadow, self.fmt.value(shadow), reading.confidence, reading.digits, "accepted", None,
-            reading.flags + ("vote-decoded",),
-        )
-
-    def vote(self, value: float, t: float) -> dict[int, tuple[str | None, list[str]]]:
-        """For each place the track, counted back from `value` at t, did not change over the last
-        `steady_frames` frames read whole: the digit the segments lit there in at least
-        `segment_share` of them make (None when they make no digit), and what those frames read
-        there; of those frames, the ones whose changing places show what the track showed then
-        (not the total count of a display in SCAN mode). Empty while fewer than half the window's
-        frames are in, or with the vote off."""
-        if self.steady_frames is None or len(self._seen) < self.steady_frames // 2:
-            return {}
-        text, pace = self.fmt.text(value), self.pace()
-        back = [value - pace * (t - seen) for _, seen in self._seen]
-
-        def shown(low: float, high: float) -> set[str]:  # two units either way; before 0 it wraps
-            return {self.fmt.text(v % self._limit) for v in range(int(np.floor(low)) - 2, int(np.ceil(high)) + 3)}
-
-        # What the display showed over the window (a reset's window never votes).
-        moving = [place for place, digit in enumerate(text) if any(other[place] != digit for other in shown(min(back), max(back)))]
-        # A frame is a view of this clock when its changing places show what the track showed then;
-        # another quantity the display shows in turn (a stroke count in SCAN mode) is not.
-        views = [raw for (raw, _), b in zip(self._seen, back) if any(all(raw[p] == near[p] for p in moving) for near in shown(b, b))]
-        votes = {}
-        for place in range(len(text)):
-            if place in moving or not views:
-                continue  # the track changed this place within the window
-            reads = [raw[place] for raw in views]
-            lit = Counter(segment for digit in reads for segment in SEGMENTS[digit])
-            votes[place] = DIGIT_OF_SEGMENTS.get(frozenset(s for s, k in lit.items() if k >= self.segment_share * len(reads))), reads
-        return votes
-
-    def _continues_run(self) -> bool:
-        """Whether the reading just held follows the one held before it, with none accepted between:
-        such a run speaks against the track once, whatever its length (six frames of a stroke count
-        in SCAN mode would otherwise wear out a track read as often); it moves the track when it
-        keeps the clock (`clock_run`)."""
-        if self.scan_span is None or self.fmt.kind != "time" or len(self._pending) < 2:
-            return False
-        (a, a_t), (b, b_t) = self._pending[-2], self._pending[-1]
-        return self.step(a, b, b_t - a_t) is not None
-
     def _guarded(self, run: list[tuple[float, float]], shadow: str | None) -> bool:
         """Whether the track holds out against a run of held readings ending in this one (whose
         `shadow` it is): a track read more often than contradicted is defended against readings
@@ -487,66 +371,6 @@ class SequenceCheck:
         ):
             return recent, False
         return [], False
-
-    def clock_steps(self, dt: float, pace: float) -> tuple[float, float]:
-        """The least and the largest advance of a time display in dt seconds at the clock's pace:
-        the seconds elapsed less two (a tick, and a frame caught mid-update), where the frame times
-        are a guess the pace taken `pace_error` smaller; up to the ahead limit."""
-        return dt * pace * (1.0 - self.pace_error * (pace > 1.05)) - 2.0, self.ahead_limit(dt, pace)
-
-    def keeps_clock(self, value: float, t: float, later: float, later_t: float, pace: float) -> bool:
-        """Whether a time display that showed `value` at t shows `later` at later_t at the clock's pace."""
-        delta = self.step(value, later, later_t - t)
-        low, high = self.clock_steps(later_t - t, pace)
-        return delta is not None and low <= delta <= high
-
-    def lags_clock(self) -> bool:
-        """Whether the track, over `scan_span` seconds or more since its first reading, advanced
-        less than three quarters of a second a second: no time display's track, however often read
-        (a stroke count in SCAN mode, taken for the time before the time was read enough)."""
-        start, advance = self._track
-        elapsed = self.anchor[1] - start if self.anchor is not None else 0.0
-        return self.scan_span is not None and elapsed >= self.scan_span and advance < 0.75 * elapsed
-
-    def another_quantity(self, value: float, t: float) -> bool:
-        """Whether a held reading of `value` at t is a quantity the display shows in turn with the
-        time (a stroke count, the calories), not the time: at least `confirm` - 1 readings held
-        `scan_span` seconds or more before it lead up to it slower than a clock. A misread lines up
-        with no earlier one like that; a count, slot after slot, does. A time display only."""
-        if self.scan_span is None or self.fmt.kind != "time":
-            return False
-        pace, behind = self.pace(), 0
-        for v, seen in self._held:
-            delta = self.step(v, value, t - seen)
-            if (t - seen) * pace >= self.scan_span and delta is not None and delta < self.clock_steps(t - seen, pace)[0]:
-                behind += 1
-        return behind >= self.confirm - 1
-
-    def scanning(self, t: float) -> bool:
-        """Whether the display showed another quantity than the time in the last `held_memory` seconds."""
-        return self._scanned is not None and t - self._scanned <= self.held_memory
-
-    def _hold_held(self, value: float, t: float) -> None:
-        """Keep a held reading as evidence of a track, for `held_memory` seconds."""
-        self._held.append((value, t))
-        while t - self._held[0][1] > self.held_memory:
-            self._held.popleft()
-
-    def clock_run(self, value: float, t: float) -> list[tuple[float, float]]:
-        """The readings held before t that a held reading of `value` at t follows at the clock's
-        pace, with it last, when they are `confirm` or more over `scan_span` seconds of the display
-        or more; else []. Only readings held after the track's last one count (a reset leaves the
-        track for good; a misread 45:xx now and then among the 95:xx read does not), unless the
-        track itself lags the clock (`lags_clock`): then the time coming back slot after slot
-        between its readings takes the session back. A time display only."""
-        if self.scan_span is None or self.fmt.kind != "time":
-            return []
-        pace = self.pace()
-        since = -np.inf if self.lags_clock() else self.anchor[1]
-        run = [(v, seen) for v, seen in self._held if since < seen < t and self.keeps_clock(v, seen, value, t, pace)]
-        if len(run) + 1 < self.confirm or (t - run[0][1]) * pace < self.scan_span:
-            return []
-        return run + [(value, t)]
 
     def _unchecked_reading(self, reading: Reading, t: float) -> bool:
         return reading.value is not None and reading.status == "accepted" and self.unchecked(t)

@@ -1,0 +1,96 @@
+"""Held readings as evidence of the tracks a time display shows.
+
+A display may show other quantities in turn: a monitor in SCAN mode shows the time, the stroke
+count, the total count and the calories for a few seconds each. Three agreeing readings of the
+total count (31:24, 31:25, 31:26 as a time) look like a reset, so a track that has been read more
+often than contradicted moves only to readings held after its last one that keep the clock over
+`scan_span` seconds: a reset keeps counting, a scan slot gives way to the time again within
+seconds, and a count advances slower than a clock. Such a run speaks against the track once, not
+once a frame. A held reading that readings held `scan_span` seconds and more before it lead up to
+slower than a clock is another quantity (the total count, come round again): held as such
+(`edge.reading.SCAN_REASON`), it is no evidence against the track at all, and while the display shows other
+quantities, a frame of blank leading places (a count) or of no time (31:64) is one too. A track
+that itself lags the clock (the total count, taken for the time before the time was read enough)
+gives way to held readings that keep the clock across the frames between them: the time, coming
+back slot after slot.
+
+A mixin of `SequenceCheck`, whose fields it reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ClockEvidence:
+    """What the readings a `SequenceCheck` held say: a run that keeps the clock, another quantity."""
+
+    def _continues_run(self) -> bool:
+        """Whether the reading just held follows the one held before it, with none accepted between:
+        such a run speaks against the track once, whatever its length (six frames of a stroke count
+        in SCAN mode would otherwise wear out a track read as often); it moves the track when it
+        keeps the clock (`clock_run`)."""
+        if self.scan_span is None or self.fmt.kind != "time" or len(self._pending) < 2:
+            return False
+        (a, a_t), (b, b_t) = self._pending[-2], self._pending[-1]
+        return self.step(a, b, b_t - a_t) is not None
+
+    def clock_steps(self, dt: float, pace: float) -> tuple[float, float]:
+        """The least and the largest advance of a time display in dt seconds at the clock's pace:
+        the seconds elapsed less two (a tick, and a frame caught mid-update), where the frame times
+        are a guess the pace taken `pace_error` smaller; up to the ahead limit."""
+        return dt * pace * (1.0 - self.pace_error * (pace > 1.05)) - 2.0, self.ahead_limit(dt, pace)
+
+    def keeps_clock(self, value: float, t: float, later: float, later_t: float, pace: float) -> bool:
+        """Whether a time display that showed `value` at t shows `later` at later_t at the clock's pace."""
+        delta = self.step(value, later, later_t - t)
+        low, high = self.clock_steps(later_t - t, pace)
+        return delta is not None and low <= delta <= high
+
+    def lags_clock(self) -> bool:
+        """Whether the track, over `scan_span` seconds or more since its first reading, advanced
+        less than three quarters of a second a second: no time display's track, however often read
+        (a stroke count in SCAN mode, taken for the time before the time was read enough)."""
+        start, advance = self._track
+        elapsed = self.anchor[1] - start if self.anchor is not None else 0.0
+        return self.scan_span is not None and elapsed >= self.scan_span and advance < 0.75 * elapsed
+
+    def another_quantity(self, value: float, t: float) -> bool:
+        """Whether a held reading of `value` at t is a quantity the display shows in turn with the
+        time (a stroke count, the calories), not the time: at least `confirm` - 1 readings held
+        `scan_span` seconds or more before it lead up to it slower than a clock. A misread lines up
+        with no earlier one like that; a count, slot after slot, does. A time display only."""
+        if self.scan_span is None or self.fmt.kind != "time":
+            return False
+        pace, behind = self.pace(), 0
+        for v, seen in self._held:
+            delta = self.step(v, value, t - seen)
+            if (t - seen) * pace >= self.scan_span and delta is not None and delta < self.clock_steps(t - seen, pace)[0]:
+                behind += 1
+        return behind >= self.confirm - 1
+
+    def scanning(self, t: float) -> bool:
+        """Whether the display showed another quantity than the time in the last `held_memory` seconds."""
+        return self._scanned is not None and t - self._scanned <= self.held_memory
+
+    def _hold_held(self, value: float, t: float) -> None:
+        """Keep a held reading as evidence of a track, for `held_memory` seconds."""
+        self._held.append((value, t))
+        while t - self._held[0][1] > self.held_memory:
+            self._held.popleft()
+
+    def clock_run(self, value: float, t: float) -> list[tuple[float, float]]:
+        """The readings held before t that a held reading of `value` at t follows at the clock's
+        pace, with it last, when they are `confirm` or more over `scan_span` seconds of the display
+        or more; else []. Only readings held after the track's last one count (a reset leaves the
+        track for good; a misread 45:xx now and then among the 95:xx read does not), unless the
+        track itself lags the clock (`lags_clock`): then the time coming back slot after slot
+        between its readings takes the session back. A time display only."""
+        if self.scan_span is None or self.fmt.kind != "time":
+            return []
+        pace = self.pace()
+        since = -np.inf if self.lags_clock() else self.anchor[1]
+        run = [(v, seen) for v, seen in self._held if since < seen < t and self.keeps_clock(v, seen, value, t, pace)]
+        if len(run) + 1 < self.confirm or (t - run[0][1]) * pace < self.scan_span:
+            return []
+        return run + [(value, t)]
