@@ -9,7 +9,7 @@ sits over the display, found once on frame 0 with the first model), written loss
 temporary folder and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
 peer is read in the same run, through the same reader.
 
-    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-stretch] [--no-vote-decode] [--no-confirm-first]
+    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-stretch] [--no-vote-decode] [--no-confirm-first] [--no-scan]
 """
 
 from __future__ import annotations
@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--no-stretch", action="store_true", help="never stretch a frame whose grey levels span a narrow band")
     parser.add_argument("--no-vote-decode", action="store_true",
                         help="never read a faded minutes digit as the session's time (the steady places' vote)")
+    parser.add_argument("--no-scan", action="store_true",
+                        help="re-anchor a supported track on three agreeing readings (no SCAN-mode rules)")
     parser.add_argument("--no-confirm-first", action="store_true",
                         help="take a reading the session cannot check (its first) at once, not when the next follows it")
     args = parser.parse_args()
@@ -170,7 +172,8 @@ def main() -> None:
             row = [name]
             for model in models:
                 s = score_session(model, folder, TRUTH, deskew=not args.no_deskew, denoise=not args.no_denoise,
-                                  stretch=not args.no_stretch, vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first)
+                                  stretch=not args.no_stretch, vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first,
+                                  scan=not args.no_scan)
                 row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
             rows.append(row)
             print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -180,7 +183,8 @@ def main() -> None:
           f"{', crops never smoothed' if args.no_denoise else ''}"
           f"{', frames never stretched' if args.no_stretch else ''}"
           f"{', no vote-decoded readings' if args.no_vote_decode else ''}"
-          f"{', first readings taken at once' if args.no_confirm_first else ''}); display box from frame 0: {box}; "
+          f"{', first readings taken at once' if args.no_confirm_first else ''}"
+          f"{', no SCAN-mode rules' if args.no_scan else ''}); display box from frame 0: {box}; "
           "2 CPU cores, onnxruntime CPU")
     head = ["condition"]
     for model in models:

@@ -107,6 +107,7 @@ class Reader:
         stretch: bool = True,
         vote_decode: bool = True,
         confirm_first: bool = True,
+        scan: bool = True,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -122,7 +123,8 @@ class Reader:
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
                                       deskew=deskew, denoise=denoise)
-        self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first)
+        self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first,
+                                      scan_span=SequenceCheck.scan_span if scan else None)
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
         self.found_at: int | None = None  # the whole-frame size the last find's reading came from

@@ -83,7 +83,7 @@ class Service:
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
                              denoise=cfg.reader.denoise, stretch=cfg.reader.stretch, vote_decode=cfg.reader.vote_decode,
-                             confirm_first=cfg.reader.confirm_first)
+                             confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
         self._close_interrupted()
@@ -225,10 +225,13 @@ class Service:
         self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
         self.reader.sequence.vote_decode = new.reader.vote_decode
         self.reader.sequence.confirm_first = new.reader.confirm_first
+        scan_span = SequenceCheck.scan_span if new.reader.scan else None
+        self.reader.sequence.scan_span = scan_span
         if new.reader.format != old.reader.format:
             fmt = DisplayFormat.parse(new.reader.format)
             self.session_log.close("format changed")
-            sequence = SequenceCheck(fmt, vote_decode=new.reader.vote_decode, confirm_first=new.reader.confirm_first)
+            sequence = SequenceCheck(fmt, vote_decode=new.reader.vote_decode, confirm_first=new.reader.confirm_first,
+                                     scan_span=scan_span)
             self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, sequence, new.reader.format
         self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
         cam = self.camera
