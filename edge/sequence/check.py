@@ -108,10 +108,15 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
         apart). Never below 1 (a paused display is no reason to expect less), never above what the
         wide window allows in a second."""
-        seconds = sum(dt for _, dt in self._paces)
-        if seconds < 2.0:
+        if not self.pace_known:
             return 1.0
+        seconds = sum(dt for _, dt in self._paces)
         return float(min(max(sum(d for d, _ in self._paces) / seconds, 1.0), self.max_rate + self.slack))
+
+    @property
+    def pace_known(self) -> bool:
+        """Whether accepted steps over 2 s of frame time or more taught the pace."""
+        return sum(dt for _, dt in self._paces) >= 2.0
 
     def ahead_limit(self, dt: float, pace: float | None = None) -> float:
         """The largest advance a time display makes in dt seconds at the session's pace: one tick per
@@ -333,7 +338,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
             judged = self._judge(reading, t)
             if first is not None and first[2] < self.first_wait and judged.status != "accepted":
                 self._first = (first[0], first[1], first[2] + 1)  # a frame with no sure reading: wait on
-        if len(reading.digits) == self.fmt.n_digits:
+        if len(reading.digits) == self.fmt.n_digits and not judged.other_quantity:  # a total count votes on no place of the time
             self._seen.append(("".join(reading.digits.digits), t))
         if self.confirmed is not None:  # the vote judges it as it judges every accepted reading
             doubt = self.unsteady(first[0], self.confirmed)

@@ -22,6 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 
+# The most a quantity shown with the time advances, as a share of the clock's pace: a total count at
+# 24 strokes a minute advances 0.4 a second, at 36 a minute 0.6. A track of the time itself, counted
+# at a pace learned over the last steps, may fall 15% short over a minute of frames (run3 under
+# heavy compression: 95:35 to 96:30 in 42 frames, 1.31 a frame at a learned 1.53).
+SLOW = 0.75
+
+
 class ClockEvidence:
     """What the readings a `SequenceCheck` held say: a run that keeps the clock, another quantity."""
 
@@ -49,23 +56,24 @@ class ClockEvidence:
 
     def lags_clock(self) -> bool:
         """Whether the track, over `scan_span` seconds or more since its first reading, advanced
-        less than three quarters of a second a second: no time display's track, however often read
+        less than `SLOW` of a second a second: no time display's track, however often read
         (a stroke count in SCAN mode, taken for the time before the time was read enough)."""
         start, advance = self._track
         elapsed = self.anchor[1] - start if self.anchor is not None else 0.0
-        return self.scan_span is not None and elapsed >= self.scan_span and advance < 0.75 * elapsed
+        return self.scan_span is not None and elapsed >= self.scan_span and advance < SLOW * elapsed
 
     def another_quantity(self, value: float, t: float) -> bool:
         """Whether a held reading of `value` at t is a quantity the display shows in turn with the
         time (a stroke count, the calories), not the time: at least `confirm` - 1 readings held
-        `scan_span` seconds or more before it lead up to it slower than a clock. A misread lines up
-        with no earlier one like that; a count, slot after slot, does. A time display only."""
+        `scan_span` seconds or more before it lead up to it at less than `SLOW` of the clock's pace
+        (two units of slack). A misread lines up with no earlier one like that; a count, slot after
+        slot, does. A time display only."""
         if self.scan_span is None or self.fmt.kind != "time":
             return False
         pace, behind = self.pace(), 0
         for v, seen in self._held:
             delta = self.step(v, value, t - seen)
-            if (t - seen) * pace >= self.scan_span and delta is not None and delta < self.clock_steps(t - seen, pace)[0]:
+            if (t - seen) * pace >= self.scan_span and delta is not None and delta < SLOW * (t - seen) * pace - 2.0:
                 behind += 1
         return behind >= self.confirm - 1
 
@@ -86,8 +94,8 @@ class ClockEvidence:
         track for good; a misread 45:xx now and then among the 95:xx read does not), unless the
         track itself lags the clock (`lags_clock`): then the time coming back slot after slot
         between its readings takes the session back. A time display only."""
-        if self.scan_span is None or self.fmt.kind != "time":
-            return []
+        if self.scan_span is None or self.fmt.kind != "time" or not self.pace_known:
+            return []  # a slow count keeps a clock of a guessed pace where the frames are 3 s apart, guessed 1 s
         pace = self.pace()
         since = -np.inf if self.lags_clock() else self.anchor[1]
         run = [(v, seen) for v, seen in self._held if since < seen < t and self.keeps_clock(v, seen, value, t, pace)]

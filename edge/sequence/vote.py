@@ -77,8 +77,8 @@ class SegmentVote:
             return None
         if any(new[place] == reading.text[place] for _, new in self.steps(t)):
             return None
-        made, reads = self.vote(self.fmt.value(shadow), t).get(place, (None, []))
-        if made != shadow[place] or shadow[place] not in reads[-self.vote_run:]:
+        made, _ = self.vote(self.fmt.value(shadow), t).get(place, (None, []))
+        if made != shadow[place] or shadow[place] not in [raw[place] for raw, _ in list(self._seen)[-self.vote_run:]]:
             return None
         return Reading(
             shadow, self.fmt.value(shadow), reading.confidence, reading.digits, "accepted", None,
