@@ -414,6 +414,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
                 # A time shows every place (00:01) and never 31:64; a count may.
                 what = (f"{len(reading.digits)} digits" if reading.text is None else f"{self.fmt.show(reading.text)} is no time"
                         if reading.value is None else f"{self.fmt.show(reading.text)} ({reading.reason}) advances slower than a clock")
+                self._scanned = t  # a total count of 31:60 to 31:99 is a minute and more of no time
                 return reading.with_verdict("held", f"{SCAN_REASON}{what}: another quantity the display shows in turn")
             return reading
         prev, prev_t = self.anchor
