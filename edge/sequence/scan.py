@@ -7,12 +7,12 @@ often than contradicted moves only to readings held after its last one that keep
 `scan_span` seconds: a reset keeps counting, a scan slot gives way to the time again within
 seconds, and a count advances slower than a clock. Such a run speaks against the track once, not
 once a frame. A held reading that readings held `scan_span` seconds and more before it lead up to
-slower than a clock is another quantity (the total count, come round again): held as such
-(`edge.reading.SCAN_REASON`), it is no evidence against the track at all, and while the display shows other
-quantities, a frame of blank leading places (a count) or of no time (31:64) is one too. A track
-that itself lags the clock (the total count, taken for the time before the time was read enough)
-gives way to held readings that keep the clock across the frames between them: the time, coming
-back slot after slot.
+at under `SLOW` of the clock's pace is another quantity (the total count, come round again): held
+as such (`edge.reading.SCAN_REASON`), it is no evidence against the track at all, and while the
+display shows other quantities, a frame of blank leading places (a count) or of no time (31:64) is
+one too. A track that itself lags the clock (the total count, taken for the time before the time
+was read enough) gives way to held readings that keep the clock across the frames between them:
+the time, coming back slot after slot.
 
 A mixin of `SequenceCheck`, whose fields it reads.
 """
