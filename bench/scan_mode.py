@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PEER = ROOT.parent / "shared/models/peer-baseline-yolov5n-640.onnx"
 
-from edge.synth import SyntheticWorkout, render_scene  # noqa: E402
+from edge.synth import SyntheticWorkout  # noqa: E402
 
 QUANTITIES = ("time", "count", "total", "calories")
 
@@ -54,13 +54,10 @@ class ScanningWorkout(SyntheticWorkout):
     def alt(self, index: int) -> str:
         return super().alt(index) if self.quantity(index) == "time" and self.quantity(max(index - 1, 0)) == "time" else ""
 
-    def frame(self, index: int):
-        import numpy as np
-
-        rng = np.random.default_rng([self.seed, 2, index])
-        style = dict(self.style, exposure=float(self._exposure[index]), colon=self.quantity(index) == "time" and self.style.get("colon", False))
-        camera = (self._dx[index], self._dy[index], self._scale[index], self._angle[index])
-        return render_scene(self.reading(index), rng, self.size, camera, self.alt(index) or None, style)
+    def style_at(self, index: int) -> dict:
+        """The workout's style; the colon lit in the time alone."""
+        style = super().style_at(index)
+        return dict(style, colon=self.quantity(index) == "time" and style.get("colon", False))
 
 
 def write_frames(workout: ScanningWorkout, folder: Path) -> Path:

@@ -204,9 +204,12 @@ class SyntheticWorkout:
         if not 0 <= index < len(self):
             raise IndexError(f"frame {index} outside 0..{len(self) - 1}")
         rng = np.random.default_rng([self.seed, 2, index])
-        style = dict(self.style, exposure=float(self._exposure[index]))
         camera = (self._dx[index], self._dy[index], self._scale[index], self._angle[index])
-        return render_scene(self.reading(index), rng, self.size, camera, self.alt(index) or None, style)
+        return render_scene(self.reading(index), rng, self.size, camera, self.alt(index) or None, self.style_at(index))
+
+    def style_at(self, index: int) -> dict:
+        """The drawing style of frame `index`: the workout's, at that frame's exposure."""
+        return dict(self.style, exposure=float(self._exposure[index]))
 
     def __iter__(self):
         for index in range(len(self)):

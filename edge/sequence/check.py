@@ -350,6 +350,13 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         doubt = self.unsteady(judged.value, t)
         return judged if doubt is None else judged.with_verdict("held", *doubt)
 
+    def _another(self, reading: Reading, t: float, what: str) -> Reading:
+        """Hold a frame of another quantity than the time (`what` it showed); the display is known
+        to scan from it on, for `held_memory` seconds (a total count of 31:60 to 31:99 is a minute
+        and more of no time)."""
+        self._scanned = t
+        return reading.with_verdict("held", f"{SCAN_REASON}{what}: another quantity the display shows in turn")
+
     def _guarded(self, run: list[tuple[float, float]], shadow: str | None) -> bool:
         """Whether the track holds out against a run of held readings ending in this one (whose
         `shadow` it is): a track read more often than contradicted is defended against readings
@@ -368,7 +375,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         clock = self.clock_run(value, t)
         if clock and not self._guarded(clock, shadow):
             return clock, True
-        if self.scan_span is not None and self.fmt.kind == "time" and self.supported:
+        if self.scan_rules and self.supported:
             return [], False
         recent = list(self._pending)[-self.confirm :]
         if len(recent) == self.confirm and not self._guarded(recent, shadow) and all(
@@ -412,10 +419,13 @@ class SequenceCheck(ClockEvidence, SegmentVote):
                     return decoded
             if self.scanning(t) and (reading.value is None or self.another_quantity(reading.value, t)):
                 # A time shows every place (00:01) and never 31:64; a count may.
-                what = (f"{len(reading.digits)} digits" if reading.text is None else f"{self.fmt.show(reading.text)} is no time"
-                        if reading.value is None else f"{self.fmt.show(reading.text)} ({reading.reason}) advances slower than a clock")
-                self._scanned = t  # a total count of 31:60 to 31:99 is a minute and more of no time
-                return reading.with_verdict("held", f"{SCAN_REASON}{what}: another quantity the display shows in turn")
+                if reading.text is None:
+                    what = f"{len(reading.digits)} digits"
+                elif reading.value is None:
+                    what = f"{self.fmt.show(reading.text)} is no time"
+                else:
+                    what = f"{self.fmt.show(reading.text)} ({reading.reason}) advances slower than a clock"
+                return self._another(reading, t, what)
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)
@@ -440,10 +450,8 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         shown = self.fmt.show
         if decoded is None and delta is None and self.another_quantity(reading.value, t):
             # Neither a contradiction of the track nor a step towards another: the display's SCAN.
-            self._scanned = t
             self._hold_held(reading.value, t)
-            return reading.with_verdict("held", f"{SCAN_REASON}{shown(reading.text)} advances slower than a clock: "
-                                        "another quantity the display shows in turn")
+            return self._another(reading, t, f"{shown(reading.text)} advances slower than a clock")
         self._pending.append((reading.value, t))
         shadow = self.shadowed(reading.value, t) if delta is None else None
         run, clocked = self._reanchor_run(reading.value, t, shadow)

@@ -32,12 +32,17 @@ SLOW = 0.75
 class ClockEvidence:
     """What the readings a `SequenceCheck` held say: a run that keeps the clock, another quantity."""
 
+    @property
+    def scan_rules(self) -> bool:
+        """Whether the SCAN-mode rules apply: a time display, `scan_span` set."""
+        return self.scan_span is not None and self.fmt.kind == "time"
+
     def _continues_run(self) -> bool:
         """Whether the reading just held follows the one held before it, with none accepted between:
         such a run speaks against the track once, whatever its length (six frames of a stroke count
         in SCAN mode would otherwise wear out a track read as often); it moves the track when it
         keeps the clock (`clock_run`)."""
-        if self.scan_span is None or self.fmt.kind != "time" or len(self._pending) < 2:
+        if not self.scan_rules or len(self._pending) < 2:
             return False
         (a, a_t), (b, b_t) = self._pending[-2], self._pending[-1]
         return self.step(a, b, b_t - a_t) is not None
@@ -68,7 +73,7 @@ class ClockEvidence:
         `scan_span` seconds or more before it lead up to it at less than `SLOW` of the clock's pace
         (two units of slack). A misread lines up with no earlier one like that; a count, slot after
         slot, does. A time display only."""
-        if self.scan_span is None or self.fmt.kind != "time":
+        if not self.scan_rules:
             return False
         pace, behind = self.pace(), 0
         for v, seen in self._held:
@@ -94,7 +99,7 @@ class ClockEvidence:
         track for good; a misread 45:xx now and then among the 95:xx read does not), unless the
         track itself lags the clock (`lags_clock`): then the time coming back slot after slot
         between its readings takes the session back. A time display only."""
-        if self.scan_span is None or self.fmt.kind != "time" or not self.pace_known:
+        if not self.scan_rules or not self.pace_known:
             return []  # a slow count keeps a clock of a guessed pace where the frames are 3 s apart, guessed 1 s
         pace = self.pace()
         since = -np.inf if self.lags_clock() else self.anchor[1]
