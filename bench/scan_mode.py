@@ -7,8 +7,9 @@ like `segread demo`'s, each `--slot` seconds showing the next quantity in turn (
 aligned with blank leading places and no colon), a frame every `--interval` seconds. Each model
 reads it through `segread read`'s loop (every frame, no dedup, frame times known), with the
 SCAN-mode rules (`SequenceCheck.scan_span`) and without them, into a real session log and review
-queue. Per run: the time frames read right, any frame accepted wrong (a total count logged as a
-time is one), the sessions logged, the items queued and how many of them show another quantity.
+queue. Per run, as the session log keeps them (a reading it withdrew counts as held): the time
+frames read right, any frame accepted wrong (a total count logged as a time is one), the sessions
+logged, the items queued and how many of them show another quantity.
 
     python bench/scan_mode.py [--models models/current ...] [--seconds 300] [--interval 1.5] [--slot 6] [--seeds 3]
 """
@@ -84,9 +85,10 @@ def read_workout(model: Path, workout: ScanningWorkout, folder: Path, interval: 
     queue = ReviewQueue.for_reader(db, reader, log, SelectConfig(sample_rate=0.0))
     records = read_folder(reader, folder, interval, log, on_result=queue.consider)
     log.close()
+    logged = {row["frame"]: row["status"] for row in db.query("SELECT frame, status FROM readings")}
     out = {"time": 0, "right": 0, "wrong": 0, "other_accepted": 0}
     for i, rec in enumerate(records):
-        shown, accepted = workout.reading(i), rec["status"] == "accepted"
+        shown, accepted = workout.reading(i), logged.get(rec["frame"]) == "accepted"
         if workout.quantity(i) == "time":
             out["time"] += 1
             out["right"] += accepted and rec["reading"] in {shown, workout.alt(i)}

@@ -16,6 +16,7 @@ from typing import Callable
 import sqlite_utils
 
 from edge.errors import StoreError
+from edge.reading import show_value
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
@@ -106,7 +107,11 @@ class SessionLog:
 
     A session opens at the first accepted reading; a new one starts when the time resets (the
     value drops and it is no rollover) or after `gap` seconds without an accepted reading; a
-    session closes after `idle` seconds without the value changing.
+    session closes after `idle` seconds without the value changing. A reading that re-anchors the
+    sequence away from a track that was never the time (flagged `supersedes`: read too seldom, or
+    between the readings that take over; a total count read first in a workout that starts in
+    SCAN mode, then the time) withdraws that track's readings from the open session: they stay logged, held, with the reason, and a session left with no
+    reading starts over at the new track instead of ending as a reset.
     """
 
     def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0):
@@ -117,6 +122,7 @@ class SessionLog:
         self._last_accepted_t: float | None = None
         self._last_change_t: float | None = None
         self._rows: deque = deque(maxlen=8)  # (frame, t, row id) of the last readings logged
+        self._track_row: int | None = None  # row id of the first accepted reading of the sequence's track
 
     def _write(self, fn) -> None:
         try:
@@ -132,6 +138,8 @@ class SessionLog:
             return
         now = time.time()
         if result.status == "accepted":
+            if "supersedes" in r.flags:
+                self._withdraw(r.value)
             self._advance(result.t, r.value, "re-anchored" in r.flags, now)
         row = {
             "session_id": self.session_id,
@@ -155,6 +163,33 @@ class SessionLog:
                 self._count(r.value, now)
 
         self._write(write)
+        if result.status == "accepted" and ("re-anchored" in r.flags or self._track_row is None):
+            self._track_row = self._rows[-1][2]
+
+    def _withdraw(self, value: float) -> None:
+        """Withdraw the readings of the track a re-anchor on `value` superseded from the open session."""
+        if self.session_id is None or self._track_row is None:
+            return
+        sid, since, kept = self.session_id, self._track_row, None
+        reason = (f"sequence: withdrawn: the session re-anchored on {show_value(value, self.fmt)}; this track "
+                  "was never its time (read too seldom, or between readings of the time)")
+
+        def write():
+            nonlocal kept
+            withdrawn = self.db.execute(
+                "UPDATE readings SET status = 'held', reason = ? WHERE session_id = ? AND status = 'accepted' AND id >= ?",
+                [reason, sid, since],
+            ).rowcount
+            kept = self.db.execute(
+                "SELECT value FROM readings WHERE session_id = ? AND status = 'accepted' ORDER BY id DESC LIMIT 1", [sid]
+            ).fetchone()
+            if kept is None:  # nothing of the session is left: it starts over at the new track
+                self.db.execute("UPDATE sessions SET first_value = ?, last_value = ?, readings = 0 WHERE id = ?", [value, value, sid])
+            else:
+                self.db.execute("UPDATE sessions SET last_value = ?, readings = readings - ? WHERE id = ?", [kept[0], withdrawn, sid])
+
+        self._write(write)
+        self._last_value = kept[0] if kept is not None else None
 
     def _count(self, value: float, now: float) -> None:
         self.db.execute(
@@ -173,6 +208,7 @@ class SessionLog:
         r, now = result.reading, time.time()
         if result.status == "accepted":
             self._advance(result.t, r.value, False, now)
+            self._track_row = row_id  # a reading the session could not check starts a track
 
         def write():
             if result.status != "accepted":

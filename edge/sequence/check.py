@@ -71,6 +71,8 @@ class SequenceCheck(ClockEvidence, SegmentVote):
     _held: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)  # (value, t) of readings held as contradictions
     _scanned: float | None = field(default=None, repr=False)  # t of the last reading of another quantity than the time
     _track: tuple[float, float] = field(default=(0.0, 0.0), repr=False)  # (t of its first reading, its advance since) of the track
+    _trail: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)  # (value, t) of the track's accepted readings
+    _peak: int = field(default=0, repr=False)  # the most net support the track had
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
@@ -297,7 +299,8 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         """Move the anchor to an accepted reading; its advance teaches the session's pace."""
         self._lag = None
         if self.anchor is None:
-            self._track = (t, 0.0)
+            self._track, self._peak = (t, 0.0), 0
+            self._trail.clear()
         else:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
@@ -308,6 +311,8 @@ class SequenceCheck(ClockEvidence, SegmentVote):
                 self._track = (self._track[0], self._track[1] + delta)
         self.anchor = (value, t)
         self._support = min(self._support + 1, self.max_support)
+        self._peak = max(self._peak, self._support)
+        self._trail.append((value, t))
         self._pending.clear()
         self._ahead = None
 
@@ -457,6 +462,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         run, clocked = self._reanchor_run(reading.value, t, shadow)
         self._hold_held(reading.value, t)
         if run:
+            superseded = self._leave_track(t, run[0][1])
             self.anchor, self._support = None, 0
             for value, seen in run:  # the agreeing frames set the pace from here on
                 self._accept(value, seen)
@@ -464,7 +470,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
                 self._support = max(self._support, self.established)
             return Reading(
                 reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
-                reading.flags + ("re-anchored",),
+                reading.flags + ("re-anchored",) + (("supersedes",) if superseded else ()),
             )
         if decoded is None and shadow is not None and self.supported:
             decoded = self.vote_decoded(reading, shadow, t)

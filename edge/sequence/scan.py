@@ -19,6 +19,8 @@ A mixin of `SequenceCheck`, whose fields it reads.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 
@@ -85,6 +87,21 @@ class ClockEvidence:
     def scanning(self, t: float) -> bool:
         """Whether the display showed another quantity than the time in the last `held_memory` seconds."""
         return self._scanned is not None and t - self._scanned <= self.held_memory
+
+    def _leave_track(self, t: float, run_start: float) -> bool:
+        """The track is left at t for held readings from `run_start` on (a re-anchor). Under the
+        SCAN-mode rules (off, this does nothing) its readings of the last `held_memory` seconds
+        join the held ones as evidence: a total count read as the first track of a workout that
+        starts in SCAN mode, then left for the time, is another quantity when it comes round
+        again, not a reset. True when its readings were no session's (`SessionLog` withdraws
+        them): it never reached `established` support, or the readings that take over began
+        before its last one (the time, showing around the count's slots: `lags_clock`). A paused
+        display that is reset is left for readings after its own."""
+        if not self.scan_rules or not self._trail:
+            return False
+        left = [(v, seen) for v, seen in self._trail if t - seen <= self.held_memory]
+        self._held = deque(sorted([*left, *self._held], key=lambda held: held[1]), maxlen=self._held.maxlen)
+        return self._peak < self.established or run_start < self.anchor[1]
 
     def _hold_held(self, value: float, t: float) -> None:
         """Keep a held reading as evidence of a track, for `held_memory` seconds."""

@@ -49,10 +49,26 @@ def test_session_log_holds_every_reading_and_one_session_across_rollover(tmp_pat
 
 
 def test_a_reset_starts_a_new_session(tmp_path):
-    db, _ = _read(tmp_path, ["1510", "1511", "0000", "0001", "0002", "0003"])
+    # A track read 6 times moves to the reset once it kept the clock for 8 s (00:00 ... 00:08).
+    db, _ = _read(tmp_path, [f"15{s:02d}" for s in range(10, 16)] + [f"00{s:02d}" for s in range(10)])
     sessions = list_sessions(db)
     assert len(sessions) == 2
-    assert sessions[0]["end_reason"] == "reset" and sessions[1]["first_value"] == 2
+    assert sessions[0]["end_reason"] == "reset" and (sessions[0]["first_value"], sessions[0]["last_value"]) == (910, 915)
+    assert (sessions[1]["first_value"], sessions[1]["last_value"]) == (8, 9)
+
+
+def test_a_track_read_too_seldom_is_withdrawn_not_a_session(tmp_path):
+    # A workout that starts in SCAN mode: the total count (31:21, 31:22) is read before the time.
+    # The time re-anchors the sequence before the count's track had its support: one session, of
+    # the time; the count's readings stay logged, held, with the reason.
+    texts = ["3121", "3121", "3122", "3122", "1", "1", "1015", "1016", "1017", "1018", "1019"]
+    db, reader = _read(tmp_path, texts)
+    (session,) = list_sessions(db)
+    assert (session["first_value"], session["last_value"], session["readings"]) == (617, 619, 3)
+    assert [r["text"] for r in session_readings(db, session["id"])] == ["1017", "1018", "1019"]
+    withdrawn = list(db.query("SELECT text, reason FROM readings WHERE reason LIKE '%withdrawn%' ORDER BY id"))
+    assert [r["text"] for r in withdrawn] == ["3121", "3121", "3122", "3122"]
+    assert "the session re-anchored on 10:17" in withdrawn[0]["reason"]
 
 
 def _read_jsonl(tmp_path, texts):
