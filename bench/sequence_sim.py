@@ -166,13 +166,21 @@ def session(rng: np.random.Generator, frames: int, spacing: float, misread: floa
 
 
 def score(frames, policy: dict, times: list[float]) -> tuple[int, int, int]:
+    """Right, wrong-accepted and held frames as the session log keeps them: a frame that waited is
+    counted as the read loop revises it, and a track a re-anchor `supersedes` is withdrawn (held)."""
     check = SequenceCheck(TIME, **policy)
     outcomes, r = [], None  # per frame: "right", "wrong" or "held"
+    track = None  # the frame the track's accepted readings begin at
     for k, ((_, truth, dets), t) in enumerate(zip(frames, times)):
         before, r = r, check.update(read_digits(dets, TIME), t)
         if check.confirmed is not None:  # the frame before waited on this one, and this one followed it
             outcomes[k - 1] = "right" if before.text in frames[k - 1][1] else "wrong"
+            track = k - 1
+        if "supersedes" in r.flags and track is not None:
+            outcomes[track:] = ["held"] * (k - track)
         outcomes.append("held" if r.status != "accepted" else "right" if r.text in truth else "wrong")
+        if r.status == "accepted" and (track is None or "re-anchored" in r.flags):
+            track = k
     return outcomes.count("right"), outcomes.count("wrong"), outcomes.count("held")
 
 
