@@ -110,8 +110,9 @@ class SessionLog:
     session closes after `idle` seconds without the value changing. A reading that re-anchors the
     sequence away from a track that was never the time (flagged `supersedes`: read too seldom, or
     between the readings that take over; a total count read first in a workout that starts in
-    SCAN mode, then the time) withdraws that track's readings from the open session: they stay logged, held, with the reason, and a session left with no
-    reading starts over at the new track instead of ending as a reset.
+    SCAN mode, then the time) withdraws that track's readings from the open session: they stay
+    logged, held, with the reason, and a session left with no reading starts over at the new
+    track instead of ending as a reset.
     """
 
     def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0):
