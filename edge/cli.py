@@ -165,7 +165,9 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         click.echo(f"segread: skipped {len(corrupt)} unreadable image(s): {', '.join(corrupt[:5])}", err=True)
     s = reader.stats
     click.echo(
-        f"frames {s.frames}  read {s.read}  accepted {s.accepted}  held {s.held}  skipped {s.skipped} "
+        f"frames {s.frames}  read {s.read}  accepted {s.accepted}"
+        f"{f' ({log.withdrawn} withdrawn from the log: a track that was never the time)' if log.withdrawn else ''}"
+        f"  held {s.held}  skipped {s.skipped} "
         f"(dedup: {reader.dedup.skipped_interval} interval, {reader.dedup.skipped_same} unchanged)  "
         f"{s.fps:.1f} fps  finds {reader.tracker.finds}",
         err=True,

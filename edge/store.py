@@ -124,6 +124,7 @@ class SessionLog:
         self._last_change_t: float | None = None
         self._rows: deque = deque(maxlen=8)  # (frame, t, row id) of the last readings logged
         self._track_row: int | None = None  # row id of the first accepted reading of the sequence's track
+        self.withdrawn = 0  # accepted readings withdrawn since (`supersedes`)
 
     def _write(self, fn) -> None:
         try:
@@ -171,12 +172,12 @@ class SessionLog:
         """Withdraw the readings of the track a re-anchor on `value` superseded from the open session."""
         if self.session_id is None or self._track_row is None:
             return
-        sid, since, kept = self.session_id, self._track_row, None
+        sid, since, kept, withdrawn = self.session_id, self._track_row, None, 0
         reason = (f"sequence: withdrawn: the session re-anchored on {show_value(value, self.fmt)}; this track "
                   "was never its time (read too seldom, or between readings of the time)")
 
         def write():
-            nonlocal kept
+            nonlocal kept, withdrawn
             withdrawn = self.db.execute(
                 "UPDATE readings SET status = 'held', reason = ? WHERE session_id = ? AND status = 'accepted' AND id >= ?",
                 [reason, sid, since],
@@ -191,6 +192,7 @@ class SessionLog:
 
         self._write(write)
         self._last_value = kept[0] if kept is not None else None
+        self.withdrawn += withdrawn
 
     def _count(self, value: float, now: float) -> None:
         self.db.execute(

@@ -27,11 +27,11 @@ def _frames(folder, n):
     return folder
 
 
-def _read(tmp_path, texts, db_name="s.db"):
+def _read(tmp_path, texts, db_name="s.db", log=None):
     det = FakeDetector([digits_at(t) if t else digits_at("") for t in texts])
     reader = Reader(det, "time", use_crop=False)
     db = open_db(tmp_path / db_name)
-    log = SessionLog(db, "test", "fake", "time")
+    log = log or SessionLog(db, "test", "fake", "time")
     run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=1.0), reader, log)
     return db, reader
 
@@ -62,9 +62,11 @@ def test_a_track_read_too_seldom_is_withdrawn_not_a_session(tmp_path):
     # The time re-anchors the sequence before the count's track had its support: one session, of
     # the time; the count's readings stay logged, held, with the reason.
     texts = ["3121", "3121", "3122", "3122", "1", "1", "1015", "1016", "1017", "1018", "1019"]
-    db, reader = _read(tmp_path, texts)
+    log = SessionLog(open_db(tmp_path / "s.db"), "test", "fake", "time")
+    db, reader = _read(tmp_path, texts, log=log)
     (session,) = list_sessions(db)
     assert (session["first_value"], session["last_value"], session["readings"]) == (617, 619, 3)
+    assert log.withdrawn == 4 and reader.stats.accepted == 7  # what `segread read` reports
     assert [r["text"] for r in session_readings(db, session["id"])] == ["1017", "1018", "1019"]
     withdrawn = list(db.query("SELECT text, reason FROM readings WHERE reason LIKE '%withdrawn%' ORDER BY id"))
     assert [r["text"] for r in withdrawn] == ["3121", "3121", "3122", "3122"]
