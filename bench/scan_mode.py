@@ -9,7 +9,8 @@ reads it through `segread read`'s loop (every frame, no dedup, frame times known
 SCAN-mode rules (`SequenceCheck.scan_span`) and without them, into a real session log and review
 queue. Per run, as the session log keeps them (a reading it withdrew counts as held): the time
 frames read right, any frame accepted wrong (a total count logged as a time is one), the sessions
-logged, the items queued and how many of them show another quantity.
+logged, the items queued and how many of them show another quantity, and the wall time a frame
+(the session log and the review queue's writes included).
 
     python bench/scan_mode.py [--models models/current ...] [--seconds 300] [--interval 1.5] [--slot 6] [--seeds 3]
 """
@@ -124,17 +125,20 @@ def main() -> None:
         for model in models:
             for scan in (True, False):
                 total: dict[str, int] = {}
+                began = time.perf_counter()
                 for workout, folder in zip(workouts, folders):
                     for key, value in read_workout(model, workout, folder, args.interval, scan).items():
                         total[key] = total.get(key, 0) + value
+                ms = (time.perf_counter() - began) * 1000 / sum(len(w) for w in workouts)
                 rows.append([model.stem, "on" if scan else "off", f"{total['right']}/{total['time']}", str(total["wrong"]),
                              str(total["other_accepted"]), str(total["sessions"]),
-                             f"{total['queued']} ({total['queued_other']})"])
+                             f"{total['queued']} ({total['queued_other']})", f"{ms:.0f}"])
                 print(f"  {model.stem} scan {'on' if scan else 'off'}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     frames = sum(len(w) for w in workouts)
     print(f"{args.seeds} synthetic workouts in SCAN mode, {frames} frames {args.interval:g} s apart, {args.slot:g} s a quantity "
           f"(time, stroke count, total count, calories), read every frame with frame times known; 2 CPU cores")
-    print_table(["model", "SCAN rules", "time right", "time wrong", "others accepted", "sessions", "queued (others)"], rows)
+    print_table(["model", "SCAN rules", "time right", "time wrong", "others accepted", "sessions", "queued (others)",
+                 "ms a frame"], rows)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,10 @@ class ReaderStats:
 log = logging.getLogger(__name__)
 
 TURN_TRIALS = 10  # frames of a tilted display read both as it is and turned level, before choosing
+# Seconds a display in SCAN mode may go without a frame read whole (the time, or a total count of as
+# many places) while its crop of fewer places is taken as it is: one round of its quantities, a few
+# seconds each. Longer, and the camera may have been knocked aside: the display is looked for again.
+SCAN_ROUND = 30.0
 
 
 class Reader:
@@ -128,6 +132,7 @@ class Reader:
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
         self.found_at: int | None = None  # the whole-frame size the last find's reading came from
+        self._whole: tuple[float, np.ndarray] | None = None  # t and digit boxes of the last frame read with every place
 
     def swap_detector(self, detector: Detector) -> None:
         """Use another (already warmed-up) model from the next frame on; a tilted display is
@@ -148,13 +153,20 @@ class Reader:
         reading, how = self._read_image(self.exposed(image))
         return reading.flagged("stretched") if self._stretched else reading, how
 
-    def _read_image(self, image: np.ndarray) -> tuple[Reading, str]:
+    def _read_image(self, image: np.ndarray, t: float | None = None) -> tuple[Reading, str]:
+        """The reading of an image and how it was found: from the tracked display crop when that
+        gives every digit, else by a find on the whole frame (`_find`). At t, while the display
+        shows other quantities in turn (`SequenceCheck.scanning`), a crop that gives some digits
+        where the display's last places were stands (`_scan_crop`): a stroke count shows fewer
+        places than the time, and no find would see more."""
         n = self.fmt.n_digits
         self.tracker.noisy = None  # a new image: its noise is judged afresh
         if self.use_crop and self.tracker.roi is not None:
             reading = self._read_crop(image)
             if len(reading.digits) == n:
                 self.tracker.follow(reading.digits, image, whole=True)
+                return reading, "crop"
+            if len(reading.digits) and self._scan_crop(reading.digits.xyxy, t):
                 return reading, "crop"
         first = None
         sizes = self.tracker.find_sizes(image.shape)
@@ -180,6 +192,23 @@ class Reader:
         whole = len(reading.digits) == n or self.tracker.last_whole is None
         self.tracker.roi = roi if whole else self.tracker.last_whole
         return reading, "find"
+
+    def _scan_crop(self, boxes: np.ndarray, t: float | None) -> bool:
+        """Whether a crop read at t whose digit `boxes` are fewer than the display's places stands
+        as it is (`_read_image`): the display scans, a frame was read whole within `SCAN_ROUND`
+        s, and the boxes end where its did (a count's blank leading places), each as tall, within
+        half a digit's width and a quarter of its height. A camera knocked aside shows what is
+        left of the time elsewhere in the crop, and the display is looked for again."""
+        if t is None or self._whole is None or not self.sequence.scanning(t) or t - self._whole[0] > SCAN_ROUND:
+            return False
+        whole = self._whole[1]
+        width, height = float(np.median(whole[:, 2] - whole[:, 0])), float(np.median(whole[:, 3] - whole[:, 1]))
+        last, whole_last = boxes[np.argmax(boxes[:, 2])], whole[np.argmax(whole[:, 2])]
+        return (
+            abs(last[2] - whole_last[2]) <= width / 2
+            and abs((last[1] + last[3]) - (whole_last[1] + whole_last[3])) / 2 <= height / 4
+            and bool(np.all(np.abs((boxes[:, 3] - boxes[:, 1]) - height) <= height / 4))
+        )
 
     def _find(self, image: np.ndarray, size: int) -> tuple[Reading, bool]:
         """Look for the display on the whole frame at `size`, then read it closer from a crop;
@@ -305,7 +334,9 @@ class Reader:
         else:
             self._other = None
             image = self.exposed(frame.image)
-            reading, mode = self._read_image(image)
+            reading, mode = self._read_image(image, frame.t)
+            if len(reading.digits) == self.fmt.n_digits:
+                self._whole = (frame.t, reading.digits.xyxy)
             reading = self.sequence.update(self.look_again(image, reading, frame.t), frame.t)
             if self._stretched:
                 reading = reading.flagged("stretched")
