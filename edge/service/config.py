@@ -64,7 +64,7 @@ class ReaderConfig(Section):
     stretch: bool = Field(True, description="Stretch a frame whose grey levels span less than half the range (haze, a washed-out or under-exposed camera) over the whole range before reading it.")
     vote_decode: bool = Field(True, description="Read a frame that is the session's expected time with one minutes digit faded (95:35 as 45:35) as that time, where the recent frames light the digit's segments there.")
     confirm_first: bool = Field(True, description="Hold a reading the session cannot check (its first, or the first after a long dark spell) until a sure reading follows it, then log both; a misread never becomes the session's start.")
-    scan: bool = Field(True, description="The display may show other quantities in turn with the time (a monitor in SCAN mode): a time track read 5 times moves only to readings that keep the clock for 8 s, so a reset is followed 8 s late, and a quantity that advances slower than a clock is held as such: never logged, and queued for review only for an unsure digit.")
+    scan: bool = Field(True, description="The display may show other quantities in turn with the time (a monitor in SCAN mode): a time track read 5 times moves only to readings that keep the clock for 8 s, so a reset is followed 8 s late, and a quantity that advances slower than a clock is held as such: never logged, and queued for review only for an unsure digit; readings of a track that was never the time are withdrawn from the session, and a crop of a count's fewer places is read as it is, not looked for on the whole frame.")
 
     @field_validator("format")
     @classmethod
