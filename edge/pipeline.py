@@ -88,6 +88,10 @@ TURN_TRIALS = 10  # frames of a tilted display read both as it is and turned lev
 # many places) while its crop of fewer places is taken as it is: one round of its quantities, a few
 # seconds each. Longer, and the camera may have been knocked aside: the display is looked for again.
 SCAN_ROUND = 30.0
+# Confidence from which a crop's first look, following the session's supported track, settles its
+# frame without the other look (`Reader._sure`). Chosen on run3 and nine of its perturbations, both
+# looks recorded: from 0.8 the other look never won with other digits on a frame the first settled.
+SURE = 0.8
 
 
 class Reader:
@@ -123,6 +127,7 @@ class Reader:
         self.stretch = stretch  # a frame whose grey levels span a narrow band is stretched first (track.stretch_narrow)
         self._stretched = False  # the frame being read was stretched
         self._other: Reading | None = None  # this frame's crop read the other way
+        self._levelled_won = True  # the last frame ended on its crop levelled: that look is read first
         self._restart_turn_trial()  # a tilted display read as it is / turned: summed confidence, frames
         self._turned = False  # this frame's crop was read turned
         self.tracker = DisplayTracker(detector, crop_size=crop_size, find_size=find_size, find_ladder=find_ladder, pad=pad,
@@ -162,7 +167,7 @@ class Reader:
         n = self.fmt.n_digits
         self.tracker.noisy = None  # a new image: its noise is judged afresh
         if self.use_crop and self.tracker.roi is not None:
-            reading = self._read_crop(image)
+            reading = self._read_crop(image, t=t)
             if len(reading.digits) == n:
                 self.tracker.follow(reading.digits, image, whole=True)
                 return reading, "crop"
@@ -222,13 +227,16 @@ class Reader:
                 return closer, True
         return reading, False
 
-    def _read_crop(self, image: np.ndarray, level: bool = True) -> Reading:
+    def _read_crop(self, image: np.ndarray, level: bool = True, t: float | None = None) -> Reading:
         """The display crop read as it is and, with `level`, with its background levelled as well
         (`track.flatten_light`): glare lifts the ground under part of the LCD and washes out the
         segments there, and dim light leaves them faint. Levelled, those read better; yet levelling
-        adds noise to a small or blurred crop that read well as it was. So both are read, and the
+        adds noise to a small or blurred crop that read well as it was. So both may be read, and the
         accepted reading, the one with all the digits, the more confident one, in that order,
-        counts (the crop as it is on a tie). The other is kept for `look_again`. A find's closer
+        counts (the crop as it is on a tie). The other is kept for `look_again`. The look that read
+        the last frame best is read first, and at t the other is not read at all when the first
+        settles the frame (`_sure`): a display tracked steadily costs one pass of the model a frame,
+        not two. A find's closer
         look (`level=False`) reads the crop as it is only: levelled, the crop of a display found at
         the wrong scale read digits that were not there (more wrong-accepted photos on val and test).
 
@@ -260,13 +268,33 @@ class Reader:
                          "%.1f as it is, %.1f turned)", self.tracker.angle, way, TURN_TRIALS, *self._turn_votes)
             turn = rank(turned) > rank(as_is)
             raw, self._turned = (turned, True) if turn else (as_is, False)
+            if not self.level:
+                return raw
+            levelled = self._read_levelled(image, turn)
+        elif not self.level:
+            return self._read_view(image, level=False, turn=turn)
+        elif self._levelled_won:  # the look that read the last frame best first; the other only when needed
+            levelled = self._read_levelled(image, turn)
+            if self._sure(levelled, t):
+                return levelled
+            raw = self._read_view(image, level=False, turn=turn)
         else:
             raw = self._read_view(image, level=False, turn=turn)
-        if not self.level:
-            return raw
-        levelled = self._read_levelled(image, turn)
+            if self._sure(raw, t):
+                return raw
+            levelled = self._read_levelled(image, turn)
         best, self._other = (levelled, raw) if rank(levelled) > rank(raw) else (raw, levelled)
+        self._levelled_won = best is levelled
         return best
+
+    def _sure(self, reading: Reading, t: float | None) -> bool:
+        """Whether a crop's first look settles the frame, so the other look is not read
+        (`_read_crop`): at t, all its digits read with confidence SURE or more, and they follow the
+        session's supported track."""
+        return (
+            t is not None and reading.status == "accepted" and len(reading.digits) == self.fmt.n_digits
+            and reading.confidence >= SURE and self.sequence.supported and self.sequence.fits(reading.value, t)
+        )
 
     def _turn_view(self) -> bool | None:
         """Whether to read the tracked crop turned level: never for a level display; for a tilted
@@ -324,6 +352,7 @@ class Reader:
             if again is None or again.status != "accepted" or not self.sequence.fits(again.value, t):
                 return reading
         self.tracker.follow(again.digits, image, whole=True)
+        self._levelled_won = "levelled" in again.flags  # the look the frame ended on is read first next
         return again.flagged("second look")
 
     def process(self, frame: Frame) -> FrameResult:

@@ -57,7 +57,7 @@ class ReaderConfig(Section):
     min_conf: float = Field(0.5, ge=0, le=1, description="Least per-digit confidence to accept a reading.")
     crop_size: int | None = Field(None, ge=32, le=1280, description="Input size for the tracked display crop [default: the model's crop size, else its training size]; dynamic-shape models only.")
     crop: bool = Field(True, description="Read a tracked crop around the display after the first find.")
-    level: bool = Field(True, description="Read each crop also with its background levelled (glare, dim light); the more confident reading counts.")
+    level: bool = Field(True, description="Read a crop also with its background levelled (glare, dim light); the more confident reading counts. The look the last frame ended on goes first, and a sure reading that follows the session needs no other.")
     second_look: bool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
     deskew: bool = Field(True, description="A display whose row of digits tilts 8 degrees or more: try its crop turned level on the first frames, and keep the way that reads better.")
     denoise: bool = Field(True, description="Smooth a crop whose sensor noise is 5% of its grey range or more (a dim room, the camera's gain up) before reading it.")

@@ -328,23 +328,43 @@ def test_a_find_that_sees_only_a_stray_digit_keeps_the_crop_where_the_display_la
     assert (reading.text, mode, reader.tracker.finds) == ("0753", "crop", finds)
 
 
+class TwoLooks(FakeDetector):
+    """Answers each frame as scripted for the look the reader asks for: the whole frame (the find),
+    its crop as it is (a view of the frame's own pixels) or its crop levelled (new pixels)."""
+
+    def __init__(self, frame_image, looks):
+        super().__init__()
+        self.frame_image, self.looks, self.at = frame_image, looks, 0
+
+    def detect(self, image, imgsz=None):
+        look = "find" if image is self.frame_image else "as is" if np.shares_memory(image, self.frame_image) else "levelled"
+        self.calls.append((self.at, look))
+        return self.looks[self.at][look]
+
+
 def read_two_ways(frames):
     """A reader over frames whose display crop reads (as it is, levelled) as scripted; the frame
-    before them is the first find. Returns each frame's result."""
+    before them is the first find. Returns each frame's result, and the detector (its `calls`:
+    frame and look)."""
     from edge.capture import Frame
     from edge.pipeline import Reader
 
     # In crop coordinates the digits sit 0.6 of their height in from the corner, as the crop pads them.
-    script = [digits_at("0752"), digits_at("0752", x0=36, y0=36)]  # the find: the whole frame, then its crop
+    looks = [{"find": digits_at("0752"), "as is": digits_at("0752", x0=36, y0=36)}]
     for (raw, raw_conf), (levelled, levelled_conf) in frames:
-        script += [digits_at(raw, raw_conf, x0=36, y0=36), digits_at(levelled, levelled_conf, x0=36, y0=36)]
-    reader = Reader(FakeDetector(script), "time")
+        looks.append({"as is": digits_at(raw, raw_conf, x0=36, y0=36), "levelled": digits_at(levelled, levelled_conf, x0=36, y0=36)})
     image = np.full((480, 640, 3), 60, np.uint8)
-    return [reader.process(Frame(image, f"{i}.jpg", i, float(i))) for i in range(len(frames) + 1)][1:]
+    detector = TwoLooks(image, looks)
+    reader = Reader(detector, "time")
+    results = []
+    for i in range(len(looks)):
+        detector.at = i
+        results.append(reader.process(Frame(image, f"{i}.jpg", i, float(i))))
+    return results[1:], detector
 
 
 def test_the_crop_read_levelled_counts_when_it_is_the_more_confident_reading():
-    results = read_two_ways([(("0753", 0.6), ("0753", 0.9)), (("0754", 0.9), ("0754", 0.6)), (("0755", 0.3), ("0755", 0.8))])
+    results, _ = read_two_ways([(("0753", 0.6), ("0753", 0.9)), (("0754", 0.9), ("0754", 0.6)), (("0755", 0.3), ("0755", 0.8))])
     assert [r.reading.text for r in results] == ["0753", "0754", "0755"]
     assert [r.status for r in results] == ["accepted"] * 3
     assert ["levelled" in r.to_json()["flags"] for r in results] == [True, False, True]
@@ -353,12 +373,26 @@ def test_the_crop_read_levelled_counts_when_it_is_the_more_confident_reading():
 def test_when_the_two_readings_differ_a_supported_session_takes_the_one_that_follows_it():
     # Seven agreeing frames establish the session; then the levelled crop reads 08:00 as 03:00, more confidently.
     agreeing = [((f"07{s}", 0.9), (f"07{s}", 0.9)) for s in range(53, 60)]
-    results = read_two_ways(agreeing + [(("0800", 0.7), ("0300", 0.9))])
+    results, _ = read_two_ways(agreeing + [(("0800", 0.7), ("0300", 0.9))])
     assert (results[-1].status, results[-1].reading.text) == ("accepted", "0800")
     assert "second look" in results[-1].reading.flags
     # Early in a session there is no track to follow: the more confident reading counts, as always.
-    results = read_two_ways([(("0753", 0.7), ("0353", 0.9))])
+    results, _ = read_two_ways([(("0753", 0.7), ("0353", 0.9))])
     assert results[0].reading.text == "0353"
+
+
+def test_a_supported_session_reads_a_sure_frame_once_and_looks_twice_at_any_other():
+    # Levelled, the crop reads best: from the third agreeing frame the session is supported.
+    agreeing = [((f"07{s}", 0.7), (f"07{s}", 0.9)) for s in range(53, 60)]
+    results, detector = read_two_ways(agreeing + [(("0800", 0.9), ("0300", 0.95)), (("0801", 0.9), ("0801", 0.6))])
+    looks = {i: [look for at, look in detector.calls if at == i] for i in range(1, len(agreeing) + 3)}
+    assert [r.reading.text for r in results] == [f"07{s}" for s in range(53, 60)] + ["0800", "0801"]
+    assert looks[7] == ["levelled"]  # sure, and it follows the track: one pass of the model
+    # A confident look that contradicts the track, or an unsure one, is not the end of the frame.
+    assert looks[8] == ["levelled", "as is"] and "second look" in results[-2].reading.flags
+    assert looks[9] == ["as is"]  # the crop as it is read best last: it goes first
+    # With no track yet, every frame is read both ways.
+    assert looks[1] == ["levelled", "as is"]
 
 
 def test_levelling_the_background_brings_the_segments_under_glare_back_below_the_ground():
