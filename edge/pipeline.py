@@ -274,16 +274,15 @@ class Reader:
             levelled = self._read_levelled(image, turn)
         elif not self.level:
             return self._read_view(image, level=False, turn=turn)
-        elif self._levelled_won:  # the look the last frame ended on first; the other only when needed
-            levelled = self._read_levelled(image, turn)
-            if self._sure(levelled, t):
-                return levelled
-            raw = self._read_view(image, level=False, turn=turn)
-        else:
-            raw = self._read_view(image, level=False, turn=turn)
-            if self._sure(raw, t):
-                return raw
-            levelled = self._read_levelled(image, turn)
+        else:  # the look the last frame ended on first; the other only when needed
+            def look(levelled: bool) -> Reading:
+                return self._read_levelled(image, turn) if levelled else self._read_view(image, level=False, turn=turn)
+
+            first = look(self._levelled_won)
+            if self._sure(first, t):
+                return first
+            second = look(not self._levelled_won)
+            raw, levelled = (second, first) if self._levelled_won else (first, second)
         best, self._other = (levelled, raw) if rank(levelled) > rank(raw) else (raw, levelled)
         self._levelled_won = best is levelled
         return best
