@@ -16,7 +16,10 @@ A display in SCAN mode, which shows other quantities in turn with the time, is r
 `edge.sequence.scan`; the steady places' vote is `edge.sequence.vote`.
 
 The plausible window is wide (`max_rate` units per second plus `slack`) because a folder replayed
-as a camera only guesses its frame times. Within it, a time display that runs ahead of the clock
+as a camera only guesses its frame times; where the session's pace shows its frames further apart
+than that (run3's every third frame advances 4.5 a guessed second), the window follows the pace,
+and a reading up to a minute ahead is held as running ahead (frames left out of the folder), not
+as a contradiction. Within it, a time display that runs ahead of the clock
 (more than the seconds elapsed, at the session's own pace, plus one) is most often a misread
 digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until the next frame
 follows it; one misread then costs one held frame instead of a wrong reading and the held frames
@@ -94,7 +97,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
 
     def step(self, prev: float, value: float, dt: float) -> float | None:
         """The advance from prev to value (rollover-aware), or None when it is implausible."""
-        upper = max(dt, 0.0) * self.max_rate + self.slack
+        upper = max(dt, 0.0) * self.rate() + self.slack
         delta = value - prev
         if -self.back_tolerance <= delta <= upper:
             return delta
@@ -115,6 +118,18 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         seconds = sum(dt for _, dt in self._paces)
         return float(min(max(sum(d for d, _ in self._paces) / seconds, 1.0), self.max_rate + self.slack))
 
+    def rate(self) -> float:
+        """Display units per second of frame time the plausible window allows: `max_rate`, or the
+        session's pace taken `pace_error` larger where that is more (a folder whose frames are
+        further apart than its guessed times: run3's every third frame advances 4.5 a frame)."""
+        return max(self.max_rate, self.pace() * (1.0 + self.pace_error))
+
+    @staticmethod
+    def guessed(pace: float) -> bool:
+        """Whether a pace shows the frame times to be a guess: the display advancing faster than one
+        unit a second of frame time (a folder replayed faster than it was captured)."""
+        return pace > 1.05
+
     @property
     def pace_known(self) -> bool:
         """Whether accepted steps over 2 s of frame time or more taught the pace."""
@@ -128,7 +143,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         step 1 or 2 (3 twice in 199) at a pace near 1.5, and a flat extra tick let a seconds digit
         misread 2 ahead be accepted, and the right frame after it be held as going back."""
         pace = pace or self.pace()
-        expected = max(dt, 0.0) * pace * (1.0 + self.pace_error * (pace > 1.05))
+        expected = max(dt, 0.0) * pace * (1.0 + self.pace_error * self.guessed(pace))
         return float(np.ceil(expected - 1e-6) + 1)
 
     def runs_ahead(self, delta: float, dt: float, pace: float | None = None) -> bool:
@@ -158,7 +173,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         """Every text the display may show at time t, given the anchor (never ahead of the clock
         when `provisional`: a decoded reading is accepted at once, so it gets no second frame)."""
         prev, prev_t = self.anchor
-        upper = int(np.floor(max(t - prev_t, 0.0) * self.max_rate + self.slack))
+        upper = int(np.floor(max(t - prev_t, 0.0) * self.rate() + self.slack))
         if self.provisional and self.fmt.kind == "time":
             upper = min(upper, int(self._upper(t)))
         return self._texts(prev - int(self.back_tolerance), prev + upper)
@@ -326,7 +341,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         display, which may roll over) one so long ago that the plausible window spans every time."""
         if self.anchor is None:
             return True
-        return self.fmt.kind == "time" and (t - self.anchor[1]) * self.max_rate + self.slack >= self._limit
+        return self.fmt.kind == "time" and (t - self.anchor[1]) * self.rate() + self.slack >= self._limit
 
     def update(self, reading: Reading, t: float) -> Reading:
         """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
@@ -486,7 +501,7 @@ class SequenceCheck(ClockEvidence, SegmentVote):
                 "held", f"sequence: {shown(reading.text)} does not follow {shown(self.fmt.text(prev))}; "
                 f"it reads like {shown(shadow)} with one digit misread", expected=shadow,
             )
-        if delta is not None:
+        if delta is not None or self.after_gap(reading.value, t):
             self._ahead = (reading.value, t)
             return reading.with_verdict(
                 "held", f"sequence: {shown(reading.text)} runs ahead of {shown(self.fmt.text(prev))}; "

@@ -12,7 +12,8 @@ as such (`edge.reading.SCAN_REASON`), it is no evidence against the track at all
 display shows other quantities, a frame of blank leading places (a count) or of no time (31:64) is
 one too. A track that itself lags the clock (the total count, taken for the time before the time
 was read enough) gives way to held readings that keep the clock across the frames between them:
-the time, coming back slot after slot.
+the time, coming back slot after slot. And a folder with frames left out shows the display
+ahead of its track by the seconds missing (`after_gap`).
 
 A mixin of `SequenceCheck`, whose fields it reads.
 """
@@ -29,6 +30,9 @@ import numpy as np
 # at a pace learned over the last steps, may fall 15% short over a minute of frames (run3 under
 # heavy compression: 95:35 to 96:30 in 42 frames, 1.31 a frame at a learned 1.53).
 SLOW = 0.75
+
+# The most a folder's missing frames may skip, in display units: a minute of frames.
+GAP = 60.0
 
 
 class ClockEvidence:
@@ -53,7 +57,7 @@ class ClockEvidence:
         """The least and the largest advance of a time display in dt seconds at the clock's pace:
         the seconds elapsed less two (a tick, and a frame caught mid-update), where the frame times
         are a guess the pace taken `pace_error` smaller; up to the ahead limit."""
-        return dt * pace * (1.0 - self.pace_error * (pace > 1.05)) - 2.0, self.ahead_limit(dt, pace)
+        return dt * pace * (1.0 - self.pace_error * self.guessed(pace)) - 2.0, self.ahead_limit(dt, pace)
 
     def keeps_clock(self, value: float, t: float, later: float, later_t: float, pace: float) -> bool:
         """Whether a time display that showed `value` at t shows `later` at later_t at the clock's pace."""
@@ -108,6 +112,19 @@ class ClockEvidence:
         self._held.append((value, t))
         while t - self._held[0][1] > self.held_memory:
             self._held.popleft()
+
+    def after_gap(self, value: float, t: float) -> bool:
+        """Whether a reading of `value` at t that does not follow the track may be the display after
+        frames missing from a folder: a folder replayed as a camera stamps its frames one interval
+        apart whatever was left out between them, so after a gap the display is ahead of its track
+        by the seconds missing, beyond the plausible window. Such a reading is ahead of the track's
+        last by at most `GAP`, where the frame times are a guess (the pace is faster than one unit
+        a second) and the display is not scanning (a stroke count a few units past the time would
+        be ahead as well); it is held until the next frame follows it, like one that runs ahead."""
+        if not self.provisional or self.fmt.kind != "time" or not self.guessed(self.pace()) or self.scanning(t):
+            return False
+        jump = self.step(self.anchor[0], value, (GAP - self.slack) / self.rate())
+        return jump is not None and jump > 0
 
     def clock_run(self, value: float, t: float) -> list[tuple[float, float]]:
         """The readings held before t that a held reading of `value` at t follows at the clock's

@@ -280,6 +280,39 @@ def test_a_folder_replayed_faster_holds_a_seconds_misread_two_ahead():
     assert all(r.status == "accepted" for r in _times(slow, range(16))[4:])
 
 
+def test_a_folder_of_frames_further_apart_than_the_window_is_followed_at_its_pace():
+    # run3's every third frame, 4.5 s apart, replayed at a guessed 1 s: steps of 4 to 6 a frame,
+    # more than the plausible window's 2 a second plus 3. The learned pace widens the window.
+    steps = [4, 5, 4, 5, 5, 4, 5, 6, 4, 5, 4, 5, 6, 4, 5, 4, 6]
+    values = np.cumsum([95 * 60] + steps)
+    out = _times([TIME.text(v) for v in values], range(len(values)))
+    assert all(r.status == "accepted" for r in out[3:])
+
+
+def _folder_with_a_gap(missing: int):
+    """run3's pace, about 1.5 s a frame at a guessed 1 s, with `missing` frames left out after the 12th."""
+    values = [95 * 60 + (3 * k) // 2 for k in range(30 + missing)]
+    del values[12 : 12 + missing]
+    return [TIME.text(v) for v in values]
+
+
+def test_frames_missing_from_a_folder_cost_the_frame_after_the_gap_not_the_rest():
+    texts = _folder_with_a_gap(6)  # 9 s of the display missing: 95:16, then 95:27 a guessed second later
+    out = _times(texts, range(len(texts)))
+    assert all(r.status == "accepted" for r in out[2:12])
+    assert out[12].status == "held" and "runs ahead of 95:16" in out[12].reason
+    assert out[13].status == "accepted" and "jump-confirmed" in out[13].flags
+    assert all(r.status == "accepted" for r in out[13:])
+    # More than a minute ahead is no gap: a reset, or a misread.
+    out = _times(_folder_with_a_gap(44), range(30))
+    assert [r.status for r in out[12:14]] == ["held", "held"] and "does not follow 95:16" in out[12].reason
+    # A live camera's frame times are the clock: a display 9 ahead a second later is no gap there.
+    live = [TIME.text(v) for v in [95 * 60 + k for k in range(12)] + [95 * 60 + 20 + k for k in range(4)]]
+    out = _times(live, range(len(live)))
+    assert all(r.status == "accepted" for r in out[2:12])
+    assert [r.status for r in out[12:14]] == ["held", "held"] and "does not follow" in out[12].reason
+
+
 def _sim_totals(sim, names, **disturb):
     totals = {name: np.zeros(3, int) for name in names}
     for s in range(20):

@@ -1,0 +1,91 @@
+"""run3 read from a folder whose frames are further apart than `segread read` guesses, or with
+frames left out.
+
+A folder replayed as a camera has no capture times: `segread read` stamps its frames `--interval`
+apart (1 s unless told), and the sequence check learns the session's pace from what the display
+shows. run3's frames are about 1.5 s apart. A session captured at another spacing, or a folder
+with frames missing (a capture that stalled, frames deleted by hand), puts the display further
+ahead between two frames than that guess. Each condition links a selection of run3's frames
+into a temporary folder (their names, and so their truth, kept) and reads it through the
+reader's own loop (every frame, no dedup), like `segread read FOLDER`. The peer is read in the
+same run, through the same reader.
+
+    python bench/spacing.py [--models models/current other.onnx ...] [--interval 1.0] [--only "every 3rd (4.5 s apart)"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _table import print_table  # bench/ is on sys.path: these run as scripts
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+RUN3 = SHARED / "data/sessions/run3_0800-1200"
+TRUTH = RUN3.with_suffix(".csv")
+PEER = SHARED / "models/peer-baseline-yolov5n-640.onnx"
+N = 200
+
+# Which of run3's frames (0 to 199) each condition keeps.
+CONDITIONS = {
+    "all (1.5 s apart)": lambda: range(N),
+    "every 2nd (3 s apart)": lambda: range(0, N, 2),
+    "every 2nd from frame 1": lambda: range(1, N, 2),
+    "every 3rd (4.5 s apart)": lambda: range(0, N, 3),
+    "every 4th (6 s apart)": lambda: range(0, N, 4),
+    "3 of every 10 left out": lambda: [i for i in range(N) if i % 10 < 7],
+    "a fifth left out at random": lambda: np.flatnonzero(np.random.default_rng(3).random(N) >= 0.2),
+    "30 s left out (50-69)": lambda: [i for i in range(N) if not 50 <= i < 70],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", type=Path, default=[ROOT / "models/current"])
+    parser.add_argument("--peer", type=Path, default=PEER)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between the folder's frames, as `segread read --interval`")
+    parser.add_argument("--only", help=f"comma-separated conditions, of: {', '.join(CONDITIONS)}")
+    args = parser.parse_args()
+    if not RUN3.is_dir():
+        raise SystemExit(f"error: {RUN3} not found: this bench reads the shared run3 session")
+    names = args.only.split(",") if args.only else list(CONDITIONS)
+    unknown = [n for n in names if n not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+
+    from edge.models import resolve_model
+    from edge.score import score_session
+
+    models = [resolve_model(m) for m in args.models] + ([args.peer] if args.peer.is_file() else [])
+    rows, start = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for c, name in enumerate(names):
+            folder = Path(tmp) / f"c{c}"
+            folder.mkdir()
+            kept = [int(i) for i in CONDITIONS[name]()]
+            for i in kept:
+                (folder / f"{i}.jpg").symlink_to(RUN3 / f"{i}.jpg")
+            row = [name, str(len(kept))]
+            for model in models:
+                s = score_session(model, folder, TRUTH, interval=args.interval)
+                row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
+            rows.append(row)
+            print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+
+    print(f"run3's frames (about 1.5 s apart) read as a folder stamped {args.interval:g} s apart, through the "
+          "reader's loop (every frame, no dedup); 2 CPU cores, onnxruntime CPU")
+    head = ["frames", "kept"]
+    for model in models:
+        head += [f"{model.stem}: right", "wrong acc"]
+    print_table(head, rows)
+
+
+if __name__ == "__main__":
+    main()
