@@ -120,12 +120,13 @@ def display_box(model: Path, frame: np.ndarray) -> tuple[int, int, int, int]:
     return int(x1), int(y1), int(x2), int(y2)
 
 
-def condition_names(only: str | None) -> list[str]:
-    """The conditions `--only` names (comma-separated), every one without it; an unknown one is an error."""
-    names = only.split(",") if only else list(CONDITIONS)
-    unknown = [n for n in names if n not in CONDITIONS]
+def condition_names(only: str | None, conditions: dict = CONDITIONS) -> list[str]:
+    """The conditions `--only` names (comma-separated), every one of `conditions` without it; an
+    unknown one is an error."""
+    names = only.split(",") if only else list(conditions)
+    unknown = [n for n in names if n not in conditions]
     if unknown:
-        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(conditions)}")
     return names
 
 

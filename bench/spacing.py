@@ -24,13 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from _table import print_table  # bench/ is on sys.path: these run as scripts
+from perturb import PEER, ROOT, RUN3, TRUTH, condition_names
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared"
-RUN3 = SHARED / "data/sessions/run3_0800-1200"
-TRUTH = RUN3.with_suffix(".csv")
-PEER = SHARED / "models/peer-baseline-yolov5n-640.onnx"
 N = 200
 
 # Which of run3's frames (0 to 199) each condition keeps.
@@ -55,10 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     if not RUN3.is_dir():
         raise SystemExit(f"error: {RUN3} not found: this bench reads the shared run3 session")
-    names = args.only.split(",") if args.only else list(CONDITIONS)
-    unknown = [n for n in names if n not in CONDITIONS]
-    if unknown:
-        raise SystemExit(f"error: unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}")
+    names = condition_names(args.only, CONDITIONS)
 
     from edge.models import resolve_model
     from edge.score import score_session

@@ -70,6 +70,28 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
 
 
 
+@pytest.mark.parametrize("kept, at_least", [
+    (range(0, 200, 3), 62),  # every third frame, 4.5 s apart: 65 of 67 right, none wrong (20 before)
+    ([i for i in range(200) if i % 10 < 7], 112),  # 3 of every 10 left out: 117 of 140, 2 wrong (57, 9 before)
+], ids=["every third frame", "frames left out"])
+def test_a_folder_of_frames_further_apart_than_guessed_is_read_at_its_own_pace(run3, tmp_path, kept, at_least):
+    # `segread read FOLDER` stamps the frames 1 s apart; run3's are 1.5 s apart, and these further.
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in kept:
+        (folder / f"{i}.jpg").symlink_to(run3 / f"{i}.jpg")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "read", str(folder), "--no-dedup", "--device", "cpu", "--no-queue",
+         "--db", str(tmp_path / "r.db"), "--jsonl", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    score = score_results([json.loads(line) for line in out.read_text().splitlines()], load_truth(run3.with_suffix(".csv")))
+    assert score.total == len(kept)
+    assert score.right >= at_least and score.wrong_accepted <= 2, score.as_dict()
+
+
 def test_reading_the_crop_levelled_as_well_reads_frames_under_glare(run3):
     from edge.capture import FolderSource, Frame
     from edge.detect import OnnxDetector
