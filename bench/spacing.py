@@ -5,10 +5,11 @@ A folder replayed as a camera has no capture times: `segread read` stamps its fr
 apart (1 s unless told), and the sequence check learns the session's pace from what the display
 shows. run3's frames are about 1.5 s apart. A session captured at another spacing, or a folder
 with frames missing (a capture that stalled, frames deleted by hand), puts the display further
-ahead between two frames than that guess. Each condition links a selection of run3's frames
-into a temporary folder (their names, and so their truth, kept) and reads it through the
-reader's own loop (every frame, no dedup), like `segread read FOLDER`. The peer is read in the
-same run, through the same reader.
+ahead between two frames than that guess; so does a time-lapse video, whose frame times are the
+video's. Each condition links a selection of run3's frames into a temporary folder (their names,
+and so their truth, kept), or writes them to a video, and reads it through the reader's own loop
+(every frame, no dedup), like `segread read FOLDER` (or `VIDEO`). The peer is read in the same
+run, through the same reader.
 
     python bench/spacing.py [--models models/current other.onnx ...] [--interval 1.0] [--only "every 3rd (4.5 s apart)"]
 """
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from _table import print_table  # bench/ is on sys.path: these run as scripts
@@ -28,17 +30,42 @@ from perturb import PEER, ROOT, RUN3, TRUTH, condition_names
 
 N = 200
 
-# Which of run3's frames (0 to 199) each condition keeps.
+# Which of run3's frames (0 to 199) each condition keeps, and the frame rate of the video they are
+# written to (None: a folder of them).
 CONDITIONS = {
-    "all (1.5 s apart)": lambda: range(N),
-    "every 2nd (3 s apart)": lambda: range(0, N, 2),
-    "every 2nd from frame 1": lambda: range(1, N, 2),
-    "every 3rd (4.5 s apart)": lambda: range(0, N, 3),
-    "every 4th (6 s apart)": lambda: range(0, N, 4),
-    "3 of every 10 left out": lambda: [i for i in range(N) if i % 10 < 7],
-    "a fifth left out at random": lambda: np.flatnonzero(np.random.default_rng(3).random(N) >= 0.2),
-    "30 s left out (50-69)": lambda: [i for i in range(N) if not 50 <= i < 70],
+    "all (1.5 s apart)": (lambda: range(N), None),
+    "every 2nd (3 s apart)": (lambda: range(0, N, 2), None),
+    "every 2nd from frame 1": (lambda: range(1, N, 2), None),
+    "every 3rd (4.5 s apart)": (lambda: range(0, N, 3), None),
+    "every 4th (6 s apart)": (lambda: range(0, N, 4), None),
+    "3 of every 10 left out": (lambda: [i for i in range(N) if i % 10 < 7], None),
+    "a fifth left out at random": (lambda: np.flatnonzero(np.random.default_rng(3).random(N) >= 0.2), None),
+    "30 s left out (50-69)": (lambda: [i for i in range(N) if not 50 <= i < 70], None),
+    "video at the capture's pace": (lambda: range(N), 1 / 1.5),
+    "time-lapse video at 10 fps": (lambda: range(N), 10.0),
+    "time-lapse video at 30 fps": (lambda: range(N), 30.0),
 }
+
+
+def write_condition(name: str, out: Path) -> tuple[Path, int]:
+    """The frames a condition keeps, linked into the folder `out` (their names kept) or written
+    to a video there (mp4v, its frames named by their index as run3's are); (what to read, frames)."""
+    frames, fps = CONDITIONS[name]
+    kept = [int(i) for i in frames()]
+    out.mkdir()
+    if fps is None:
+        for i in kept:
+            (out / f"{i}.jpg").symlink_to(RUN3 / f"{i}.jpg")
+        return out, len(kept)
+    video = out / "session.mp4"
+    first = cv2.imread(str(RUN3 / f"{kept[0]}.jpg"))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, first.shape[1::-1])
+    if not writer.isOpened():
+        raise SystemExit("error: this OpenCV build writes no mp4v video")
+    for i in kept:
+        writer.write(cv2.imread(str(RUN3 / f"{i}.jpg")))
+    writer.release()
+    return video, len(kept)
 
 
 def main() -> None:
@@ -59,20 +86,16 @@ def main() -> None:
     rows, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for c, name in enumerate(names):
-            folder = Path(tmp) / f"c{c}"
-            folder.mkdir()
-            kept = [int(i) for i in CONDITIONS[name]()]
-            for i in kept:
-                (folder / f"{i}.jpg").symlink_to(RUN3 / f"{i}.jpg")
-            row = [name, str(len(kept))]
+            source, kept = write_condition(name, Path(tmp) / f"c{c}")
+            row = [name, str(kept)]
             for model in models:
-                s = score_session(model, folder, TRUTH, interval=args.interval)
+                s = score_session(model, source, TRUTH, interval=args.interval)
                 row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
             rows.append(row)
             print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
 
-    print(f"run3's frames (about 1.5 s apart) read as a folder stamped {args.interval:g} s apart, through the "
-          "reader's loop (every frame, no dedup); 2 CPU cores, onnxruntime CPU")
+    print(f"run3's frames (about 1.5 s apart) read as a folder stamped {args.interval:g} s apart (a video at its own "
+          "frame times), through the reader's loop (every frame, no dedup); 2 CPU cores, onnxruntime CPU")
     head = ["frames", "kept"]
     for model in models:
         head += [f"{model.stem}: right", "wrong acc"]

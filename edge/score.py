@@ -99,11 +99,12 @@ def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_
     return read_frames(reader, FolderSource(frames_dir, interval=interval), session_log, on_result)
 
 
-def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: str = "cpu",
+def score_session(model_path, source, truth_csv, fmt: str = "time", device: str = "cpu",
                   crop_size: int | None = None, deskew: bool = True, denoise: bool = True,
                   vote_decode: bool = True, confirm_first: bool = True, stretch: bool = True, scan: bool = True,
                   interval: float = 1.0) -> dict:
-    """Read a folder of frames with the reader (every frame, no dedup) and score it; `crop_size`
+    """Read a session's frames (a folder, or a video file whose frames are named by their index)
+    with the reader (every frame, no dedup) and score it; `crop_size`
     overrides the size the model's metadata says display crops are read at; `deskew=False` never
     turns a tilted display's crop, `denoise=False` never smooths a noisy one, `stretch=False` never
     stretches a frame of narrow grey levels, `vote_decode=False`
@@ -111,12 +112,14 @@ def score_session(model_path, frames_dir, truth_csv, fmt: str = "time", device: 
     `confirm_first=False` takes a reading the session cannot check at once, `scan=False` re-anchors
     a supported track on three agreeing readings (`SequenceCheck.scan_span`); `interval` is the
     seconds the folder's frames are stamped apart, as `segread read --interval`."""
+    from edge.capture import open_source
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
 
     reader = Reader(OnnxDetector(model_path, device=device), fmt, crop_size=crop_size, deskew=deskew,
                     denoise=denoise, stretch=stretch, vote_decode=vote_decode, confirm_first=confirm_first, scan=scan)
-    return score_results(read_folder(reader, frames_dir, interval), load_truth(Path(truth_csv))).as_dict()
+    records = read_frames(reader, open_source(str(source), interval=interval))
+    return score_results(records, load_truth(Path(truth_csv))).as_dict()
 
 
 def read_alone(detector, image, n_digits: int, crop_size: int | None = None, find_ladder: bool = True):

@@ -111,12 +111,12 @@ class SequenceCheck(ClockEvidence, SegmentVote):
     def pace(self) -> float:
         """Display units per second of frame time, from the recent accepted steps: 1 for a clock
         filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
-        apart). Never below 1 (a paused display is no reason to expect less), never above what the
-        wide window allows in a second."""
+        apart, a time-lapse video's 1.5 s frames 10 a second show 15). Never below 1 (a paused
+        display is no reason to expect less)."""
         if not self.pace_known:
             return 1.0
         seconds = sum(dt for _, dt in self._paces)
-        return float(min(max(sum(d for d, _ in self._paces) / seconds, 1.0), self.max_rate + self.slack))
+        return float(max(sum(d for d, _ in self._paces) / seconds, 1.0))
 
     def rate(self) -> float:
         """Display units per second of frame time the plausible window allows: `max_rate`, or the
@@ -132,8 +132,10 @@ class SequenceCheck(ClockEvidence, SegmentVote):
 
     @property
     def pace_known(self) -> bool:
-        """Whether accepted steps over 2 s of frame time or more taught the pace."""
-        return sum(dt for _, dt in self._paces) >= 2.0
+        """Whether accepted steps over 2 s of frame time or more, or over 8 units of the display,
+        taught the pace. (The last 16 steps of a time-lapse video span under 2 s of its time; those
+        of a live camera never advance the display 8 in under 2 s.)"""
+        return sum(dt for _, dt in self._paces) >= 2.0 or sum(d for d, _ in self._paces) >= 8.0
 
     def ahead_limit(self, dt: float, pace: float | None = None) -> float:
         """The largest advance a time display makes in dt seconds at the session's pace: one tick per

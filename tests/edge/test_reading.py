@@ -289,6 +289,16 @@ def test_a_folder_of_frames_further_apart_than_the_window_is_followed_at_its_pac
     assert all(r.status == "accepted" for r in out[3:])
 
 
+@pytest.mark.parametrize("fps", [10, 30])
+def test_a_time_lapse_video_is_followed_at_the_pace_its_display_shows(fps):
+    # Frames 1.5 s apart played `fps` a second: the display advances 15 or 45 a second of the
+    # video's time, and 16 steps span under 2 s of it. Taken at a pace of 1, the steady places'
+    # vote held every frame whose seconds' tens had changed within the last few.
+    values = [95 * 60 + 24 + (3 * k) // 2 for k in range(120)]
+    out = _times([TIME.text(v) for v in values], [k / fps for k in range(120)], confirm_first=True)
+    assert all(r.status == "accepted" for r in out[1:])
+
+
 def _folder_with_a_gap(missing: int):
     """run3's pace, about 1.5 s a frame at a guessed 1 s, with `missing` frames left out after the 12th."""
     values = [95 * 60 + (3 * k) // 2 for k in range(30 + missing)]
