@@ -44,15 +44,12 @@ import numpy as np
 from edge.labels import DIGIT_TO_CLASS
 from edge.reading import SCAN_REASON, DisplayFormat, Reading
 from edge.segments import shows_step
+from edge.sequence.pace import ROLLOVER_PERIODS, Pace
 from edge.sequence.scan import ClockEvidence
 from edge.sequence.vote import SegmentVote
 
-# MM:SS displays wrap at 100 minutes, some at 99 (run3 goes 98:59 -> 00:01), clocks at 60.
-ROLLOVER_PERIODS = (6000.0, 5940.0, 3600.0)
-
-
 @dataclass
-class SequenceCheck(ClockEvidence, SegmentVote):
+class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     fmt: DisplayFormat
     max_rate: float = 2.0  # display units per second of capture time a reading may advance at most
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
@@ -94,63 +91,6 @@ class SequenceCheck(ClockEvidence, SegmentVote):
         self._seen = deque(maxlen=self.steady_frames or 1)
         if self.fmt.kind != "time":
             self.max_rate, self.slack = 20.0, 20.0
-
-    def step(self, prev: float, value: float, dt: float) -> float | None:
-        """The advance from prev to value (rollover-aware), or None when it is implausible."""
-        upper = max(dt, 0.0) * self.rate() + self.slack
-        delta = value - prev
-        if -self.back_tolerance <= delta <= upper:
-            return delta
-        if self.fmt.kind == "time" and delta < 0:
-            for period in ROLLOVER_PERIODS:
-                # A display that wraps at `period` never showed `prev` >= period.
-                if prev < period and 0 <= delta + period <= upper:
-                    return delta + period
-        return None
-
-    def pace(self) -> float:
-        """Display units per second of frame time, from the recent accepted steps: 1 for a clock
-        filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
-        apart, a time-lapse video's 1.5 s frames 10 a second show 15). Never below 1 (a paused
-        display is no reason to expect less)."""
-        if not self.pace_known:
-            return 1.0
-        seconds = sum(dt for _, dt in self._paces)
-        return float(max(sum(d for d, _ in self._paces) / seconds, 1.0))
-
-    def rate(self) -> float:
-        """Display units per second of frame time the plausible window allows: `max_rate`, or the
-        session's pace taken `pace_error` larger where that is more (a folder whose frames are
-        further apart than its guessed times: run3's every third frame advances 4.5 a frame)."""
-        return max(self.max_rate, self.pace() * (1.0 + self.pace_error))
-
-    @staticmethod
-    def guessed(pace: float) -> bool:
-        """Whether a pace shows the frame times to be a guess: the display advancing faster than one
-        unit a second of frame time (a folder replayed faster than it was captured)."""
-        return pace > 1.05
-
-    @property
-    def pace_known(self) -> bool:
-        """Whether accepted steps over 2 s of frame time or more, or over 8 units of the display,
-        taught the pace. (The last 16 steps of a time-lapse video span under 2 s of its time; those
-        of a live camera never advance the display 8 in under 2 s.)"""
-        return sum(dt for _, dt in self._paces) >= 2.0 or sum(d for d, _ in self._paces) >= 8.0
-
-    def ahead_limit(self, dt: float, pace: float | None = None) -> float:
-        """The largest advance a time display makes in dt seconds at the session's pace: one tick per
-        second elapsed, rounded up, plus one for a frame caught as the display changes. Where the
-        pace shows that the frame times are a guess (a folder replayed as a camera), the pace is
-        itself an estimate, so the advance expected is taken `pace_error` larger: run3's frames
-        step 1 or 2 (3 twice in 199) at a pace near 1.5, and a flat extra tick let a seconds digit
-        misread 2 ahead be accepted, and the right frame after it be held as going back."""
-        pace = pace or self.pace()
-        expected = max(dt, 0.0) * pace * (1.0 + self.pace_error * self.guessed(pace))
-        return float(np.ceil(expected - 1e-6) + 1)
-
-    def runs_ahead(self, delta: float, dt: float, pace: float | None = None) -> bool:
-        """Whether an advance that fits the wide window is more than the clock allows."""
-        return self.provisional and self.fmt.kind == "time" and delta > self.ahead_limit(dt, pace)
 
     def _upper(self, t: float) -> float:
         """The largest advance from the anchor that does not run ahead of the clock at t. When the
