@@ -53,21 +53,26 @@ def test_a_single_photo_is_read_on_its_own(run3, tmp_path, capsys):
     assert record["status"] == "held" and "could not be checked" in record["reason"]
 
 
-def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
-    out = tmp_path / "run3.jsonl"
+def read_in_a_process(source, tmp_path) -> list[dict]:
+    """`segread read SOURCE` with the shipped model on the CPU, every frame, in a process of its
+    own: its JSONL records."""
+    out = tmp_path / "out.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "read", str(run3), "--no-dedup", "--device", "cpu", "--no-queue",
+        [sys.executable, "-m", "edge.cli", "read", str(source), "--no-dedup", "--device", "cpu", "--no-queue",
          "--db", str(tmp_path / "r.db"), "--jsonl", str(out)],
         capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
-    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
+    records = read_in_a_process(run3, tmp_path)
     score = score_results(records, load_truth(run3.with_suffix(".csv")))
     assert score.total == 200
     assert score.wrong_accepted <= 1 and score.right >= 195, score.as_dict()  # measured: 197, 0
     assert not any("smoothed" in r["flags"] for r in records)  # its clean crops are read as they are
     assert not any("stretched" in r["flags"] for r in records)  # and its frames, spanning the grey range, too
-
 
 
 @pytest.mark.parametrize("kept, at_least", [
@@ -80,14 +85,7 @@ def test_a_folder_of_frames_further_apart_than_guessed_is_read_at_its_own_pace(r
     folder.mkdir()
     for i in kept:
         (folder / f"{i}.jpg").symlink_to(run3 / f"{i}.jpg")
-    out = tmp_path / "out.jsonl"
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "read", str(folder), "--no-dedup", "--device", "cpu", "--no-queue",
-         "--db", str(tmp_path / "r.db"), "--jsonl", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr
-    score = score_results([json.loads(line) for line in out.read_text().splitlines()], load_truth(run3.with_suffix(".csv")))
+    score = score_results(read_in_a_process(folder, tmp_path), load_truth(run3.with_suffix(".csv")))
     assert score.total == len(kept)
     assert score.right >= at_least and score.wrong_accepted <= 2, score.as_dict()
 
@@ -104,15 +102,8 @@ def test_a_time_lapse_video_of_a_session_is_read_like_its_frames(run3, tmp_path)
     for i in range(100):
         writer.write(cv2.imread(str(run3 / f"{i}.jpg")))
     writer.release()
-    out = tmp_path / "out.jsonl"
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge.cli", "read", str(video), "--no-dedup", "--device", "cpu", "--no-queue",
-         "--db", str(tmp_path / "r.db"), "--jsonl", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr
     # A video's frames are named by their index, as run3's files are.
-    score = score_results([json.loads(line) for line in out.read_text().splitlines()], load_truth(run3.with_suffix(".csv")))
+    score = score_results(read_in_a_process(video, tmp_path), load_truth(run3.with_suffix(".csv")))
     # Measured: 98 of 100 right, none wrong (70 / 0 before the pace was learned past 5 a second).
     assert score.total == 100 and score.right >= 95 and score.wrong_accepted == 0, score.as_dict()
 
