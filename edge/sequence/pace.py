@@ -57,8 +57,8 @@ class Pace:
     @property
     def pace_known(self) -> bool:
         """Whether accepted steps over 2 s of frame time or more, or over 8 units of the display,
-        taught the pace. (The last 16 steps of a time-lapse video span under 2 s of its time; those
-        of a live camera never advance the display 8 in under 2 s.)"""
+        taught the pace. (The last 16 steps of a time-lapse video span under 2 s of its time; a live
+        camera's time display never advances 8 in under 2 s.)"""
         return sum(dt for _, dt in self._paces) >= 2.0 or sum(d for d, _ in self._paces) >= 8.0
 
     def ahead_limit(self, dt: float, pace: float | None = None) -> float:
