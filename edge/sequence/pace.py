@@ -37,10 +37,11 @@ class Pace:
         filmed live; more for a folder replayed faster than it was captured (run3's frames are 1.5 s
         apart, a time-lapse video's 1.5 s frames 10 a second show 15). Never below 1 (a paused
         display is no reason to expect less)."""
-        if not self.pace_known:
+        taught = self._taught()
+        if taught is None:
             return 1.0
-        seconds = sum(dt for _, dt in self._paces)
-        return float(max(sum(d for d, _ in self._paces) / seconds, 1.0))
+        advance, seconds = taught
+        return float(max(advance / seconds, 1.0))
 
     def rate(self) -> float:
         """Display units per second of frame time the plausible window allows: `max_rate`, or the
@@ -59,7 +60,13 @@ class Pace:
         """Whether accepted steps over 2 s of frame time or more, or over 8 units of the display,
         taught the pace. (The last 16 steps of a time-lapse video span under 2 s of its time; a live
         camera's time display never advances 8 in under 2 s.)"""
-        return sum(dt for _, dt in self._paces) >= 2.0 or sum(d for d, _ in self._paces) >= 8.0
+        return self._taught() is not None
+
+    def _taught(self) -> tuple[float, float] | None:
+        """The display's advance and the frame time over the recent accepted steps, or None while
+        they do not teach the pace (`pace_known`)."""
+        advance, seconds = sum(d for d, _ in self._paces), sum(dt for _, dt in self._paces)
+        return (advance, seconds) if seconds >= 2.0 or advance >= 8.0 else None
 
     def ahead_limit(self, dt: float, pace: float | None = None) -> float:
         """The largest advance a time display makes in dt seconds at the session's pace: one tick per
