@@ -33,13 +33,18 @@ TRUTH = RUN3.with_suffix(".csv")
 PEER = SHARED / "models/peer-baseline-yolov5n-640.onnx"
 
 
-def glare(img: np.ndarray, box: tuple[int, int, int, int], strength: float) -> np.ndarray:
-    """A soft bright ellipse over the right half of the display, as a window or lamp reflects."""
+def glare(img: np.ndarray, box: tuple[int, int, int, int], strength: float, at: float = 0.7, size: float = 1.0,
+          soft: float = 0.12) -> np.ndarray:
+    """A bright ellipse over the display, as a window or lamp reflects: centred `at` across it
+    (0.7: over the seconds; 0.3: over the minutes), `size` times the default's (0.35 of the
+    display's width by 0.45 of its height, in half-axes), its edge blurred over `soft` of the
+    display's width (0.05: the hard edge of a lamp's reflection, crossing a digit)."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
     blob = np.zeros(img.shape[:2], np.float32)
-    cv2.ellipse(blob, (int(x1 + 0.7 * w), int(y1 + 0.45 * h)), (int(0.35 * w) + 1, int(0.45 * h) + 1), 20, 0, 360, 1.0, -1)
-    blob = cv2.GaussianBlur(blob, (0, 0), max(2.0, 0.12 * w))
+    axes = (int(0.35 * size * w) + 1, int(0.45 * size * h) + 1)
+    cv2.ellipse(blob, (int(x1 + at * w), int(y1 + 0.45 * h)), axes, 20, 0, 360, 1.0, -1)
+    blob = cv2.GaussianBlur(blob, (0, 0), max(2.0, soft * w))
     out = img.astype(np.float32) + strength * 255 * blob[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
 
@@ -81,6 +86,9 @@ CONDITIONS = {
     "none": lambda img, box: img,
     "glare 0.3": lambda img, box: glare(img, box, 0.3),
     "glare 0.6": lambda img, box: glare(img, box, 0.6),
+    "glare 0.6 minutes": lambda img, box: glare(img, box, 0.6, at=0.3),
+    "glare 0.6 minutes hard edge": lambda img, box: glare(img, box, 0.6, at=0.3, soft=0.05),
+    "glare 0.7 all over": lambda img, box: glare(img, box, 0.7, at=0.5, size=2.0),
     "far x0.6": lambda img, box: about_display(img, box, 0.6),
     "far x0.4": lambda img, box: about_display(img, box, 0.4),
     "near x1.6": lambda img, box: about_display(img, box, 1.6),

@@ -25,7 +25,11 @@ digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until 
 follows it; one misread then costs one held frame instead of a wrong reading and the held frames
 after it. The clock is measured from the last accepted reading, and from the one before it too
 when that last step lagged the clock (a misread that fell short would otherwise make the true
-frames after it run ahead).
+frames after it run ahead). A reading two or more short of where the clock puts the display (a
+seconds digit misread low under glare, or a paused display) is held the same way until the next
+frame follows it: taken, it set the track seconds behind the display, and the track then took the
+later frames misread low and held the true ones as too far ahead. The session reads no frame as a
+step, or decodes none to a time, that the clock has passed either.
 
 A reading the session cannot check (its first, or the first after so long that any time would
 follow the anchor) is held the same way: the next sure reading confirms it, or it stays held. A
@@ -112,13 +116,21 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         return self.provisional and self.fmt.kind == "time" and delta > self._upper(t)
 
     def candidates(self, t: float) -> list[str]:
-        """Every text the display may show at time t, given the anchor (never ahead of the clock
-        when `provisional`: a decoded reading is accepted at once, so it gets no second frame)."""
+        """Every text the display may show at time t, given the anchor (neither ahead of the clock
+        nor behind it when `provisional`: a decoded reading is accepted at once, so it gets no
+        second frame)."""
         prev, prev_t = self.anchor
         upper = int(np.floor(max(t - prev_t, 0.0) * self.rate() + self.slack))
         if self.provisional and self.fmt.kind == "time":
             upper = min(upper, int(self._upper(t)))
-        return self._texts(prev - int(self.back_tolerance), prev + upper)
+        texts = self._texts(prev - int(self.back_tolerance), prev + upper)
+        return [text for text in texts if not self.falls_behind(self._advance(text, t), t - prev_t)]
+
+    def _advance(self, text: str, t: float) -> float:
+        """The advance from the anchor to `text` at t (rollover-aware); -1 where none fits."""
+        prev, prev_t = self.anchor
+        delta = self.step(prev, self.fmt.value(text), t - prev_t)
+        return -1.0 if delta is None else delta
 
     @property
     def _limit(self) -> int:
@@ -194,12 +206,40 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             new for old, new in self.steps(t)
             if text not in (old, new) and all(shows_step(*places) for places in zip(text, old, new))
         }
+        fits = {new for new in fits if not self._behind_clock(new, t)}
         if len(fits) != 1:
             return None
         new = fits.pop()
         return Reading(
             new, self.fmt.value(new), reading.confidence, reading.digits, "accepted", None, reading.flags + ("mid-update",)
         )
+
+    def _behind_clock(self, text: str, t: float) -> bool:
+        """Whether a step to `text` at t falls behind the clock: a frame caught mid-update shows the
+        display stepping to the value it shows now, which is at least the anchor plus the session's
+        pace over the time since, less the one unit the anchor may have shown for nearly a second
+        already. (The steps a time display may take count one a second from the anchor, so at
+        run3's pace of 1.5 a frame two frames on also takes steps the clock has passed.)"""
+        prev_t = self.anchor[1]
+        return self._advance(text, t) < self.pace() * max(t - prev_t, 0.0) - 1.0
+
+    def session_reading(self, reading: Reading, t: float) -> Reading | None:
+        """What the session reads in a frame it did not take as read: the step it was caught in
+        (`mid_update`) or the likeliest reading it allows (`decode`); where the two disagree (under
+        glare an 8 whose middle segment washed out reads as a 0, which a 6 turning into a 7 also
+        shows, while its class scores still rank the 8 second), the one the clock puts clearly
+        nearer the display's time; None when neither."""
+        stepped, decoded = self.mid_update(reading, t), self.decode(reading, t)
+        if stepped is None or decoded is None or stepped.text == decoded.text:
+            return stepped or decoded
+        # They disagree: the one nearer the clock, by half a unit or more (a true 16 -> 17 caught
+        # half a second in may score 8 second), else neither.
+        prev, prev_t = self.anchor
+        clock = self.pace() * max(t - prev_t, 0.0)
+        off = [abs((self.step(prev, r.value, t - prev_t) or 0.0) - clock) for r in (stepped, decoded)]
+        if abs(off[0] - off[1]) < 0.5:
+            return None
+        return stepped if off[0] < off[1] else decoded
 
     def decode(self, reading: Reading, t: float) -> Reading | None:
         """The likeliest reading the session allows, when every digit box supports it.
@@ -249,7 +289,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         state changes."""
         return (
             not self.unchecked(t) and len(reading.digits) == self.fmt.n_digits
-            and (self.mid_update(reading, t) or self.decode(reading, t)) is not None
+            and self.session_reading(reading, t) is not None
         )
 
     def _accept(self, value: float, t: float) -> None:
@@ -372,10 +412,30 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
         )
 
+    def _follows_held(self, reading: Reading, t: float) -> Reading | None:
+        """Accept the reading held out of step with the clock on the frame before (`_ahead`) and
+        this one, when this one follows it at the pace of that jump or the session's: the display
+        did move that fast, or stood still (or the frame times are a poor guess); else None."""
+        if self._ahead is None:
+            return None
+        prev, prev_t = self.anchor
+        ahead, ahead_t = self._ahead
+        jump = self.step(prev, ahead, ahead_t - prev_t) or 0.0
+        pace = max(self.pace(), jump / max(ahead_t - prev_t, 1e-6))
+        step = self.step(ahead, reading.value, t - ahead_t)
+        if step is None or step < 0 or t <= ahead_t or self.runs_ahead(step, t - ahead_t, pace):
+            return None
+        self._accept(ahead, ahead_t)
+        self._accept(reading.value, t)
+        return Reading(
+            reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
+            reading.flags + ("jump-confirmed",),
+        )
+
     def _judge(self, reading: Reading, t: float) -> Reading:
         if reading.value is None or reading.status != "accepted":
             if not self.unchecked(t) and len(reading.digits) == self.fmt.n_digits:
-                decoded = self.mid_update(reading, t) or self.decode(reading, t)
+                decoded = self.session_reading(reading, t)
                 if decoded is not None:
                     self._accept(decoded.value, t)
                     return decoded
@@ -391,25 +451,26 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             return reading
         prev, prev_t = self.anchor
         delta = self.step(prev, reading.value, t - prev_t)
-        if delta is not None and not self._beyond(delta, t):
-            self._accept(reading.value, t)
-            return reading
-        if self._ahead is not None:
-            # The frame before ran ahead; this one follows it at the pace of that jump or the
-            # session's, so the display did move that fast (or the frame times are a poor guess).
-            ahead, ahead_t = self._ahead
-            jump = self.step(prev, ahead, ahead_t - prev_t) or 0.0
-            pace = max(self.pace(), jump / max(ahead_t - prev_t, 1e-6))
-            step = self.step(ahead, reading.value, t - ahead_t)
-            if step is not None and step >= 0 and t > ahead_t and not self.runs_ahead(step, t - ahead_t, pace):
-                self._accept(ahead, ahead_t)
-                self._accept(reading.value, t)
-                return Reading(
-                    reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
-                    reading.flags + ("jump-confirmed",),
-                )
-        decoded = self.mid_update(reading, t) or self.decode(reading, t)
         shown = self.fmt.show
+        if delta is not None and not self._beyond(delta, t):
+            if not self.falls_behind(delta, t - prev_t):
+                self._accept(reading.value, t)
+                return reading
+            followed = self._follows_held(reading, t)
+            if followed is not None:
+                return followed
+            # Short of the clock by two or more: a paused display, or a seconds digit misread low
+            # (under glare 97:27 read 97:21 four frames after 97:21, and the track took it, fell
+            # 6 s behind and took every later frame whose seconds digit was misread low).
+            self._ahead = (reading.value, t)
+            return reading.with_verdict(
+                "held", f"sequence: {shown(reading.text)} falls behind the clock from {shown(self.fmt.text(prev))}; "
+                "held until the next frame follows it"
+            )
+        followed = self._follows_held(reading, t)
+        if followed is not None:
+            return followed
+        decoded = self.session_reading(reading, t)
         if decoded is None and delta is None and self.another_quantity(reading.value, t):
             # Neither a contradiction of the track nor a step towards another: the display's SCAN.
             self._hold_held(reading.value, t)

@@ -82,3 +82,12 @@ class Pace:
     def runs_ahead(self, delta: float, dt: float, pace: float | None = None) -> bool:
         """Whether an advance that fits the wide window is more than the clock allows."""
         return self.provisional and self.fmt.kind == "time" and delta > self.ahead_limit(dt, pace)
+
+    def falls_behind(self, delta: float, dt: float) -> bool:
+        """Whether an advance falls more than two units short of what the clock says the display
+        advanced in dt at the session's pace (`pace_error` less where the frame times are a guess):
+        a display paused, or a digit misread low. Two, as run3's frames 1.5 s apart step 1 or 2 and
+        a repeated reading (a frame caught as the display changes) is 1.5 short."""
+        pace = self.pace()
+        expected = max(dt, 0.0) * pace * (1.0 - self.pace_error * self.guessed(pace))
+        return self.provisional and self.fmt.kind == "time" and self.pace_known and delta < expected - 2.0

@@ -270,11 +270,12 @@ def test_a_folder_replayed_faster_holds_a_seconds_misread_two_ahead():
     misread, true_next, after = out[len(texts) :]
     assert misread.status == "held" and "runs ahead of 98:44" in misread.reason
     assert (true_next.status, after.status) == ("accepted", "accepted")
-    # A misread that lags the clock (98:34 three frames after 98:32, where the display showed
-    # 98:37) moves the anchor back; the true 98:38 on the next frame is measured from 98:32 too.
+    # A misread that falls behind the clock (98:34 three frames after 98:32, where the display
+    # showed 98:37) is held; the true 98:38 on the next frame is measured from 98:32.
     lagging = texts[:8] + ["9832", "834", "835", "9834", "9838", "9840"]  # two frames read 3 digits
     out = _times(lagging, range(len(lagging)))
-    assert [r.status for r in out[-3:]] == ["accepted", "accepted", "accepted"]
+    assert [r.status for r in out[-3:]] == ["held", "accepted", "accepted"]
+    assert "falls behind the clock from 98:32" in out[-3].reason
     # The same frames 3 s apart: the pace is learned as 3, and a step of 4 is the truth.
     slow = [TIME.text(600 + 3 * k + (k % 2)) for k in range(16)]
     assert all(r.status == "accepted" for r in _times(slow, range(16))[4:])
@@ -321,6 +322,58 @@ def test_frames_missing_from_a_folder_cost_the_frame_after_the_gap_not_the_rest(
     out = _times(live, range(len(live)))
     assert all(r.status == "accepted" for r in out[2:12])
     assert [r.status for r in out[12:14]] == ["held", "held"] and "does not follow" in out[12].reason
+
+
+def test_a_reading_that_falls_behind_the_clock_is_held_and_the_true_frames_after_it_read_on():
+    # A live camera; 13:09 read again four seconds on (a seconds digit misread low under glare).
+    # Taken, the track would stand 4 s behind, and the true 13:14 after it would not follow.
+    texts = [TIME.text(13 * 60 + k) for k in range(10)] + ["1309", "1314", "1315"]
+    out = _times(texts, list(range(10)) + [13, 14, 15])
+    assert out[10].status == "held" and "falls behind the clock from 13:09" in out[10].reason
+    assert [r.status for r in out[11:]] == ["accepted", "accepted"]
+    # One frame on, the display may not have stepped yet: a repeat is no reason to hold.
+    assert _times(["1300", "1301", "1302", "1302"], [0, 1, 2, 3])[3].status == "accepted"
+
+
+def test_a_paused_display_costs_one_frame():
+    # The rower stopped and the monitor's time with him: the frame after the pause that shows the
+    # same time confirms the one held.
+    texts = [TIME.text(13 * 60 + k) for k in range(6)] + ["1306", "1306", "1307"]
+    out = _times(texts, list(range(6)) + [10, 11, 12])
+    assert out[6].status == "held" and "falls behind" in out[6].reason
+    assert out[7].status == "accepted" and "jump-confirmed" in out[7].flags
+    assert out[8].status == "accepted"
+
+
+def _paced_1_5(start: int, frames: int) -> list[str]:
+    """run3's pace at a guessed 1 s a frame: steps of 2 and 1 in turn."""
+    return [TIME.text(start + (3 * k) // 2) for k in range(frames)]
+
+
+def test_a_mid_update_step_the_clock_has_passed_is_no_reading():
+    # 00:55 at the pace of 1.5 a frame, then a frame three on showing 00:50. A 6 turning into a 7
+    # shows as a 0, but 00:56 -> 00:57 lies behind the clock (00:59 by now): an 8 that lost its
+    # middle bar, held. One frame on, the same step is where the clock is.
+    texts = _paced_1_5(19, 25)  # ... 00:55 at t = 24
+    assert texts[-1] == "0055"
+    later = _times(texts + ["0050"], list(range(25)) + [27])
+    assert later[-1].status == "held"
+    next_frame = _times(texts[:-1] + ["0055", "0050"], list(range(25)) + [25])
+    assert (next_frame[-1].status, next_frame[-1].text) == ("accepted", "0057") and "mid-update" in next_frame[-1].flags
+
+
+@pytest.mark.parametrize("dt, expected", [(2.0, "1317"), (3.0, "1318"), (2.5, None)])
+def test_where_the_step_and_the_class_scores_disagree_the_clock_decides(dt, expected):
+    # 13:10 after 13:15: a 16 -> 17 caught as it changes (a 7 over a fading 6 shows a 0), or an 8
+    # whose middle bar washed out (its box scores 8 second). The one nearer the clock is read;
+    # half-way between them, neither.
+    check = SequenceCheck(TIME, confirm_first=False)
+    check.update(read_digits(_scored("1315"), TIME), 0.0)
+    r = check.update(read_digits(_scored("1310", {3: ("8", 0.4)}, conf=0.6), TIME), dt)
+    if expected is None:
+        assert r.status == "held"
+    else:
+        assert (r.status, r.text) == ("accepted", expected)
 
 
 def _sim_totals(sim, names, **disturb):
