@@ -412,6 +412,12 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
         )
 
+    @property
+    def _standing(self) -> bool:
+        """Whether the display stood still over the anchor's own step (a pause the frame after it
+        confirmed): one still paused, or starting again, falls behind the clock by nature."""
+        return bool(self._paces) and self._paces[-1][0] == 0
+
     def _follows_held(self, reading: Reading, t: float) -> Reading | None:
         """Accept the reading held out of step with the clock on the frame before (`_ahead`) and
         this one, when this one follows it at the pace of that jump or the session's: the display
@@ -453,7 +459,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         delta = self.step(prev, reading.value, t - prev_t)
         shown = self.fmt.show
         if delta is not None and not self._beyond(delta, t):
-            if not self.falls_behind(delta, t - prev_t):
+            if not self.falls_behind(delta, t - prev_t) or self._standing:
                 self._accept(reading.value, t)
                 return reading
             followed = self._follows_held(reading, t)
