@@ -137,6 +137,7 @@ class Reader:
                                       scan_span=SequenceCheck.scan_span if scan else None)
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
+        self._awaiting_first = True  # ... an unchecked reading (else one out of step with the clock)
         self.found_at: int | None = None  # the whole-frame size the last find's reading came from
         self._whole: tuple[float, np.ndarray] | None = None  # t and digit boxes of the last frame read with every place
 
@@ -374,16 +375,18 @@ class Reader:
             result = FrameResult(frame.name, frame.index, frame.t, reading.status, reading, mode, ms,
                                  settles=self.settle() if done else None)
             if result.status == "held" and self.sequence.awaiting == frame.t:
-                self.awaiting = result
+                self.awaiting, self._awaiting_first = result, self.sequence.awaiting_first
         self.stats.add(result)
         return result
 
     def settle(self) -> FrameResult | None:
         """The final verdict of the frame whose reading waited for a frame to follow it
         (`SequenceCheck.awaiting`), now that the sequence has let it go: accepted, flagged
-        `confirmed`, when the last frame read `confirmed` it; else held, for the reason the vote
-        `doubted` it or as nothing followed it. None when no frame waits. The read loop calls it once
-        more when the source ends."""
+        `confirmed` (a reading the session could not check) or `followed` (one out of step with the
+        clock: the first frame after a gap, a paused display), when the last frame read `confirmed`
+        it; else held, for the reason the vote `doubted` it, as nothing followed an unchecked one,
+        or as it was held. None when no frame waits. The read loop calls it once more when the
+        source ends."""
         held, self.awaiting = self.awaiting, None
         if held is None:
             return None
@@ -391,8 +394,11 @@ class Reader:
         if confirmed == held.t:
             self.stats.held -= 1
             self.stats.accepted += 1
-            return replace(held, status="accepted", reading=r.with_verdict("accepted", None).flagged("confirmed"), settles=None)
+            flag = "confirmed" if self._awaiting_first else "followed"  # the next frame followed it at the clock's pace
+            return replace(held, status="accepted", reading=r.with_verdict("accepted", None).flagged(flag), settles=None)
         if doubted is not None and doubted[0] == held.t:
             return replace(held, reading=r.with_verdict("held", doubted[1], doubted[2]), settles=None)
+        if not self._awaiting_first:  # out of step with the clock, and no frame followed it: as it was held
+            return replace(held, settles=None)
         why = f"sequence: {self.fmt.show(r.text)} could not be checked: no frame read after it followed it"
         return replace(held, reading=r.with_verdict("held", why), settles=None)

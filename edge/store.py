@@ -211,7 +211,8 @@ class SessionLog:
         r, now = result.reading, time.time()
         if result.status == "accepted":
             self._advance(result.t, r.value, False, now)
-            self._track_row = row_id  # a reading the session could not check starts a track
+            if "confirmed" in r.flags:
+                self._track_row = row_id  # a reading the session could not check starts a track
 
         def write():
             if result.status != "accepted":

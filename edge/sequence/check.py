@@ -77,7 +77,8 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     _track: tuple[float, float] = field(default=(0.0, 0.0), repr=False)  # (t of its first reading, its advance since) of the track
     _trail: deque = field(default_factory=lambda: deque(maxlen=64), repr=False)  # (value, t) of the track's accepted readings
     _peak: int = field(default=0, repr=False)  # the most net support the track had
-    _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead
+    _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead or falling behind
+    _ahead_frames: int = field(default=0, repr=False)  # frames judged since `_ahead` was held
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
@@ -315,8 +316,19 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
 
     @property
     def awaiting(self) -> float | None:
-        """The t of the unchecked reading held until a frame follows it, or None."""
-        return self._first[1] if self._first is not None else None
+        """The t of the reading held until a frame follows it, or None: an unchecked one, or one out
+        of step with the clock (through the next `first_wait` frames; `confirmed` says when one
+        followed it)."""
+        if self._first is not None:
+            return self._first[1]
+        if self._ahead is not None and self._ahead_frames < self.first_wait:
+            return self._ahead[1]
+        return None
+
+    @property
+    def awaiting_first(self) -> bool:
+        """Whether the reading `awaiting` is an unchecked one (else one out of step with the clock)."""
+        return self._first is not None
 
     def unchecked(self, t: float) -> bool:
         """Whether a reading at t has nothing to be checked against: no anchor yet, or (a time
@@ -334,6 +346,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         (`unsteady`)."""
         self.confirmed = self.doubted = None
         first, self._first = self._first, None
+        ahead = self._ahead
         if self._unchecked_reading(reading, t):
             judged = self._first_reading(reading, t, first)
         else:
@@ -342,8 +355,11 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
                 self._first = (first[0], first[1], first[2] + 1)  # a frame with no sure reading: wait on
         if len(reading.digits) == self.fmt.n_digits and not judged.other_quantity:  # a total count votes on no place of the time
             self._seen.append(("".join(reading.digits.digits), t))
+        if self._ahead is not None:
+            self._ahead_frames = self._ahead_frames + 1 if self._ahead is ahead else 0
         if self.confirmed is not None:  # the vote judges it as it judges every accepted reading
-            doubt = self.unsteady(first[0], self.confirmed)
+            held = first if first is not None and first[1] == self.confirmed else ahead
+            doubt = self.unsteady(held[0], self.confirmed)
             if doubt is not None:
                 self.confirmed, self.doubted = None, (self.confirmed, *doubt)
         if judged.status != "accepted":
@@ -433,6 +449,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             return None
         self._accept(ahead, ahead_t)
         self._accept(reading.value, t)
+        self.confirmed = ahead_t
         return Reading(
             reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
             reading.flags + ("jump-confirmed",),

@@ -76,8 +76,10 @@ def test_run3_is_read_with_almost_no_wrong_reading(run3, tmp_path):
 
 
 @pytest.mark.parametrize("kept, at_least", [
-    (range(0, 200, 3), 62),  # every third frame, 4.5 s apart: 65 of 67 right, none wrong (20 before)
-    ([i for i in range(200) if i % 10 < 7], 112),  # 3 of every 10 left out: 117 of 140, 2 wrong (57, 9 before)
+    (range(0, 200, 3), 63),  # every third frame, 4.5 s apart: 66 of 67 right, none wrong (20 before)
+    # 3 of every 10 left out: 136 of 140, 2 wrong (117 before the first frame after each gap was
+    # revised once the next followed it; 57, 9 before the pace was followed)
+    ([i for i in range(200) if i % 10 < 7], 130),
 ], ids=["every third frame", "frames left out"])
 def test_a_folder_of_frames_further_apart_than_guessed_is_read_at_its_own_pace(run3, tmp_path, kept, at_least):
     # `segread read FOLDER` stamps the frames 1 s apart; run3's are 1.5 s apart, and these further.
@@ -179,8 +181,9 @@ def test_a_dim_room_with_the_gain_up_is_read_with_the_crop_smoothed(run3):
 
     (before, _), (after, records) = score(False), score(True)
     assert all("smoothed" in r["flags"] for r in records if r["status"] == "accepted")
-    # Measured with the shipped 165843: 39 right, 1 wrong-accepted as it is; 53 and 1 smoothed.
-    assert after.right >= before.right + 10 and after.wrong_accepted <= before.wrong_accepted, (
+    # Measured with the shipped 165843: 48 right, 1 wrong-accepted as it is; 57 and 0 smoothed (39 / 1
+    # and 53 / 1 before a frame out of step with the clock was logged accepted once the next followed it).
+    assert after.right >= before.right + 8 and after.wrong_accepted <= before.wrong_accepted, (
         before.as_dict(), after.as_dict())
 
 

@@ -97,6 +97,26 @@ def test_a_misread_first_frame_never_becomes_the_sessions_start(tmp_path):
     assert (reader.stats.accepted, reader.stats.held) == (3, 1)
 
 
+def test_the_first_frame_after_a_gap_is_logged_accepted_once_the_next_follows_it(tmp_path):
+    # A folder at run3's pace (1.5 a guessed second) with 9 s of frames left out after 95:16: 95:27
+    # runs ahead and waits; 95:28 follows it, so both count. A misread running ahead that nothing
+    # follows (95:39 for 95:33) stays held, for the reason it was held.
+    values = [95 * 60 + (3 * k) // 2 for k in range(26)]
+    del values[12:18]
+    texts = [f"{v // 60:02d}{v % 60:02d}" for v in values]
+    texts[16] = "9539"
+    db, reader, records = _read_jsonl(tmp_path, texts)
+    assert [r["frame"] for r in records] == [f"{i}.jpg" for i in range(len(texts))]
+    assert records[12]["status"] == "accepted" and "followed" in records[12]["flags"]
+    assert "jump-confirmed" in records[13]["flags"]
+    assert records[16]["status"] == "held" and "runs ahead of 95:31" in records[16]["reason"]
+    assert all(r["status"] == "accepted" for i, r in enumerate(records) if i != 16)
+    (session,) = list_sessions(db)
+    assert session["readings"] == len(texts) - 1
+    rows = list(db.query("SELECT status, reason FROM readings ORDER BY id"))
+    assert rows[12]["status"] == "accepted" and rows[16]["reason"] == records[16]["reason"]
+
+
 def test_a_first_pair_the_steady_digits_doubt_is_held_for_review(tmp_path):
     # Dim light: the leading 9 of 95:24... reads 3, 4, 9 or 5 in turn, so no two frames in a row
     # agree until 35:32, 35:33. The frames before voted on that place: their segments make a 9.
