@@ -25,7 +25,7 @@ digit (a 5 seen as a 9 turns 12:55 into 12:59), so such a reading is held until 
 follows it; one misread then costs one held frame instead of a wrong reading and the held frames
 after it. The clock is measured from the last accepted reading, and from the one before it too
 when that last step lagged the clock (a misread that fell short would otherwise make the true
-frames after it run ahead). A reading two or more short of where the clock puts the display (a
+frames after it run ahead). A reading more than two short of where the clock puts the display (a
 seconds digit misread low under glare, or a paused display) is held the same way until the next
 frame follows it: taken, it set the track seconds behind the display, and the track then took the
 later frames misread low and held the true ones as too far ahead. The session reads no frame as a
@@ -235,9 +235,8 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             return stepped or decoded
         # They disagree: the one nearer the clock, by half a unit or more (a true 16 -> 17 caught
         # half a second in may score 8 second), else neither.
-        prev, prev_t = self.anchor
-        clock = self.pace() * max(t - prev_t, 0.0)
-        off = [abs((self.step(prev, r.value, t - prev_t) or 0.0) - clock) for r in (stepped, decoded)]
+        clock = self.pace() * max(t - self.anchor[1], 0.0)
+        off = [abs(self._advance(r.text, t) - clock) for r in (stepped, decoded)]
         if abs(off[0] - off[1]) < 0.5:
             return None
         return stepped if off[0] < off[1] else decoded
@@ -482,7 +481,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             followed = self._follows_held(reading, t)
             if followed is not None:
                 return followed
-            # Short of the clock by two or more: a paused display, or a seconds digit misread low
+            # More than two short of the clock: a paused display, or a seconds digit misread low
             # (under glare 97:27 read 97:21 four frames after 97:21, and the track took it, fell
             # 6 s behind and took every later frame whose seconds digit was misread low).
             self._ahead = (reading.value, t)
