@@ -79,6 +79,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     _peak: int = field(default=0, repr=False)  # the most net support the track had
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead or falling behind
     _ahead_frames: int = field(default=0, repr=False)  # frames judged since `_ahead` was held
+    _paused: bool = field(default=False, repr=False)  # a pause confirmed, and the display has not advanced since
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
@@ -301,6 +302,8 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         else:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
+            if delta:
+                self._paused = False
             if delta is not None and t > prev_t:
                 if delta < self.pace() * (t - prev_t) - 1.0:
                     self._lag = (delta, prev_t)
@@ -427,12 +430,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
         )
 
-    @property
-    def _standing(self) -> bool:
-        """Whether the display stood still over the anchor's own step (a pause the frame after it
-        confirmed): one still paused, or starting again, falls behind the clock by nature."""
-        return bool(self._paces) and self._paces[-1][0] == 0
-
     def _follows_held(self, reading: Reading, t: float) -> Reading | None:
         """Accept the reading held out of step with the clock on the frame before (`_ahead`) and
         this one, when this one follows it at the pace of that jump or the session's: the display
@@ -449,6 +446,9 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         self._accept(ahead, ahead_t)
         self._accept(reading.value, t)
         self.confirmed = ahead_t
+        # The same time on two frames after it fell behind the clock: the display is paused, and one
+        # still paused, or starting again, falls behind by nature.
+        self._paused = step == 0
         return Reading(
             reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
             reading.flags + ("jump-confirmed",),
@@ -475,7 +475,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         delta = self.step(prev, reading.value, t - prev_t)
         shown = self.fmt.show
         if delta is not None and not self._beyond(delta, t):
-            if not self.falls_behind(delta, t - prev_t) or self._standing:
+            if not self.falls_behind(delta, t - prev_t) or self._paused:
                 self._accept(reading.value, t)
                 return reading
             followed = self._follows_held(reading, t)
