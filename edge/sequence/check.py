@@ -79,7 +79,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     _peak: int = field(default=0, repr=False)  # the most net support the track had
     _ahead: tuple[float, float] | None = field(default=None, repr=False)  # (value, t) held for running ahead or falling behind
     _ahead_frames: int = field(default=0, repr=False)  # frames judged since `_ahead` was held
-    _paused: bool = field(default=False, repr=False)  # a pause confirmed, and the display has not advanced since
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
@@ -302,8 +301,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         else:
             prev, prev_t = self.anchor
             delta = self.step(prev, value, t - prev_t)
-            if delta:
-                self._paused = False
             if delta is not None and t > prev_t:
                 if delta < self.pace() * (t - prev_t) - 1.0:
                     self._lag = (delta, prev_t)
@@ -446,9 +443,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         self._accept(ahead, ahead_t)
         self._accept(reading.value, t)
         self.confirmed = ahead_t
-        # The same time on two frames after it fell behind the clock: the display is paused, and one
-        # still paused, or starting again, falls behind by nature.
-        self._paused = step == 0
         return Reading(
             reading.text, reading.value, reading.confidence, reading.digits, "accepted", None,
             reading.flags + ("jump-confirmed",),
@@ -475,7 +469,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         delta = self.step(prev, reading.value, t - prev_t)
         shown = self.fmt.show
         if delta is not None and not self._beyond(delta, t):
-            if not self.falls_behind(delta, t - prev_t) or self._paused:
+            if not self.falls_behind(delta, t - prev_t):
                 self._accept(reading.value, t)
                 return reading
             followed = self._follows_held(reading, t)

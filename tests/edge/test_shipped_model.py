@@ -154,7 +154,7 @@ def test_glare_over_the_minutes_never_sets_the_track_behind_the_display(run3):
     glared = [Frame(change(f.image, box), f.name, f.index, f.t) for f in frames]
     reader = Reader(OnnxDetector(resolve_model(), device="cpu"), "time")
     score = score_results(read_frames(reader, glared), load_truth(run3.with_suffix(".csv")))
-    # Measured with the shipped 165843: 121 right and 11 wrong-accepted (117 and 18 before a
+    # Measured with the shipped 165843: 123 right and 11 wrong-accepted (117 and 18 before a
     # reading short of the clock was held).
     assert score.right >= 115 and score.wrong_accepted <= 13, score.as_dict()
 

@@ -117,6 +117,21 @@ def test_the_first_frame_after_a_gap_is_logged_accepted_once_the_next_follows_it
     assert rows[12]["status"] == "accepted" and rows[16]["reason"] == records[16]["reason"]
 
 
+def test_a_long_pause_read_every_5_s_is_logged_accepted(tmp_path):
+    # Dedup reads an unchanged display every 5 s: each frame of a pause falls behind the clock and
+    # waits; the next, showing the same time, follows it, and both are logged accepted.
+    texts = ["1300", "1305", "1310", "1315"] + ["1315"] * 8 + ["1317", "1322", "1327"]
+    det = FakeDetector([digits_at(t) for t in texts])
+    db = open_db(tmp_path / "s.db")
+    out = io.StringIO()
+    run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=5.0), Reader(det, "time", use_crop=False),
+        SessionLog(db, "test", "fake", "time"), jsonl=out)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["status"] for r in records] == ["accepted"] * len(texts), [r["reason"] for r in records]
+    assert sum("followed" in r["flags"] for r in records) >= 4
+    assert [r["status"] for r in db.query("SELECT status FROM readings")] == ["accepted"] * len(texts)
+
+
 def test_a_first_pair_the_steady_digits_doubt_is_held_for_review(tmp_path):
     # Dim light: the leading 9 of 95:24... reads 3, 4, 9 or 5 in turn, so no two frames in a row
     # agree until 35:32, 35:33. The frames before voted on that place: their segments make a 9.
