@@ -125,7 +125,8 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         if self.provisional and self.fmt.kind == "time":
             upper = min(upper, int(self._upper(t)))
         texts = self._texts(prev - int(self.back_tolerance), prev + upper)
-        return [text for text in texts if not self.falls_behind(self._advance(text, t), t - prev_t)]
+        low = self.behind_limit(t - prev_t)  # once, not per text: each pace() sums the recent steps
+        return [text for text in texts if self._advance(text, t) >= low]
 
     def _advance(self, text: str, t: float) -> float:
         """The advance from the anchor to `text` at t (rollover-aware); -1 where none fits."""

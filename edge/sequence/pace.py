@@ -88,6 +88,12 @@ class Pace:
         advanced in dt at the session's pace (`pace_error` less where the frame times are a guess):
         a display paused, or a digit misread low. Two, as run3's frames 1.5 s apart step 1 or 2 and
         a repeated reading (a frame caught as the display changes) is 1.5 short."""
+        return delta < self.behind_limit(dt)
+
+    def behind_limit(self, dt: float) -> float:
+        """The least advance in dt that does not fall behind the clock (`falls_behind`); -inf where
+        the rule does not apply (not provisional, not a time display, or no pace known yet)."""
+        if not (self.provisional and self.fmt.kind == "time" and self.pace_known):
+            return -np.inf
         pace = self.pace()
-        expected = max(dt, 0.0) * pace * (1.0 - self.pace_error * self.guessed(pace))
-        return self.provisional and self.fmt.kind == "time" and self.pace_known and delta < expected - 2.0
+        return max(dt, 0.0) * pace * (1.0 - self.pace_error * self.guessed(pace)) - 2.0
