@@ -138,8 +138,9 @@ sessions_option = click.option(
                    "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
 @click.option("--degrade", "degraded_per_image", type=int, default=0, show_default=True,
               help="Copies of each display crop under glare, little light, heavy JPEG or focus blur (train and val).")
-@click.option("--degrade-styles", "degraded_styles", type=click.Choice(["narrow", "wide"]), default="narrow",
-              show_default=True, help="wide: --degrade copies also reach a quarter of the light, and haze.")
+@click.option("--degrade-styles", "degraded_styles", type=click.Choice(["narrow", "glare", "wide"]), default="narrow",
+              show_default=True, help="glare: --degrade copies' glare also has hard edges (a lamp's reflection); "
+                                      "wide: that, a quarter of the light, and haze.")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @relabel_option

@@ -160,7 +160,7 @@ def make_distant(
     return made
 
 
-def degraded_style(rng: np.random.Generator, size: int, wide: bool = False) -> dict:
+def degraded_style(rng: np.random.Generator, size: int, styles: str = "narrow") -> dict:
     """Conditions a webcam's display crop meets that the labeled photos rarely show, each on its
     own chance, at least one always: glare washing out part of the LCD, little light, heavy
     compression, focus blur, haze; sensor noise throughout (more in little light). `size` is the
@@ -172,7 +172,13 @@ def degraded_style(rng: np.random.Generator, size: int, wide: bool = False) -> d
     conditions (bench/perturb.py), which go beyond the narrow styles. A CPU candidate trained on
     them (`segread-20261201-202146`) read haze, noise and JPEG 15 better but night worse (more
     wrong-accepted), and its gate kept it aside; so wide is the retrain's choice
-    (`--degrade-styles wide`), not its default."""
+    (`--degrade-styles wide`), not its default.
+
+    `glare` is narrow with the glare's edge drawn from soft to hard (blurred over 0.04 to 0.25 of
+    its size, always 0.25 in narrow): a lamp's reflection whose edge crosses a digit washes out
+    part of it (an 8's middle bar, read 0), which run3 under bench/perturb.py's hard-edged glare
+    over the minutes shows and the soft glare never taught. wide has it too."""
+    wide = styles == "wide"
     style = {"noise": rng.uniform(0.003, 0.015)}
     while len(style) == 1:
         if rng.random() < 0.5:
@@ -185,10 +191,12 @@ def degraded_style(rng: np.random.Generator, size: int, wide: bool = False) -> d
             style["blur"] = rng.uniform(0.6, 1.8) * size / 128
         if wide and rng.random() < 0.2:
             style["haze"] = rng.uniform(0.35, 0.7)
+    if styles != "narrow" and "glare" in style:  # drawn last: narrow's draws, the test view's, stay as they were
+        style["glare_edge"] = rng.uniform(0.04, 0.25)
     return style
 
 
-def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: int = 0, wide: bool = False) -> list[Item]:
+def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: int = 0, styles: str = "narrow") -> list[Item]:
     """`per_image` copies of each item under `degraded_style` (the renderer's own degradations,
     edge.synth_scene.degrade, on the real image); boxes unchanged. run3 under glare, half the light
     or JPEG quality 15 (bench/perturb.py) loses most readings or accepts wrong ones."""
@@ -202,7 +210,7 @@ def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: in
             continue
         rng = np.random.default_rng([seed, 11, *item.image.name.encode()])
         for k in range(per_image):
-            style = degraded_style(rng, max(image.shape[:2]), wide)
+            style = degraded_style(rng, max(image.shape[:2]), styles)
             out = degrade(image.astype(np.float32) / 255, rng, style)
             made.append(_write(out, list(item.boxes), item, f"{item.image.stem}.deg{k}", out_dir))
     log.info("made %d degraded copies of %d images", len(made), len(items))

@@ -34,7 +34,7 @@ class RetrainOptions:
     row_crops: bool = True  # and one crop around each row of a photo of several rows (trainer.crops.label_rows)
     distant_per_image: int = 0  # whole photos shrunk as a camera further away sees them
     degraded_per_image: int = 0  # display crops under glare, little light, heavy JPEG, blur
-    degraded_styles: str = "narrow"  # or "wide": less light, and haze (trainer.crops.degraded_style)
+    degraded_styles: str = "narrow"  # "glare": hard-edged glare too; "wide": that, less light and haze (trainer.crops.degraded_style)
     synthetic: int = 0
     corrections: list[Path] = field(default_factory=list)  # review-queue labels: train side only
     relabel: list[Path] = field(default_factory=list)  # checked labels replacing those of labeled photos (trainer.audit)
@@ -108,7 +108,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
         far = crops.make_distant(parts[name], run_dir / "distant" / name, options.distant_per_image,
                                  options.settings.seed) if options.distant_per_image else []
         worse = crops.make_degraded(extra, run_dir / "degraded" / name, options.degraded_per_image,
-                                    options.settings.seed, wide=options.degraded_styles == "wide") \
+                                    options.settings.seed, styles=options.degraded_styles) \
             if options.degraded_per_image else []
         parts[name] = kept + extra + far + worse
         sizes[f"{name}_crops"] = len(extra)

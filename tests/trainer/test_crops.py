@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edge.labels import LabelBox, write_label_file
+from edge.synth_scene import add_glare
 from edge.track import crop_box as crop_window
 from trainer.crops import (
     boxes_in_window, degraded_style, digit_height_at, label_rows, make_crops, make_degraded, make_distant, reader_crops,
@@ -173,10 +174,30 @@ def test_degraded_copies_keep_labels_and_source_and_are_the_same_each_run(tmp_pa
 
 def test_every_degraded_style_has_a_condition_and_all_conditions_occur():
     rng = np.random.default_rng(0)
-    styles = [degraded_style(rng, 200, wide=True) for _ in range(300)]
+    styles = [degraded_style(rng, 200, styles="wide") for _ in range(300)]
     assert all(len(s) >= 2 for s in styles)  # noise and at least one more
     assert {"glare", "exposure", "jpeg", "blur", "haze"} <= {k for s in styles for k in s}
     assert min(s["exposure"] for s in styles if "exposure" in s) < 0.3  # as dim as run3's "night"
     # The default, which the frozen test split's degraded view is made with, keeps its first styles.
     narrow = [degraded_style(rng, 200) for _ in range(300)]
     assert not any("haze" in s for s in narrow) and min(s["exposure"] for s in narrow if "exposure" in s) >= 0.4
+    assert not any("glare_edge" in s for s in narrow)  # soft glare only
+
+
+def test_glare_styles_draw_hard_edged_glare_and_leave_the_narrow_draws_as_they_were():
+    narrow = [degraded_style(np.random.default_rng(k), 128) for k in range(200)]
+    glare = [degraded_style(np.random.default_rng(k), 128, styles="glare") for k in range(200)]
+    # The same conditions drawn; only the glare's edge is added.
+    assert [{k: v for k, v in g.items() if k != "glare_edge"} for g in glare] == narrow
+    edges = [g["glare_edge"] for g in glare if "glare" in g]
+    assert len(edges) == sum("glare" in s for s in narrow) and min(edges) < 0.08 and max(edges) > 0.2
+
+
+def test_a_hard_edged_glare_changes_brightness_over_fewer_pixels_than_a_soft_one():
+    def profile(edge: float) -> np.ndarray:
+        img = np.zeros((128, 128, 3), np.float32)
+        add_glare(img, np.random.default_rng(3), 0.6, 40.0, edge)
+        return img[..., 1]
+    soft, hard = profile(0.25), profile(0.04)
+    ramp = lambda img: int(((img > 0.06) & (img < 0.54)).sum())  # neither dark nor at full glare
+    assert hard.max() > 0.55 and ramp(hard) < ramp(soft) / 2
