@@ -38,6 +38,8 @@ CONDITIONS = {
     "every 2nd from frame 1": (lambda: range(1, N, 2), None),
     "every 3rd (4.5 s apart)": (lambda: range(0, N, 3), None),
     "every 4th (6 s apart)": (lambda: range(0, N, 4), None),
+    "every 6th (9 s apart)": (lambda: range(0, N, 6), None),
+    "every 10th (15 s apart)": (lambda: range(0, N, 10), None),
     "3 of every 10 left out": (lambda: [i for i in range(N) if i % 10 < 7], None),
     "a fifth left out at random": (lambda: np.flatnonzero(np.random.default_rng(3).random(N) >= 0.2), None),
     "30 s left out (50-69)": (lambda: [i for i in range(N) if not 50 <= i < 70], None),

@@ -49,7 +49,7 @@ from edge.labels import DIGIT_TO_CLASS
 from edge.reading import SCAN_REASON, DisplayFormat, Reading
 from edge.segments import shows_step
 from edge.sequence.pace import ROLLOVER_PERIODS, Pace
-from edge.sequence.scan import ClockEvidence
+from edge.sequence.scan import GAP, ClockEvidence
 from edge.sequence.vote import SegmentVote
 
 @dataclass
@@ -81,6 +81,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     _ahead_frames: int = field(default=0, repr=False)  # frames judged since `_ahead` was held
     _lag: tuple[float, float] | None = field(default=None, repr=False)  # (advance, t before it) of a last step that lagged the clock
     _first: tuple[float, float, int] | None = field(default=None, repr=False)  # (value, t, frames waited) of an unchecked reading held
+    _unsure: deque = field(default_factory=lambda: deque(maxlen=2), repr=False)  # (value, t) of the last unchecked readings held
     confirmed: float | None = field(default=None, repr=False)  # t of the unchecked reading the last frame confirmed
     doubted: tuple[float, str, str | None] | None = field(default=None, repr=False)  # ... or (t, reason, suggestion) where the vote doubts it
     _paces: deque = field(default_factory=lambda: deque(maxlen=16), repr=False)  # (advance, dt) of accepted steps
@@ -293,21 +294,23 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             and self.session_reading(reading, t) is not None
         )
 
-    def _accept(self, value: float, t: float) -> None:
-        """Move the anchor to an accepted reading; its advance teaches the session's pace."""
+    def _accept(self, value: float, t: float, advance: float | None = None) -> None:
+        """Move the anchor to an accepted reading; its advance (`advance` where the window cannot
+        tell it yet: a steady run's) teaches the session's pace."""
         self._lag = None
         if self.anchor is None:
             self._track, self._peak = (t, 0.0), 0
             self._trail.clear()
         else:
             prev, prev_t = self.anchor
-            delta = self.step(prev, value, t - prev_t)
+            delta = self.step(prev, value, t - prev_t) if advance is None else advance
             if delta is not None and t > prev_t:
                 if delta < self.pace() * (t - prev_t) - 1.0:
                     self._lag = (delta, prev_t)
                 self._paces.append((delta, t - prev_t))
                 self._track = (self._track[0], self._track[1] + delta)
         self.anchor = (value, t)
+        self._unsure.clear()
         self._support = min(self._support + 1, self.max_support)
         self._peak = max(self._peak, self._support)
         self._trail.append((value, t))
@@ -408,25 +411,49 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
     def _first_reading(self, reading: Reading, t: float, first: tuple[float, float, int] | None) -> Reading:
         """An unchecked reading: accepted with the one held before it (`first`) when this one follows
         it in the plausible window (not at the clock's pace: the frame times of a folder may be a
-        poor guess, and no pace is known yet); else held in its place until a sure reading follows
-        it, through at most `first_wait` frames without one."""
+        poor guess, and no pace is known yet), or with the two held before it when the three advance
+        at one steady pace beyond the window (`steady_run`); else held in its place until a sure
+        reading follows it, through at most `first_wait` frames without one."""
         if not self.confirm_first:
             self._accept(reading.value, t)
             return reading
+        run, steady = [], False
         if first is not None:
             value, seen, _ = first
             delta = self.step(value, reading.value, t - seen)
             if delta is not None and t > seen:
-                self.anchor, self._support = None, 0  # a new track: nothing before the gap speaks for it
-                self._accept(value, seen)
-                self._accept(reading.value, t)
-                self.confirmed = seen
-                return reading
+                run = [(value, seen), (reading.value, t)]
+        if not run:
+            run = self.steady_run(reading.value, t)
+            steady = bool(run)
+        if run:
+            self.anchor, self._support = None, 0  # a new track: nothing before the gap speaks for it
+            for k, (value, seen) in enumerate(run):  # a steady run's steps teach the pace at once
+                self._accept(value, seen, value - run[k - 1][0] if steady and k else None)
+            if first is not None and first[1] == run[-2][1]:
+                self.confirmed = first[1]
+            return reading
+        self._unsure.append((reading.value, t))
         self._first = (reading.value, t, 0)
         what = "the session's first reading" if self.anchor is None else "the first reading in a long while"
         return reading.with_verdict(
             "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
         )
+
+    def steady_run(self, value: float, t: float) -> list[tuple[float, float]]:
+        """The two unchecked readings held last and this one, when the three advance at one steady
+        pace (each step within two units of what the other's pace gives it: a tick, and a frame
+        caught mid-update) by up to `GAP` a step; else []. A folder of frames 6 s apart replayed at
+        a guessed 1 s advances 6 a second of frame time, beyond the plausible window (2 a second
+        plus 3), so no first reading ever followed another and every frame was held (`--interval`
+        was the only way to read it); misreads do not line up like that. A time display only."""
+        if self.fmt.kind != "time" or len(self._unsure) < 2:
+            return []
+        run = [*self._unsure, (value, t)]
+        (d1, dt1), (d2, dt2) = ((b - a, b_t - a_t) for (a, a_t), (b, b_t) in zip(run, run[1:]))
+        if min(dt1, dt2) <= 0 or not (0 < d1 <= GAP and 0 < d2 <= GAP) or abs(d2 - d1 * dt2 / dt1) > 2.0:
+            return []
+        return run
 
     def _follows_held(self, reading: Reading, t: float) -> Reading | None:
         """Accept the reading held out of step with the clock on the frame before (`_ahead`) and

@@ -290,6 +290,34 @@ def test_a_folder_of_frames_further_apart_than_the_window_is_followed_at_its_pac
     assert all(r.status == "accepted" for r in out[3:])
 
 
+def test_a_folder_beyond_the_window_from_its_first_frame_is_followed_from_its_third():
+    # Frames 6 s apart replayed at a guessed 1 s: no reading follows the one before it in the
+    # plausible window (2 a second plus 3), so, with no pace known yet, every frame was held.
+    check = SequenceCheck(TIME)
+    values = np.cumsum([95 * 60 + 24, 6, 6, 5, 7, 6, 6, 6, 5])
+    out = [check.update(read_digits(digits_at(TIME.text(v).replace(":", "")), TIME), float(k))
+           for k, v in enumerate(values)]
+    assert [r.status for r in out[:2]] == ["held", "held"]
+    assert all(r.status == "accepted" for r in out[2:])
+    assert check.pace() == pytest.approx(6.0, abs=0.2)
+    # The third frame confirmed the second (the read loop revises it); the first stays held.
+    replay = SequenceCheck(TIME)
+    for k in range(3):
+        replay.update(read_digits(digits_at(TIME.text(values[k]).replace(":", "")), TIME), float(k))
+    assert replay.confirmed == 1.0
+
+
+@pytest.mark.parametrize("texts", [
+    ["1000", "1017", "1041"],  # steps of 17 and 24: no steady pace
+    ["1000", "1030", "1020"],  # back
+    ["1000", "1200", "1400"],  # two minutes a frame: a minutes digit misread, not a spacing
+])
+def test_first_readings_beyond_the_window_that_keep_no_steady_pace_stay_held(texts):
+    check = SequenceCheck(TIME)
+    out = [check.update(read_digits(digits_at(text), TIME), float(k)) for k, text in enumerate(texts)]
+    assert all(r.status == "held" for r in out) and check.anchor is None
+
+
 @pytest.mark.parametrize("fps", [10, 30])
 def test_a_time_lapse_video_is_followed_at_the_pace_its_display_shows(fps):
     # Frames 1.5 s apart played `fps` a second: the display advances 15 or 45 a second of the
