@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
           f"faint segment in {args.faint:.0%} of sessions, reset in {args.reset:.0%}, dim place in {args.dim:.0%}, "
           f"scan in {args.scan:.0%}")
     print(f"{'frames':<30} {'policy':<12} {'right':>8} {'wrong-accepted':>15} {'held':>8}")
-    for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s")):
+    for spacing, clock in ((1.0, "capture"), (1.5, "capture"), (1.5, "guess 1 s"), (3.0, "guess 1 s"), (6.0, "guess 1 s")):
         totals = {name: np.zeros(3, int) for name in POLICIES}
         for s in range(args.sessions):
             rng = np.random.default_rng([args.seed, s, int(spacing * 10)])
