@@ -121,8 +121,8 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
 @click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Pace a folder or file at this rate (default: as fast as the reader goes).")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Seconds between a folder's frames when captured (their timestamps); frames up to about 4 times "
-                   "further apart, or some left out, are followed at the pace the display shows.")
+              help="Seconds between a folder's frames when captured (their timestamps); frames further apart (up to a "
+                   "minute), or some left out, are followed at the pace the display shows.")
 @click.option("--queue/--no-queue", "queue", default=True, show_default=True,
               help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
 def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
@@ -135,8 +135,8 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
       segread read ../shared/data/sessions/run3_0800-1200 --no-dedup --jsonl out.jsonl
       segread read 0 --db ~/rowing.db
     """
-    from edge.capture import open_source
-    from edge.run import LiveLine, run, stop_on_signals
+    from edge.capture import FolderSource, open_source
+    from edge.run import LiveLine, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, open_db
 
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
@@ -175,6 +175,9 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     )
     if review_queue is not None:
         click.echo(f"{review_queue.summary()}; see: segread review --db {db} list", err=True)
+    hint = spacing_hint(reader, interval) if fps is None and isinstance(src, FolderSource) else None
+    if hint:
+        click.echo(f"segread: {hint}", err=True)
 
 
 @cli.group(invoke_without_command=True)

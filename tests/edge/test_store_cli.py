@@ -15,7 +15,8 @@ import pytest
 from edge.capture import FolderSource
 from edge.cli import main
 from edge.pipeline import Reader
-from edge.run import run
+from edge.reading import DisplayFormat
+from edge.run import run, spacing_hint
 from edge.store import SessionLog, list_sessions, open_db, session_readings
 from tests.conftest import FakeDetector, digits_at
 
@@ -27,13 +28,25 @@ def _frames(folder, n):
     return folder
 
 
-def _read(tmp_path, texts, db_name="s.db", log=None):
+def _read(tmp_path, texts, db_name="s.db", log=None, interval=1.0):
     det = FakeDetector([digits_at(t) if t else digits_at("") for t in texts])
     reader = Reader(det, "time", use_crop=False)
+    tmp_path.mkdir(exist_ok=True)
     db = open_db(tmp_path / db_name)
     log = log or SessionLog(db, "test", "fake", "time")
-    run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=1.0), reader, log)
+    run(FolderSource(_frames(tmp_path / "frames", len(texts)), interval=interval), reader, log)
     return db, reader
+
+
+def test_a_folder_further_apart_than_stamped_is_read_and_the_interval_it_looks_is_suggested(tmp_path):
+    time = DisplayFormat.parse("time")
+    texts = [time.text(95 * 60 + 24 + 6 * k) for k in range(12)]  # captured 6 s apart
+    _, reader = _read(tmp_path, texts)
+    assert reader.stats.accepted >= 10
+    assert spacing_hint(reader, 1.0).endswith("--interval 6.0 stamps them as the display shows")
+    # Frames stamped as captured: nothing to suggest.
+    _, stamped = _read(tmp_path / "b", texts[:], interval=6.0)
+    assert stamped.stats.accepted >= 10 and spacing_hint(stamped, 6.0) is None
 
 
 def test_session_log_holds_every_reading_and_one_session_across_rollover(tmp_path):
