@@ -172,9 +172,13 @@ def _edge_shade(h: int, w: int) -> np.ndarray:
     return (0.8 + 0.2 * np.minimum.outer(np.minimum(ys, ye), np.minimum(xs, xe))).astype(np.float32)
 
 
-def add_glare(img: np.ndarray, rng: np.random.Generator, strength: float, size: float, edge: float = 0.25) -> None:
-    """Add a bright elliptical blob in place, its edge blurred over `edge` of `size` (0.25: soft, a
-    window's reflection; 0.05: the hard edge of a lamp's, crossing a digit)."""
+SOFT_GLARE_EDGE = 0.25  # a glare blob's edge blurred over this share of its size: a window's reflection
+
+
+def add_glare(img: np.ndarray, rng: np.random.Generator, strength: float, size: float,
+              edge: float = SOFT_GLARE_EDGE) -> None:
+    """Add a bright elliptical blob in place, its edge blurred over `edge` of `size` (soft by
+    default; 0.05: the hard edge of a lamp's reflection, crossing a digit)."""
     h, w = img.shape[:2]
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)
     ax, ay = size * rng.uniform(0.3, 1.0), size * rng.uniform(0.15, 0.6)
@@ -192,7 +196,7 @@ def degrade(img: np.ndarray, rng: np.random.Generator, style: dict, scale: float
     if style.get("haze", 0) > 0:
         img = img * style["haze"] + (1 - style["haze"]) * 0.6
     if style.get("glare", 0) > 0:
-        add_glare(img, rng, style["glare"], 0.35 * min(img.shape[:2]) * max(scale, 0.3), style.get("glare_edge", 0.25))
+        add_glare(img, rng, style["glare"], 0.35 * min(img.shape[:2]) * max(scale, 0.3), style.get("glare_edge", SOFT_GLARE_EDGE))
     if style.get("motion", 0) > 0.5:
         k = int(style["motion"] * scale) | 1
         kernel = np.zeros((k, k), np.float32)

@@ -20,6 +20,7 @@ import numpy as np
 
 from edge.errors import DatasetError, OutputError
 from edge.labels import LabelBox, write_label_file
+from edge.synth_scene import SOFT_GLARE_EDGE, degrade
 from edge.track import FIND_SIZE, crop_box
 from trainer.dataset import Dataset, Item, gather_folder
 
@@ -192,7 +193,7 @@ def degraded_style(rng: np.random.Generator, size: int, styles: str = "narrow") 
         if wide and rng.random() < 0.2:
             style["haze"] = rng.uniform(0.35, 0.7)
     if styles != "narrow" and "glare" in style:  # drawn last: narrow's draws, the test view's, stay as they were
-        style["glare_edge"] = rng.uniform(0.04, 0.25)
+        style["glare_edge"] = rng.uniform(0.04, SOFT_GLARE_EDGE)
     return style
 
 
@@ -200,8 +201,6 @@ def make_degraded(items: list[Item], out_dir: Path, per_image: int = 1, seed: in
     """`per_image` copies of each item under `degraded_style` (the renderer's own degradations,
     edge.synth_scene.degrade, on the real image); boxes unchanged. run3 under glare, half the light
     or JPEG quality 15 (bench/perturb.py) loses most readings or accepts wrong ones."""
-    from edge.synth_scene import degrade
-
     out_dir = _out_dir(out_dir)
     made = []
     for item in items:
