@@ -219,8 +219,11 @@ class SessionLog:
                 self.db.execute("UPDATE readings SET reason = ? WHERE id = ?", [r.reason, row_id])
                 return
             self.db.execute("UPDATE readings SET status = 'accepted', reason = NULL WHERE id = ?", [row_id])
-            # It and the frames logged while it waited belong to the session it opened or joined.
-            self.db.execute("UPDATE readings SET session_id = ? WHERE id >= ?", [self.session_id, row_id])
+            # It and the frames this log wrote while it waited belong to the session it opened or
+            # joined (not by id range alone: another process may write the same database).
+            waited = [row for _, _, row in self._rows if row >= row_id]
+            self.db.execute(f"UPDATE readings SET session_id = ? WHERE id IN ({', '.join('?' * len(waited))})",
+                            [self.session_id, *waited])
             self._count(r.value, now)
 
         self._write(write)

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import json
 import os
@@ -108,6 +109,28 @@ def test_a_misread_first_frame_never_becomes_the_sessions_start(tmp_path):
     assert [r["status"] for r in rows] == ["held", "accepted", "accepted", "accepted"]
     assert rows[0]["reason"] == records[0]["reason"] and {r["session_id"] for r in rows[1:]} == {session["id"]}
     assert (reader.stats.accepted, reader.stats.held) == (3, 1)
+
+
+def test_a_second_writer_on_the_database_keeps_its_own_readings(tmp_path):
+    # `segread serve` and a hand-run `segread read` may log to one database: a first reading's
+    # verdict, revised once the next follows it, moves only this log's rows into its session.
+    class Interleaved(SessionLog):
+        def record(self, result):
+            super().record(result)
+            other.record(dataclasses.replace(result, frame=f"other-{result.frame}"))
+
+    path = tmp_path / "s.db"
+    other = SessionLog(open_db(path), "other", "fake", "time")
+    db, _ = _read(tmp_path, ["9524", "9525", "9526", "9527"], log=Interleaved(open_db(path), "this", "fake", "time"))
+    rows = list(db.query("SELECT frame, status, session_id FROM readings ORDER BY id"))
+    mine = [r for r in rows if not r["frame"].startswith("other-")]
+    theirs = [r for r in rows if r["frame"].startswith("other-")]
+    assert [r["status"] for r in mine] == ["accepted"] * 4 and len({r["session_id"] for r in mine}) == 1
+    assert mine[0]["session_id"] not in {r["session_id"] for r in theirs}
+    sessions = {s["id"]: s for s in list_sessions(db)}
+    assert sessions[mine[0]["session_id"]]["readings"] == 4
+    for sid in {r["session_id"] for r in theirs} - {None}:
+        assert sessions[sid]["readings"] == sum(r["session_id"] == sid for r in theirs)
 
 
 def test_the_first_frame_after_a_gap_is_logged_accepted_once_the_next_follows_it(tmp_path):
