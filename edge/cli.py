@@ -10,13 +10,13 @@ import logging
 import sys
 import threading
 from importlib.metadata import entry_points
-from pathlib import Path
 
 import click
 
 from edge.errors import SegreadError
 
 DEFAULT_DB = "segread.db"
+SQLITE_MAX_INT = 2**63 - 1  # an id beyond it is none SQLite could hold
 
 
 # Commands of edge/ that live beside their stage, imported only when used.
@@ -139,6 +139,9 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     from edge.run import LiveLine, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, open_db
 
+    from edge.files import open_lines
+
+    out = open_lines(jsonl)  # before the model loads: a path it cannot write is told at once
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
     store = open_db(db)
     src = open_source(source, fps=fps, interval=interval)
@@ -146,7 +149,6 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
     log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
     click.echo(f"segread: reading {source} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
-    out = sys.stdout if jsonl == "-" else (open(jsonl, "w") if jsonl else None)
     stop = threading.Event()
     live, review_queue = LiveLine(), None
     if queue:
@@ -159,7 +161,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
             run(src, reader, log, jsonl=out, live=live, stop=stop,
                 on_result=review_queue.consider if review_queue else None)
     finally:
-        if out not in (None, sys.stdout):
+        if out is not None:
             out.close()
     corrupt = getattr(src, "corrupt", [])
     if corrupt:
@@ -196,9 +198,7 @@ def sessions(ctx, db):
 
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is None:
-        if not Path(db).exists():
-            raise click.ClickException(f"no database at {db}")
-        rows = list_sessions(open_db(db))
+        rows = list_sessions(open_db(db, readonly=True))
         if not rows:
             click.echo("no sessions")
         for s in rows:
@@ -209,7 +209,7 @@ def sessions(ctx, db):
 
 
 @sessions.command("export")
-@click.argument("session_id", type=int)
+@click.argument("session_id", type=click.IntRange(1, SQLITE_MAX_INT))
 @click.option("--csv", "as_csv", is_flag=True, help="CSV (default).")
 @click.option("--json", "as_json", is_flag=True, help="JSON.")
 @click.option("--tcx", "as_tcx", is_flag=True, help="TCX (Garmin Training Center; Strava and Garmin Connect import it).")
@@ -219,7 +219,9 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
     """Write one session's readings to stdout as CSV, JSON or TCX."""
     from edge.store import open_db, session_readings
 
-    db = open_db(ctx.obj["db"])
+    if as_csv + as_json + as_tcx > 1:
+        raise click.UsageError("choose one of --csv, --json and --tcx")
+    db = open_db(ctx.obj["db"], readonly=True)
     session = db["sessions"].get(session_id) if db["sessions"].count_where("id = ?", [session_id]) else None
     if session is None:
         raise click.ClickException(f"no session {session_id}")

@@ -76,12 +76,14 @@ def demo(model, device, seconds, fps, start, seed, db, jsonl):
 
     from edge.dedup import DedupGate
     from edge.detect import OnnxDetector
+    from edge.files import open_lines
     from edge.models import resolve_model
     from edge.pipeline import Reader
     from edge.run import LiveLine, run
     from edge.store import SessionLog, list_sessions, open_db
     from edge.synth import SyntheticWorkout
 
+    out = open_lines(jsonl)
     detector = OnnxDetector(resolve_model(model), device=device)
     workout = SyntheticWorkout(seconds=seconds, fps=fps, start=start, seed=seed, wrap_minutes=99)
     truth = {str(row["frame"]): truth_options(row) for row in workout.truth_rows()}
@@ -90,7 +92,6 @@ def demo(model, device, seconds, fps, start, seed, db, jsonl):
         store = open_db(db or Path(tmp) / "demo.db")
         log = SessionLog(store, source=f"synthetic workout seed {seed}", model=detector.model_id, fmt="time")
         records: list[dict] = []
-        out = open(jsonl, "w") if jsonl else None
         click.echo(
             f"segread demo: {len(workout)} synthetic frames from {start}, model {detector.model_id} "
             f"on {detector.providers[0]}", err=True

@@ -4,8 +4,11 @@ either, and a full disk or a signal mid-write leaves the old file and no tempora
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Callable
+
+from edge.errors import OutputError
 
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -35,3 +38,36 @@ def _fsync(path: Path) -> None:
 def write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically and durably."""
     write_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
+class LineOutput:
+    """A stream of lines for `--jsonl PATH`, or stdout for `-`: a file it cannot make or write (a
+    folder, a missing folder, a full disk) is an OutputError naming it, not a traceback."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._fh = sys.stdout if path == "-" else open(path, "w")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def write(self, text: str) -> None:
+        self._guard(self._fh.write, text)
+
+    def flush(self) -> None:
+        self._guard(self._fh.flush)
+
+    def close(self) -> None:
+        if self._fh is not sys.stdout:
+            self._guard(self._fh.close)
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+
+def open_lines(path: str | None) -> LineOutput | None:
+    """`LineOutput(path)`, or None without a path."""
+    return LineOutput(path) if path else None

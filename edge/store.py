@@ -71,8 +71,11 @@ def m002_events(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "wall": float, "kind": str, "detail": str, "session_id": int}, pk="id")
 
 
-def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the database and run the migrations it has not seen."""
+def open_db(path: str | Path, readonly: bool = False) -> sqlite_utils.Database:
+    """Open (creating if needed) the database and run the migrations it has not seen; `readonly`,
+    an existing one as it is, for the commands that only look (`open_readonly`)."""
+    if readonly:
+        return open_readonly(path)
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,13 +85,37 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         _migrate(db)
-        # Prove we can write before the first frame is read, not after.
+        # Prove we can write before the first frame is read, not after; leave nothing behind.
         with db.conn:
             db.execute("CREATE TABLE IF NOT EXISTS _write_check (x)")
-            db.execute("DELETE FROM _write_check")
+            db.execute("DROP TABLE _write_check")
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open database {path} for writing: {exc}") from None
     return db
+
+
+def open_readonly(path: str | Path) -> sqlite_utils.Database:
+    """An existing database opened read-only: listing sessions or the queue needs no write access
+    (the service's database is its own user's; its group may read it). A WAL database in a folder
+    the reader cannot write needs its shared-memory file, which SQLite cannot make there: it is
+    then read as it stands on disk (`immutable`), as a stopped reader left it."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no database at {path}")
+    uri = path.resolve().as_uri()
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=10, isolation_level=None)
+            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+            break
+        except sqlite3.Error as exc:
+            error = exc
+    else:
+        raise StoreError(f"cannot read database {path}: {error}")
+    if {fn.__name__ for fn in MIGRATIONS} - done:  # written by an older segread: bring it up to date
+        conn.close()
+        return open_db(path)
+    return sqlite_utils.Database(conn)
 
 
 def _migrate(db: sqlite_utils.Database) -> None:

@@ -217,6 +217,58 @@ def read_only_db(tmp_path):
         os.chmod(tmp_path, stat.S_IRWXU)
 
 
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A stopped reader's database (one session, WAL) in a folder that nobody, root included, may
+    write to: SQLite cannot make the shared-memory file a WAL reader needs there."""
+    folder = tmp_path / "ro"
+    db, _ = _read(folder, ["0100", "0101"])
+    db.conn.close()
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
+            pytest.skip("as root, a read-only folder needs chattr +i, which this filesystem refuses")
+    else:
+        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+    yield folder / "s.db"
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)])
+    else:
+        os.chmod(folder, stat.S_IRWXU)
+
+
+def test_sessions_are_listed_and_exported_from_a_database_it_may_only_read(read_only_folder, capsys):
+    # The service's database is its own user's; a person in its group lists and exports it.
+    assert main(["sessions", "--db", str(read_only_folder)]) == 0
+    assert "01:00 -> 01:01" in capsys.readouterr().out
+    assert main(["sessions", "--db", str(read_only_folder), "export", "1", "--csv"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert sorted(p.name for p in read_only_folder.parent.iterdir()) == ["frames", "s.db"]
+
+
+def test_a_jsonl_it_cannot_write_is_one_line_and_the_log_keeps_what_was_read(tmp_path, tiny_onnx, capsys):
+    frames = _frames(tmp_path / "frames", 3)
+    db = tmp_path / "s.db"
+    assert main(["read", str(frames), "--model", str(tiny_onnx), "--db", str(db), "--no-dedup", "--jsonl", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"segread: error: cannot write {tmp_path}: Is a directory"]
+    # A full disk while the frames are read: the readings logged so far stay, the session closes.
+    assert main(["read", str(frames), "--model", str(tiny_onnx), "--db", str(db), "--no-dedup", "--jsonl", "/dev/full"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "segread: error: cannot write /dev/full: No space left on device"
+    assert not any("Traceback" in line for line in err)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] >= 1
+    assert conn.execute("SELECT count(*) FROM sessions WHERE status = 'open'").fetchone()[0] == 0
+
+
+def test_sessions_export_takes_one_format_and_a_session_id_sqlite_can_hold(tmp_path, capsys):
+    _read(tmp_path, ["0100", "0101", "0103"])
+    db = str(tmp_path / "s.db")
+    assert main(["sessions", "--db", db, "export", "1", "--csv", "--json"]) == 2
+    assert "choose one of --csv, --json and --tcx" in capsys.readouterr().err
+    assert main(["sessions", "--db", db, "export", str(10**22)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_read_only_database_is_one_line_exit_2_and_loses_nothing(tmp_path, read_only_db, tiny_onnx, capsys):
     frames = _frames(tmp_path / "more", 2)
     capsys.readouterr()
