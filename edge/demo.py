@@ -61,7 +61,7 @@ class SyntheticSource:
 @click.option("--seconds", default=150, show_default=True, type=click.IntRange(1), help="Workout length.")
 @click.option("--fps", default=1.0, show_default=True, type=click.FloatRange(min=0.1), help="Camera frames per workout second.")
 @click.option("--start", default="98:05", show_default=True, help="Display time at the first frame (MM:SS); it rolls over at 99:00.")
-@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0))
 @click.option("--db", default=None, type=click.Path(dir_okay=False), help="Session log [default: a temporary file].")
 @click.option("--jsonl", default=None, help="Write one JSON object per frame to PATH.")
 def demo(model, device, seconds, fps, start, seed, db, jsonl):
@@ -83,9 +83,14 @@ def demo(model, device, seconds, fps, start, seed, db, jsonl):
     from edge.store import SessionLog, list_sessions, open_db
     from edge.synth import SyntheticWorkout
 
+    try:
+        workout = SyntheticWorkout(seconds=seconds, fps=fps, start=start, seed=seed, wrap_minutes=99)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--start") from None
+    if len(workout) == 0:
+        raise click.BadParameter(f"{seconds} s at {fps:g} frames a second is no frame", param_hint="--fps")
     out = open_lines(jsonl)
     detector = OnnxDetector(resolve_model(model), device=device)
-    workout = SyntheticWorkout(seconds=seconds, fps=fps, start=start, seed=seed, wrap_minutes=99)
     truth = {str(row["frame"]): truth_options(row) for row in workout.truth_rows()}
     reader = Reader(detector, "time", dedup=DedupGate(enabled=False))
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,6 +36,20 @@ def test_demo_reads_the_synthetic_workout(tmp_path):
     assert summary["sessions"] == 1  # 98:05 -> 98:45: one session
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--start", "98:60"], "Invalid value for --start: start must be MM:SS within 00:00-99:59"),
+    (["--seed", "-5"], "Invalid value for '--seed'"),
+    (["--seconds", "3", "--fps", "0.1"], "3 s at 0.1 frames a second is no frame"),
+    (["--jsonl", "."], "segread: error: cannot write .: Is a directory"),
+])
+def test_demo_options_it_cannot_use_are_one_message_not_a_traceback(args, message, capsys):
+    from edge.cli import main
+
+    assert main(["demo", "--device", "cpu", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_a_single_photo_is_read_on_its_own(run3, tmp_path, capsys):
     # One image has no later frame to confirm its reading: it is accepted on its own confidence,
     # named after its file, and logged; a folder holding the same frame alone waits and is held.
