@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 from edge.reading import DisplayFormat
@@ -28,15 +28,21 @@ else:  # Python 3.10: the same parser, packaged
     import tomli as tomllib
 
 
+# The most of anything counted: more frames than a 30 fps camera gives in a year.
+MAX_COUNT = 10**9
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A switch is true or false, not "yes" or 1; a number is finite (`inf` would print as JSON no
+    # parser reads back).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SourceConfig(Section):
     spec: str = Field("0", min_length=1, description="Camera index ('0'), video file, rtsp/http URL or folder of images.")
     fps: float | None = Field(None, gt=0, le=240, description="Pace a folder or file at this rate; none = as fast as the reader goes.")
     interval: float = Field(1.0, gt=0, description="Seconds between a folder's frames when they were captured (their timestamps).")
-    live: bool | None = Field(
+    live: StrictBool | None = Field(
         None, description="Drop frames when the reader falls behind (a camera) instead of waiting (a file); none = camera index or URL."
     )
 
@@ -56,15 +62,15 @@ class ReaderConfig(Section):
     format: str = Field("time", description="Display format: 'time' (MM:SS) or 'digits:N'.")
     min_conf: float = Field(0.5, ge=0, le=1, description="Least per-digit confidence to accept a reading.")
     crop_size: int | None = Field(None, ge=32, le=1280, description="Input size for the tracked display crop [default: the model's crop size, else its training size]; dynamic-shape models only.")
-    crop: bool = Field(True, description="Read a tracked crop around the display after the first find.")
-    level: bool = Field(True, description="Read a crop also with its background levelled (glare, dim light); the more confident reading counts. The look the last frame ended on goes first, and a sure reading that follows the session needs no other.")
-    second_look: bool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
-    deskew: bool = Field(True, description="A display whose row of digits tilts 8 degrees or more: try its crop turned level on the first frames, and keep the way that reads better.")
-    denoise: bool = Field(True, description="Smooth a crop whose sensor noise is 5% of its grey range or more (a dim room, the camera's gain up) before reading it.")
-    stretch: bool = Field(True, description="Stretch a frame whose grey levels span less than half the range (haze, a washed-out or under-exposed camera) over the whole range before reading it.")
-    vote_decode: bool = Field(True, description="Read a frame that is the session's expected time with one minutes digit faded (95:35 as 45:35) as that time, where the recent frames light the digit's segments there.")
-    confirm_first: bool = Field(True, description="Hold a reading the session cannot check (its first, or the first after a long dark spell) until a sure reading follows it, then log both; a misread never becomes the session's start.")
-    scan: bool = Field(True, description="The display may show other quantities in turn with the time (a monitor in SCAN mode): a time track read 5 times moves only to readings that keep the clock for 8 s, so a reset is followed 8 s late, and a quantity that advances slower than a clock is held as such: never logged, and queued for review only for an unsure digit; readings of a track that was never the time are withdrawn from the session, and a crop of a count's fewer places is read as it is, not looked for on the whole frame.")
+    crop: StrictBool = Field(True, description="Read a tracked crop around the display after the first find.")
+    level: StrictBool = Field(True, description="Read a crop also with its background levelled (glare, dim light); the more confident reading counts. The look the last frame ended on goes first, and a sure reading that follows the session needs no other.")
+    second_look: StrictBool = Field(True, description="A failed frame may take its crop's other reading (levelled or as it is) when that fits the session.")
+    deskew: StrictBool = Field(True, description="A display whose row of digits tilts 8 degrees or more: try its crop turned level on the first frames, and keep the way that reads better.")
+    denoise: StrictBool = Field(True, description="Smooth a crop whose sensor noise is 5% of its grey range or more (a dim room, the camera's gain up) before reading it.")
+    stretch: StrictBool = Field(True, description="Stretch a frame whose grey levels span less than half the range (haze, a washed-out or under-exposed camera) over the whole range before reading it.")
+    vote_decode: StrictBool = Field(True, description="Read a frame that is the session's expected time with one minutes digit faded (95:35 as 45:35) as that time, where the recent frames light the digit's segments there.")
+    confirm_first: StrictBool = Field(True, description="Hold a reading the session cannot check (its first, or the first after a long dark spell) until a sure reading follows it, then log both; a misread never becomes the session's start.")
+    scan: StrictBool = Field(True, description="The display may show other quantities in turn with the time (a monitor in SCAN mode): a time track read 5 times moves only to readings that keep the clock for 8 s, so a reset is followed 8 s late, and a quantity that advances slower than a clock is held as such: never logged, and queued for review only for an unsure digit; readings of a track that was never the time are withdrawn from the session, and a crop of a count's fewer places is read as it is, not looked for on the whole frame.")
 
     @field_validator("format")
     @classmethod
@@ -74,7 +80,7 @@ class ReaderConfig(Section):
 
 
 class DedupConfig(Section):
-    enabled: bool = Field(True, description="Skip frames that would tell the reader nothing new.")
+    enabled: StrictBool = Field(True, description="Skip frames that would tell the reader nothing new.")
     min_interval: float = Field(0.25, ge=0, description="Least seconds between read frames.")
     max_interval: float = Field(5.0, gt=0, description="Read a frame at least this often, changed or not.")
     min_change: float = Field(1.0, ge=0, le=100, description="Least change of the display that counts: the largest change of a cell's mean grey level (a 4x16 grid), in percent of the display's grey range.")
@@ -89,10 +95,10 @@ class DedupConfig(Section):
 class QueueConfig(Section):
     """Frames queued for a person's review; maps onto the review stage's selection settings."""
 
-    enabled: bool = Field(True, description="Queue frames the reader was unsure of for review.")
+    enabled: StrictBool = Field(True, description="Queue frames the reader was unsure of for review.")
     min_conf: float = Field(0.6, ge=0, le=1, description="A digit below this confidence queues the frame.")
-    per_hour: int = Field(120, ge=0, description="Most frames queued per hour of frame time; a full hour is thinned so its items stay spread over it.")
-    per_session: int = Field(400, ge=0, description="Most frames queued per rowing session.")
+    per_hour: int = Field(120, ge=0, le=MAX_COUNT, description="Most frames queued per hour of frame time; a full hour is thinned so its items stay spread over it.")
+    per_session: int = Field(400, ge=0, le=MAX_COUNT, description="Most frames queued per rowing session.")
     random_rate: float = Field(0.02, ge=0, le=1, description="Share of confident frames queued at random.")
 
     def select_kwargs(self) -> dict:
@@ -116,7 +122,7 @@ class CameraConfig(Section):
 
 class LimitsConfig(Section):
     max_db_mb: float = Field(500.0, gt=0, description="Database size (pages in use) above which the oldest reviewed items, then old readings, are pruned.")
-    max_queued_frames: int = Field(5000, ge=0, description="Most queued frame images kept; the oldest reviewed go first.")
+    max_queued_frames: int = Field(5000, ge=0, le=MAX_COUNT, description="Most queued frame images kept; the oldest reviewed go first.")
     min_free_mb: float = Field(200.0, ge=0, description="Stop queueing frames (reading and logging go on) when the disk has less free space.")
     check_s: float = Field(30.0, ge=1, description="Seconds between checks of these limits.")
 
@@ -193,9 +199,9 @@ def load_config(path: str | Path) -> ServiceConfig:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
     try:
         if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text.decode("utf-8"))
+            data = tomllib.loads(text.decode("utf-8-sig"))
         elif path.suffix.lower() == ".json":
-            data = json.loads(text)
+            data = json.loads(text.decode("utf-8-sig"))
         else:
             raise ConfigError(f"{path}: use a .toml or .json file, not {path.suffix or 'no suffix'}")
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -53,6 +53,9 @@ def test_toml_and_json_load_with_defaults_and_paths_resolved_against_the_file(tm
         ('[session]\nexport = ["gpx"]\n', "session.export.0"),
         ('[model]\ndevice = "tpu"\n', "model.device"),
         ('[source\n', "not valid TOML"),
+        ('[limits]\nmax_db_mb = inf\n', "limits.max_db_mb: Input should be a finite number"),
+        ('[queue]\nper_hour = 99999999999999999999\n', "queue.per_hour: Input should be less than or equal to"),
+        ('[reader]\nlevel = "yes"\n', "reader.level: Input should be a valid boolean"),
     ],
 )
 def test_bad_configs_are_refused_naming_the_key_on_one_line(tmp_path, text, key):
@@ -62,6 +65,13 @@ def test_bad_configs_are_refused_naming_the_key_on_one_line(tmp_path, text, key)
         load_config(path)
     message = str(err.value)
     assert key in message and "\n" not in message and message.startswith(str(path))
+
+
+def test_a_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    # Windows' Notepad saves UTF-8 with a BOM.
+    for name, text in (("a.toml", "[reader]\nlevel = false\n"), ("a.json", '{"reader": {"level": false}}')):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert load_config(tmp_path / name).reader.level is False
 
 
 def test_every_field_has_a_description():
