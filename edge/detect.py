@@ -117,12 +117,14 @@ def _open_session(path: Path, providers: list):
 def letterbox(image: np.ndarray, size: tuple[int, int], stride: int = 32) -> tuple[np.ndarray, float, tuple[float, float]]:
     """Resize keeping aspect ratio and pad to `size` (h, w) with grey 114, centred like Ultralytics.
 
-    Returns the padded image, the scale applied and the (left, top) padding.
+    Returns the padded image, the scale applied and the (left, top) padding. A side that would
+    shrink to under half a pixel (a frame 64 times wider than tall, a sliver of a crop) keeps one
+    pixel: OpenCV's resize refuses a side of none, and such an image has no digits to find anyway.
     """
     h, w = image.shape[:2]
     new_h, new_w = size
     r = min(new_h / h, new_w / w)
-    unpad_w, unpad_h = int(round(w * r)), int(round(h * r))
+    unpad_w, unpad_h = max(1, int(round(w * r))), max(1, int(round(h * r)))
     dw, dh = (new_w - unpad_w) / 2, (new_h - unpad_h) / 2
     if (w, h) != (unpad_w, unpad_h):
         image = cv2.resize(image, (unpad_w, unpad_h), interpolation=cv2.INTER_LINEAR)

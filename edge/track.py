@@ -93,8 +93,11 @@ def flatten_light(crop: np.ndarray, kernel: float = 0.6, clip: float = 2.0, tile
     # closing there costs a few hundredths of a millisecond, at full size 56 ms) and stretched
     # back; read at the true display box, 100 run3 crops per condition came out within 3 right
     # of the full-size levelling, except heavy glare (17 against 11 with the shipped model).
+    # A sliver far taller than wide keeps one column: its width would round to none, which
+    # OpenCV's resize refuses.
     scale = min(1.0, BACKGROUND_ROWS / crop.shape[0])
-    small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
+    fx = max(scale, 1.0 / crop.shape[1])
+    small = cv2.resize(crop, None, fx=fx, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else crop
     k = max(3, int(kernel * small.shape[0]) | 1)
     background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     background = cv2.GaussianBlur(background.astype(np.float32), (0, 0), k / 2)
@@ -234,6 +237,8 @@ class DisplayTracker:
         sessions are its test)."""
         x1, y1, x2, y2 = self.roi
         self.crops += 1
+        if x2 - x1 < 1 or y2 - y1 < 1:  # digits clipped flat at the frame's edge: nothing to read
+            return Detections.empty(), np.array([[1.0, 0.0, x1], [0.0, 1.0, y1]])
         crop = self.read_size
         size = (crop, crop) if crop else None
         if turn and self.tilted:

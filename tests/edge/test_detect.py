@@ -20,6 +20,22 @@ def test_letterbox_keeps_aspect_and_centres_like_ultralytics():
     assert (out[:140] == 114).all() and (out[-140:] == 114).all()
 
 
+@pytest.mark.parametrize("shape", [(10, 5000), (5000, 10), (1, 1)])
+def test_an_image_whose_side_shrinks_to_under_a_pixel_is_letterboxed_not_refused(shape):
+    out, r, _ = letterbox(np.full((*shape, 3), 60, np.uint8), (160, 160))
+    assert out.shape == (160, 160, 3) and r == pytest.approx(160 / max(shape))
+
+
+def test_a_crop_of_no_pixels_reads_no_digits_and_a_sliver_is_levelled():
+    from edge.track import DisplayTracker, flatten_light
+
+    detector = FakeDetector(default=digits_at("0753"))
+    tracker = DisplayTracker(detector, roi=(1280, 300, 1280, 360))  # digits clipped flat at the frame's edge
+    dets, _ = tracker.detect_crop(np.full((720, 1280, 3), 60, np.uint8), level=True)
+    assert len(dets) == 0 and detector.calls == []
+    assert flatten_light(np.full((5000, 10, 3), 60, np.uint8)).shape == (5000, 10, 3)
+
+
 def test_decode_agnostic_nms_keeps_one_box_per_place():
     out = np.zeros((14, 3), np.float32)
     out[:4, 0] = [50, 50, 20, 40]
