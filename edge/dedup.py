@@ -36,11 +36,12 @@ class DedupGate:
     _last_t: float | None = field(default=None, repr=False)
     _last_thumb: np.ndarray | None = field(default=None, repr=False)
     _last_roi: tuple[int, int, int, int] | None = field(default=None, repr=False)
+    _last_shape: tuple[int, ...] | None = field(default=None, repr=False)  # the last read frame's (h, w)
     _last_range: float = field(default=MIN_RANGE, repr=False)
 
     @staticmethod
     def thumbnail(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
-        if roi is not None:
+        if roi is not None and roi[2] > roi[0] and roi[3] > roi[1]:  # a region of no pixels: the whole frame
             x1, y1, x2, y2 = roi
             image = image[y1:y2, x1:x2]
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -73,13 +74,17 @@ class DedupGate:
             self.skipped_interval += 1
             return "interval"
         overdue = self._last_t is None or t - self._last_t >= self.max_interval
-        if not overdue and self._last_thumb is not None:
+        # A frame of another size (a camera back at another resolution) is read: the last region
+        # is in the other frame's pixels, and the reader looks for the display on it afresh.
+        resized = image.shape[:2] != self._last_shape
+        if not overdue and not resized and self._last_thumb is not None:
             # The same region as last time: the tracked crop moves a pixel or two between reads,
             # and that must not count as the display changing.
             if self.change(self._last_thumb, self.thumbnail(image, self._last_roi), self._last_range) < self.min_change:
                 self.skipped_same += 1
                 return "unchanged"
         self._last_t, self._last_thumb, self._last_roi = t, self.thumbnail(image, roi), roi
+        self._last_shape = image.shape[:2]
         self._last_range = self.grey_range(self._last_thumb)
         return None
 

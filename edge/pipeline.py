@@ -167,6 +167,7 @@ class Reader:
         where the display's last places were stands (`_scan_crop`): a stroke count shows fewer
         places than the time, and no find would see more."""
         n = self.fmt.n_digits
+        self._fit(image)
         self.tracker.noisy = None  # a new image: its noise is judged afresh
         if self.use_crop and self.tracker.roi is not None:
             reading = self._read_crop(image, t=t)
@@ -199,6 +200,14 @@ class Reader:
         whole = len(reading.digits) == n or self.tracker.last_whole is None
         self.tracker.roi = roi if whole else self.tracker.last_whole
         return reading, "find"
+
+    def _fit(self, image: np.ndarray) -> None:
+        """Track the display on `image`: on a frame of another size than the last (a camera back at
+        another resolution), the tracked crop and the digit boxes of the last frame read whole are
+        in the other frame's pixels, so the tracker looks for the display again (`DisplayTracker.fit`)
+        and no crop stands for a scanning display's (`_scan_crop`) until a frame reads whole."""
+        if self.tracker.fit(image.shape):
+            self._whole = None
 
     def _scan_crop(self, boxes: np.ndarray, t: float | None) -> bool:
         """Whether a crop read at t whose digit `boxes` are fewer than the display's places stands
@@ -358,6 +367,7 @@ class Reader:
 
     def process(self, frame: Frame) -> FrameResult:
         start = time.perf_counter()
+        self._fit(frame.image)  # before the dedup gate, which compares the tracked region
         skip = self.dedup.update(frame.image, frame.t, self.tracker.roi)
         if skip is not None:
             result = FrameResult(frame.name, frame.index, frame.t, "skipped", None, "skipped", 0.0, skip)

@@ -167,6 +167,7 @@ class DisplayTracker:
     deskew: bool = True  # a tilted display: try reading the tracked crop turned so that its row is level
     denoise: bool = True  # smooth a crop whose noise is NOISY percent of its range or more before reading it
     noisy: bool | None = None  # this frame's crop is noisy enough to smooth; None until its first crop read
+    shape: tuple[int, int] | None = None  # the frame size (h, w) that roi and last_whole are in
     angle: float = 0.0  # the row's tilt where the display last read whole
     leaning: bool = False  # that tilt is MIN_TURN or more (less TURN_HYSTERESIS once it was)
     finds: int = 0
@@ -217,6 +218,19 @@ class DisplayTracker:
         leans about MIN_TURN does not flip between the two from frame to frame: once tilted it
         stays so until it leans less than MIN_TURN - TURN_HYSTERESIS."""
         return self.deskew and self.leaning
+
+    def fit(self, frame_shape: tuple[int, ...]) -> bool:
+        """Ready the tracker for a frame of `frame_shape`; True when its size differs from the last
+        frame's. The crop and where the display last read whole are in the last frame's pixels: on a
+        frame of another size (a camera back at another resolution, a stream that switched size)
+        they would cut the wrong place or nothing at all, so both are dropped and the display is
+        looked for again on the new frame."""
+        size = (int(frame_shape[0]), int(frame_shape[1]))
+        changed = self.shape is not None and size != self.shape
+        if changed:
+            self.roi = self.last_whole = None
+        self.shape = size
+        return changed
 
     def detect_crop(self, image: np.ndarray, level: bool = False, turn: bool = False) -> tuple[Detections, np.ndarray]:
         """The digits in the crop around the display, in the crop's own pixels, and the 2x3 matrix

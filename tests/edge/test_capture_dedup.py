@@ -83,6 +83,15 @@ def test_dedup_ignores_the_tracked_region_moving_a_little():
     assert gate.update(changed, 2.0, (42, 31, 162, 91)) is None
 
 
+def test_dedup_reads_a_frame_of_another_size_rather_than_compare_the_region_tracked_on_the_last():
+    gate = DedupGate(min_interval=0.0, max_interval=100.0)
+    assert gate.update(lcd(False), 0.0, (200, 20, 310, 160)) is None
+    small = cv2.resize(lcd(False), (64, 36))  # the camera back at a lower resolution: the region lies outside it
+    assert gate.update(small, 1.0) is None
+    assert gate.update(small, 2.0) == "unchanged"  # then judged as any frame
+    assert gate.update(lcd(False), 3.0, (200, 20, 310, 160)) is None
+
+
 def lcd(shows_eight: bool, light: float = 1.0, sigma: float = 0.0, seed: int = 0) -> np.ndarray:
     """A grey LCD (ground 150) with four dark digits drawn as bars; the last one's middle bar lit
     or not (an 8 or a 0), dimmed to `light`, with fresh sensor noise of `sigma`."""

@@ -327,6 +327,42 @@ class WashedOut(FakeDetector):
         return digits_at("7", x0=1200, y0=640) if glare else digits_at("0753", x0=500, y0=300)
 
 
+class SameViewAnyResolution(FakeDetector):
+    """The display at the same place in the camera's view whatever its resolution (`shape`, set by
+    the test): four digits on the whole frame; on a crop, the digits it holds, in its own pixels."""
+
+    shape = (720, 1280)
+
+    def __init__(self):
+        super().__init__()
+        self.reader = None
+
+    def detect(self, image, imgsz=None):
+        self.calls.append((image.shape, imgsz))
+        h, w = self.shape
+        display = digits_at("0753", x0=0.4 * w, y0=0.4 * h, w=0.02 * w, h=0.08 * h, gap=0.01 * w)
+        if imgsz == (640, 640):  # a find, on the whole frame
+            return display
+        x1, y1, x2, y2 = self.reader.tracker.roi
+        inside = (display.xyxy[:, 0] >= x1) & (display.xyxy[:, 1] >= y1) & (display.xyxy[:, 2] <= x2) & (display.xyxy[:, 3] <= y2)
+        return display[inside].shifted(-x1, -y1)
+
+
+def test_a_frame_of_another_size_is_searched_afresh_not_cut_where_the_display_was():
+    from edge.pipeline import Reader
+
+    detector = SameViewAnyResolution()
+    reader = detector.reader = Reader(detector, "time", level=False)
+    frame = np.full((720, 1280, 3), 60, np.uint8)
+    assert [reader.read_image(frame)[1] for _ in range(2)] == ["find", "crop"]
+    # The camera comes back at 1920x1080: the crop's pixels belong to the 1280x720 frames.
+    detector.shape, detector.calls = (1080, 1920), []
+    reading, mode = reader.read_image(np.full((1080, 1920, 3), 60, np.uint8))
+    assert (reading.text, mode) == ("0753", "find")
+    assert detector.calls[0] == ((1080, 1920, 3), (640, 640))  # the whole new frame first, no crop of the old frame's place
+    assert reader.read_image(np.full((1080, 1920, 3), 60, np.uint8))[1] == "crop"
+
+
 def test_a_find_that_sees_only_a_stray_digit_keeps_the_crop_where_the_display_last_read_whole():
     from edge.pipeline import Reader
 
