@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, TextIO
 
 from edge.capture import Frame
-from edge.errors import StoreError
+from edge.errors import SegreadError, StoreError
 from edge.pipeline import FrameResult, Reader
 from edge.store import SessionLog
 
@@ -74,6 +74,17 @@ def spacing_hint(reader: Reader, interval: float) -> str | None:
             f"--interval {apart:.1f} stamps them as the display shows")
 
 
+def end_reason(exc: BaseException) -> str:
+    """The reason a session closes with when `exc` escaped the read loop: a camera that stopped
+    delivering frames, or a bug, is no source that ended; the session says what ended it, on one
+    line (an interrupt is the user stopping it)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    what = text if isinstance(exc, SegreadError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    return f"error: {what}"[:200]
+
+
 @contextmanager
 def stop_on_signals(stop: threading.Event):
     """SIGINT/SIGTERM set `stop` so the loop ends between frames and closes the session."""
@@ -111,9 +122,13 @@ def run(
     logged again with its final verdict (`FrameResult.settles`, a few frames on at most); its
     JSONL record and its `on_result` call wait for that verdict, and the JSONL records after it
     wait with it, so the stream keeps input order and tells each frame's verdict once.
+
+    The session closes as "stopped" when `stop` ended it, "source ended" when the source did, and
+    "error: ..." when an exception escaped the loop (`end_reason`), which then propagates.
     """
     stop = stop or threading.Event()
     result = None
+    failed: str | None = None  # the session's end reason when an exception escaped the loop
     waiting = False  # a frame's verdict waits on the frames read after it (the first of `lines`)
     lines: list[FrameResult] = []  # JSONL records waiting with it, in input order
     calls: list[tuple[Frame, FrameResult]] = []  # the read frames among them, for `on_result`
@@ -157,6 +172,9 @@ def run(
                 live.show(status_text(reader, result))
             if stop.is_set():
                 break
+    except BaseException as exc:
+        failed = end_reason(exc)
+        raise
     finally:
         try:
             final = reader.settle()  # the source ended while a frame's verdict waited
@@ -167,7 +185,7 @@ def run(
             log.error("%s", exc)
         finally:
             if session_log is not None:
-                session_log.close("stopped" if stop.is_set() else "source ended")
+                session_log.close(failed or ("stopped" if stop.is_set() else "source ended"))
             if live is not None and result is not None:
                 live.show(status_text(reader, result), force=True)
                 live.done()

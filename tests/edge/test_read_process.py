@@ -11,6 +11,13 @@ import numpy as np
 import pytest
 import sqlite_utils
 
+from edge.capture import Frame
+from edge.errors import SourceError
+from edge.pipeline import Reader
+from edge.run import run
+from edge.store import SessionLog, open_db
+from tests.conftest import FakeDetector, digits_at
+
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_closes_the_session_and_keeps_every_reading(tmp_path, tiny_onnx, sig):
@@ -37,3 +44,32 @@ def test_signal_closes_the_session_and_keeps_every_reading(tmp_path, tiny_onnx, 
     assert len(session) == 1 and session[0]["status"] == "closed" and session[0]["end_reason"] == "stopped"
     accepted = [r for r in records if r["status"] == "accepted"]
     assert store.execute("select count(*) from readings where status = 'accepted'").fetchone()[0] == len(accepted)
+
+
+class Breaks(FakeDetector):
+    """Reads 07:53 on the first frames, then fails as a bug inside the reader would."""
+
+    def detect(self, image, imgsz=None):
+        if len(self.calls) == 3:
+            raise RuntimeError("something inside the reader broke")
+        return super().detect(image, imgsz)
+
+
+def camera_that_stops(n: int):
+    for i in range(n):
+        yield Frame(np.full((48, 64, 3), 100, np.uint8), str(i), i, float(i))
+    raise SourceError("video source '0' stopped delivering frames")
+
+
+@pytest.mark.parametrize("source, detector, reason", [
+    (camera_that_stops(3), FakeDetector(default=digits_at("0753")), "error: video source '0' stopped delivering frames"),
+    (camera_that_stops(9), Breaks(default=digits_at("0753")), "error: RuntimeError: something inside the reader broke"),
+])
+def test_an_error_that_ends_the_read_loop_closes_the_session_with_it_not_as_the_source_ending(
+        tmp_path, source, detector, reason):
+    db = open_db(tmp_path / "s.db")
+    with pytest.raises((SourceError, RuntimeError)):
+        run(source, Reader(detector, "time", use_crop=False), SessionLog(db, "0", "fake", "time"))
+    (session,) = db.query("select status, end_reason from sessions")
+    assert session == {"status": "closed", "end_reason": reason}
+    assert db.execute("select count(*) from readings").fetchone()[0] == 3  # the frames read before it are kept
