@@ -193,7 +193,7 @@ class OnnxDetector:
         # The display-crop size the trainer chose, when it is not the training size (a model
         # trained at 640 on whole frames reads its crops smaller); None: the training size.
         self.crop_size = _crop_size(meta, path) if self.dynamic else None
-        self.stride = int(meta.get("stride", 32))
+        self.stride = _stride(meta, path)
         out_shape = outputs[0].shape
         nc = len(self.names)
         if len(out_shape) != 3 or out_shape[1] != 4 + nc:
@@ -250,20 +250,47 @@ class OnnxDetector:
         return Detections(xyxy, dets.confidence, self._to_project_class[dets.class_id], scores)
 
 
+def _literal(raw: str):
+    """A Python literal written in the metadata (Ultralytics writes names and imgsz so), or None
+    where it is none: a hand-made model's metadata can hold anything."""
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _shown(names: tuple[str, ...], first: int = 10) -> str:
+    """Class names for an error message: all of a few, else how many and the first of them (a
+    model for 80 COCO classes would fill the screen)."""
+    if len(names) <= first:
+        return f"classes {names}"
+    return f"{len(names)} classes ({', '.join(map(repr, names[:first]))}, ...)"
+
+
 def _names_from_metadata(meta: dict, path: Path) -> tuple[str, ...]:
     raw = meta.get("names")
     if not raw:
         raise ModelError(f"{path}: no class names in the model metadata (export it with Ultralytics)")
-    try:
-        names = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        raise ModelError(f"{path}: unreadable class names in metadata: {raw[:80]!r}") from None
+    names = _literal(raw)
     if isinstance(names, dict):
-        names = [names[k] for k in sorted(names)]
+        try:
+            names = [names[k] for k in sorted(names)]
+        except TypeError:  # keys that do not sort ({0: "0", "a": "1"})
+            names = None
+    if not isinstance(names, (list, tuple)):
+        raise ModelError(f"{path}: unreadable class names in metadata: {raw[:80]!r}")
     names = tuple(str(n) for n in names)
     if sorted(names) != sorted("0123456789"):
-        raise ModelError(f"{path}: classes {names} are not the ten digits 0-9")
+        raise ModelError(f"{path}: {_shown(names)} are not the ten digits 0-9")
     return names
+
+
+def _stride(meta: dict, path: Path) -> int:
+    raw = meta.get("stride", "32")
+    stride = _literal(raw)
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= 128:
+        raise ModelError(f"{path}: unreadable stride in metadata: {raw[:40]!r} (expected a whole number of pixels, such as 32)")
+    return stride
 
 
 CROP_SIZE_KEY = "segread_crop_size"  # metadata the trainer writes when crops read at another size
@@ -273,15 +300,23 @@ def _crop_size(meta: dict, path: Path) -> int | None:
     raw = meta.get(CROP_SIZE_KEY)
     if raw is None:
         return None
-    if not raw.strip().isdigit() or not 32 <= int(raw) <= 1280:
+    size = _literal(raw)
+    if isinstance(size, bool) or not isinstance(size, int) or not INPUT_SIZES[0] <= size <= INPUT_SIZES[1]:
         raise ModelError(f"{path}: unreadable {CROP_SIZE_KEY} in metadata: {raw[:40]!r}")
-    return int(raw)
+    return size
 
 
 def _imgsz(meta: dict, shape: list, path: Path) -> tuple[int, int]:
     if isinstance(shape[2], int) and isinstance(shape[3], int):
         return int(shape[2]), int(shape[3])
-    if "imgsz" in meta:
-        size = ast.literal_eval(meta["imgsz"])
-        return (int(size[0]), int(size[1])) if isinstance(size, (list, tuple)) else (int(size), int(size))
-    raise ModelError(f"{path}: input size is neither fixed nor in the metadata")
+    if "imgsz" not in meta:
+        raise ModelError(f"{path}: input size is neither fixed nor in the metadata")
+    raw = meta["imgsz"]
+    size = _literal(raw)
+    sides = list(size) if isinstance(size, (list, tuple)) else [size]
+    sides = sides * 2 if len(sides) == 1 else sides  # one side: a square input
+    least, most = INPUT_SIZES
+    if len(sides) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and least <= v <= most for v in sides):
+        raise ModelError(f"{path}: unreadable imgsz in metadata: {raw[:40]!r} (expected [height, width], "
+                         f"each {least} to {most})")
+    return sides[0], sides[1]

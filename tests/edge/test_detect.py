@@ -586,3 +586,29 @@ def test_selecting_no_detection_keeps_the_class_scores_shape():
     none = dets[np.nonzero(np.array([False, False]))[0]]
     assert len(none) == 0 and none.class_scores.shape == (0, 10)
     assert len(Detections.concat([dets, none])) == 2
+
+
+@pytest.mark.parametrize("key, value", [
+    ("imgsz", "garbage"), ("imgsz", "'abc'"), ("imgsz", "[0, 0]"), ("imgsz", "[64, 64, 64]"), ("imgsz", "[True, 64]"),
+    ("imgsz", "[100000, 100000]"), ("stride", "x"), ("stride", "0"), ("segread_crop_size", "²"),
+    ("names", "5"), ("names", "{0: '0', 'a': '1'}"), ("names", "[[[[[[" * 40),
+])
+def test_a_model_with_unreadable_metadata_is_one_error_naming_the_key_and_value(tmp_path, key, value):
+    path = make_tiny_onnx(tmp_path / "m.onnx", dynamic=True, extra={key: value})
+    with pytest.raises(ModelError) as caught:
+        OnnxDetector(path, device="cpu")
+    message = str(caught.value)
+    assert "\n" not in message and value[:40] in message
+    assert ("class names" if key == "names" else key) in message
+
+
+def test_a_model_for_many_classes_says_how_many_and_the_first_few_not_every_name(tmp_path):
+    coco = [f"class number {i}" for i in range(80)]
+    path = make_tiny_onnx(tmp_path / "coco.onnx", names=dict(enumerate(coco)), n_out=84)
+    with pytest.raises(ModelError, match=r"80 classes \('class number 0', .*'class number 9', \.\.\.\) are not the ten digits") as caught:
+        OnnxDetector(path, device="cpu")
+    assert "class number 10" not in str(caught.value) and len(str(caught.value)) < 300
+    # Ten classes that are not the digits are all named.
+    path = make_tiny_onnx(tmp_path / "letters.onnx", names=dict(enumerate("abcdefghij")))
+    with pytest.raises(ModelError, match=r"classes \('a', 'b', .*'j'\) are not the ten digits"):
+        OnnxDetector(path, device="cpu")
