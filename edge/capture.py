@@ -21,9 +21,20 @@ from edge.errors import SourceError
 from edge.labels import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-# FFmpeg writes its own complaint ("moov atom not found") beside segread's one-line error for a file
-# or stream it cannot open; quiet unless the user set a level (OpenCV reads this on its first open).
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's own log lines off stderr, where they would stand beside segread's
+    one-line error for the same failure: for a camera index that does not exist, OpenCV logs a
+    warning per backend it tried, a multi-line VIDEOIO/FFMPEG block and an obsensor error; FFmpeg
+    complains of a file it cannot open ("moov atom not found"). segread says what failed itself.
+    Either stays as the user set it (OPENCV_LOG_LEVEL, OPENCV_FFMPEG_LOGLEVEL). Called where a
+    source is opened, not at import: the level is the process's, and importing segread sets nothing.
+    libjpeg's "Premature end of JPEG file" for a truncated frame is printed by libjpeg itself,
+    past OpenCV's log; it stays."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV reads it on its first FFmpeg open
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,7 @@ class VideoSource:
 
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
     """A folder, an image file, a webcam index ("0"), a video file, or an rtsp/http(s) URL."""
+    quiet_opencv()
     path = Path(spec)
     if path.is_dir():
         return FolderSource(path, fps=fps, interval=interval)

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -130,3 +134,20 @@ def test_a_skipped_frame_says_which_dedup_rule_skipped_it():
     assert [r["status"] for r in records] == ["held", "skipped", "skipped"] and reader.awaiting is not None
     assert "too soon" in records[1]["reason"] and "looks the same" in records[2]["reason"]
     assert records[1]["reading"] is None and records[1]["digits"] == []
+
+
+def test_a_camera_that_does_not_exist_is_one_line_on_stderr_without_opencvs_own_log(tmp_path):
+    # OpenCV logs a warning per capture backend it tried (a multi-line VIDEOIO/FFMPEG block among
+    # them) and an obsensor error for a camera index out of range; segread's own line says it all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "read", "99", "--db", str(tmp_path / "s.db"), "--no-queue"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == ["segread: error: cannot open video source 99"]
+
+
+def test_importing_the_capture_stage_leaves_opencvs_log_level_alone():
+    code = ("import cv2; before = cv2.utils.logging.getLogLevel(); import edge.capture, os; "
+            "assert cv2.utils.logging.getLogLevel() == before and 'OPENCV_FFMPEG_LOGLEVEL' not in os.environ")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
