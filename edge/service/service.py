@@ -20,7 +20,7 @@ from edge.errors import SegreadError
 from edge.export_tcx import export_session
 from edge.pipeline import FrameResult, Reader
 from edge.reading import DisplayFormat
-from edge.run import LiveLine, run, status_text
+from edge.run import LiveLine, end_reason, run, status_text
 from edge.sequence import SequenceCheck
 from edge.service import limits
 from edge.service.camera import ResilientSource
@@ -123,14 +123,18 @@ class Service:
         self.stop, self.reload = stop, reload or threading.Event()
         if not hasattr(self, "reader"):
             self.open(stop)
+        ended = None  # why the loop ended, when an exception escaped it (`end_reason`)
         try:
             run(self.camera, self.reader, self.session_log, stop=stop, on_result=self._after_frame)
+        except BaseException as exc:
+            ended = end_reason(exc)
+            raise
         finally:
             self.notifier.stopping("stopping")
             self._session_ended(None)
             try:
                 self.heartbeat.beat("stopped", self.detail(), force=True)
-                self._event("stop", "stopped by signal" if stop.is_set() else "source ended")
+                self._event("stop", ended or ("stopped by signal" if stop.is_set() else "source ended"))
             except Exception as exc:  # noqa: BLE001 - never hide the loop's own error
                 log.error("cannot record the stop: %s", exc)
             if self.live is not None:

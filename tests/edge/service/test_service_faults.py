@@ -172,3 +172,28 @@ def test_unsure_frames_are_queued_for_review_with_their_images(tmp_path, models_
     items = list(db.query("SELECT image, model, status FROM review_items"))
     assert items and all(i["model"] == "strip-a" and i["status"] == "pending" for i in items)
     assert all((Path(cfg.database).parent / i["image"]).is_file() for i in items)
+
+
+
+def test_a_loop_that_fails_records_why_not_that_the_source_ended(tmp_path, models_dir):
+    # A bug escaping the read loop (here the model's runtime, on the fourth frame) ends the service,
+    # and systemd restarts it; the log says why it stopped.
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, "0", source={"live": False}))
+    frames = [Frame(strip_image(f"01{i:02d}"), str(i), i, float(i)) for i in range(8)]
+    svc = Service(cfg, source_factory=lambda _: iter(frames))
+    stop = threading.Event()
+    svc.open(stop)
+    detect, calls = svc.reader.detector.detect, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("CUDA error: an illegal memory access")
+        return detect(*args, **kwargs)
+
+    svc.reader.detector.detect = failing
+    with pytest.raises(RuntimeError):
+        svc.run(stop)
+    db = open_db(cfg.database)
+    stops = [e["detail"] for e in db.query("SELECT detail FROM events WHERE kind = 'stop'")]
+    assert stops == ["error: RuntimeError: CUDA error: an illegal memory access"]
