@@ -70,8 +70,12 @@ def who_default() -> str:
         return "unknown"
 
 
+# SQLite's INTEGER range: an id outside it names no item (and SQLite could not even be asked).
+MIN_ID, MAX_ID = -(2**63), 2**63 - 1
+
+
 def get_item(db: sqlite_utils.Database, item_id: int) -> Item:
-    rows = list(db.query("SELECT * FROM review_items WHERE id = ?", [item_id]))
+    rows = list(db.query("SELECT * FROM review_items WHERE id = ?", [item_id])) if MIN_ID <= item_id <= MAX_ID else []
     if not rows:
         raise ReviewError(f"no review item {item_id} (see `segread review list --status all`)")
     return Item.from_row(rows[0])

@@ -156,3 +156,10 @@ def test_retrain_ready_needs_the_queue_or_a_labels_folder(tmp_path, capsys):
     # Before the service has written its database nothing is ready, and nothing is created.
     assert main(["retrain-ready", "--db", str(tmp_path / "none.db"), "--models", str(tmp_path)]) == 1
     assert not (tmp_path / "none.db").exists()
+
+
+def test_an_id_too_large_for_sqlite_is_no_such_item(queued_db, capsys):
+    for command in ("show", "accept", "skip"):
+        assert cli(queued_db.db_path, command, "99999999999999999999") == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no review item 99999999999999999999" in err
