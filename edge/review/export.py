@@ -89,11 +89,15 @@ def write_pair(db: sqlite_utils.Database, item: Item, labels: list[dict], images
     src = source or image_path(db, item.image)
     if not src.is_file():
         raise ReviewError(f"item {item.id}: image {src} is missing")
+    try:
+        boxes = label_boxes(labels, item.width, item.height)  # before any file: a bad label leaves no orphan image
+    except ReviewError as exc:
+        raise ReviewError(f"item {item.id}: {exc}; left out (answer it again: segread review fix {item.id} DIGITS)") from None
     images.mkdir(parents=True, exist_ok=True)
     label_dir.mkdir(parents=True, exist_ok=True)
     target = images / f"{item_stem(item.id)}{src.suffix.lower() or '.jpg'}"
     shutil.copyfile(src, target)
-    write_label_file(label_dir / f"{item_stem(item.id)}.txt", label_boxes(labels, item.width, item.height))
+    write_label_file(label_dir / f"{item_stem(item.id)}.txt", boxes)
     return target
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from edge.review.suggest import SEPARATOR
 STATUSES = ("pending", "accepted", "fixed", "skipped", "thinned")  # thinned: dropped to keep a full hour's queue spread
 ANSWERED = ("accepted", "fixed")
 STATUS_CHOICES = ("pending", "answered", "all") + STATUSES[1:]
+ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,20 @@ def current_labels(db: sqlite_utils.Database, item: Item) -> list[dict]:
 
 
 def label_boxes(labels: list[dict], width: int, height: int) -> list[LabelBox]:
-    """Pixel boxes {"digit", "xyxy"} as YOLO label lines of the project's class mapping."""
-    return [LabelBox.from_xyxy(DIGIT_TO_CLASS[str(b["digit"])], b["xyxy"], width, height) for b in labels]
+    """Pixel boxes {"digit", "xyxy"} as YOLO label lines of the project's class mapping.
+
+    Raises ReviewError for a box whose digit has no class (a label stored before `fix` checked
+    its input), so one bad item is reported rather than ending an export halfway."""
+    boxes = []
+    for b in labels:
+        digit = str(b.get("digit")) if isinstance(b, dict) else repr(b)
+        if digit not in DIGIT_TO_CLASS:
+            raise ReviewError(f"label {digit!r} is not one of the digits 0-9")
+        try:
+            boxes.append(LabelBox.from_xyxy(DIGIT_TO_CLASS[digit], b["xyxy"], width, height))
+        except (KeyError, TypeError, ValueError):
+            raise ReviewError(f"label {digit!r} has no pixel box x1 y1 x2 y2") from None
+    return boxes
 
 
 def left_to_right(labels: list[dict]) -> list[dict]:
@@ -209,8 +223,8 @@ def typed_digits(typed: str | None, item: Item) -> str:
         hint = f" (suggested: {' or '.join(item.suggestions)})" if item.suggestions else ""
         raise ReviewError(f"item {item.id}: type the digits the display shows, e.g. segread review fix {item.id} 0757{hint}")
     digits = typed.replace(":", "").replace(" ", "")
-    if not digits.isdigit():
-        raise ReviewError(f"item {item.id}: {typed!r} is not digits; type what the display shows, e.g. 0757")
+    if not ASCII_DIGITS.fullmatch(digits):  # str.isdigit takes '０', '²' and '٧', which no label maps
+        raise ReviewError(f"item {item.id}: {typed!r} is not digits 0-9; type what the display shows, e.g. 0757")
     return digits
 
 

@@ -163,3 +163,12 @@ def test_an_id_too_large_for_sqlite_is_no_such_item(queued_db, capsys):
         assert cli(queued_db.db_path, command, "99999999999999999999") == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no review item 99999999999999999999" in err
+
+
+@pytest.mark.parametrize("typed", ["０７５７", "0²57", "٠٧٥٧", "07:5७"])
+def test_fix_takes_only_ascii_digits(queued_db, tmp_path, capsys, typed):
+    assert cli(queued_db.db_path, "fix", "1", typed) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not digits 0-9" in err
+    assert queued_db.db["review_items"].get(1)["status"] == "pending"
+    assert cli(queued_db.db_path, "export", str(tmp_path / "out")) == 0

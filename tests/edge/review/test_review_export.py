@@ -120,3 +120,19 @@ def test_cvat_zip_has_the_ultralytics_yolo_detection_layout(queued_db, tmp_path)
     assert label.split()[0] == "9"  # the leading 0 is class 9
     with pytest.raises(ReviewError, match="exists"):
         export(queued_db.db, tmp_path / "queue.zip", fmt="cvat")
+
+
+def test_an_item_whose_stored_label_is_not_a_digit_is_reported_and_left_out(queued_db, tmp_path, capsys):
+    # A decision written before `review fix` checked its input: a full-width zero.
+    prelabels = json.loads(queued_db.db["review_items"].get(1)["prelabels"])
+    labels = [dict(b, digit="０" if k == 0 else b["digit"]) for k, b in enumerate(prelabels)]
+    queued_db.db["review_decisions"].insert({"item_id": 1, "action": "fix", "digits": "０756", "labels": json.dumps(labels),
+                                            "who": "old", "wall": 0.0})
+    queued_db.db.conn.commit()
+    out = tmp_path / "out"
+    assert main(["review", "--db", str(queued_db.db_path), "export", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "item 1: label '０' is not one of the digits 0-9; left out" in captured.err
+    assert "exported 2 item(s)" in captured.out
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["item-2.jpg", "item-3.jpg"]
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["item-2.txt", "item-3.txt"]
