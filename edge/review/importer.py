@@ -20,6 +20,7 @@ import sqlite_utils
 
 from edge.errors import LabelError, ReviewError
 from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
+from edge.review.classnames import class_digits, names_files
 from edge.review.export import write_pair
 from edge.review.items import Item, answerable, decide, get_item, same_labels
 
@@ -74,16 +75,21 @@ def _apply(db, item: Item, labels: list[dict], out: Path, who: str, source: Path
     report.imported.append(item.id)
 
 
-def _pixels(boxes: list[LabelBox], item: Item) -> list[dict]:
-    return [{"digit": b.digit, "xyxy": [round(v, 1) for v in b.to_xyxy(item.width, item.height)]} for b in boxes]
+def _pixels(boxes: list[LabelBox], item: Item, digits: tuple[str, ...]) -> list[dict]:
+    """Label lines as pixel boxes; `digits[cls]` is the digit class `cls` means in the source."""
+    return [{"digit": digits[b.cls], "xyxy": [round(v, 1) for v in b.to_xyxy(item.width, item.height)]} for b in boxes]
 
 
-def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str) -> ImportReport:
-    """A YOLO folder: `labels/**/item-<id>.txt` with images under `images/` (CVAT's `*/train/` too)."""
+def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, shown: str | None = None) -> ImportReport:
+    """A YOLO folder: `labels/**/item-<id>.txt` with images under `images/` (CVAT's `*/train/` too),
+    class ids read through the folder's own names file (classes.txt, obj.names, data.yaml).
+    `shown` names the source in messages (the zip a temporary folder was unpacked from)."""
     folder, report = Path(folder), ImportReport(Path(out))
-    label_files = sorted(p for p in folder.rglob("*.txt") if "labels" in p.relative_to(folder).parts)
+    names = set(names_files(folder))
+    label_files = sorted(p for p in folder.rglob("*.txt") if "labels" in p.relative_to(folder).parts and p not in names)
     if not label_files:
         raise ReviewError(f"{folder}: no label files under labels/ (expected a YOLO folder from segread review export)")
+    digits = class_digits(folder, shown)
     images = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
     report.out.mkdir(parents=True, exist_ok=True)
     write_classes(report.out)
@@ -98,7 +104,7 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str) ->
         except (LabelError, OSError, UnicodeDecodeError) as exc:
             report.problems.append(f"{exc}; item {item.id} not imported")
             continue
-        _apply(db, item, _pixels(boxes, item), report.out, who, images.get(path.stem), where, report)
+        _apply(db, item, _pixels(boxes, item, digits), report.out, who, images.get(path.stem), where, report)
     return report
 
 
@@ -179,5 +185,5 @@ def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) 
                     if name.startswith("/") or ".." in Path(name).parts:
                         raise ReviewError(f"{source}: unsafe path {name!r} in the zip")
                 zf.extractall(tmp)
-            return import_yolo(db, Path(tmp), out, who)
+            return import_yolo(db, Path(tmp), out, who, str(source))
     raise ReviewError(f"{source}: not a YOLO folder, a .zip or a Label Studio .json export")

@@ -1,10 +1,17 @@
 """Bad input to `segread review import`: each problem is reported by name and nothing is guessed."""
 
 import json
+import zipfile
+from pathlib import Path
 
+import pytest
+
+from edge.cli import main
+from edge.errors import LabelError
+from edge.labels import CLASS_NAMES, read_label_file
 from edge.review.export import export
 from edge.review.importer import import_labels
-from edge.review.items import list_items
+from edge.review.items import get_item, list_items
 
 
 def pending(db) -> list[int]:
@@ -44,3 +51,85 @@ def test_ids_too_large_for_sqlite_are_unknown_items(queued_db, tmp_path):
     tasks[0]["data"]["item_id"] = 10**30
     report = import_ls(queued_db, tmp_path, tasks[:1])
     assert report.imported == [] and report.problems == [f"project.json task 1: unknown item id {10**30}"]
+
+
+NATURAL = [str(d) for d in range(10)]
+
+
+def relabel_natural(label_text: str) -> str:
+    """Label lines of the project's class order rewritten with class id = the digit (CVAT's 0..9 task)."""
+    lines = [line.split(" ", 1) for line in label_text.splitlines() if line.strip()]
+    return "".join(f"{CLASS_NAMES[int(cls)]} {rest}\n" for cls, rest in lines)
+
+
+def natural_yaml(names=NATURAL) -> str:
+    return "path: ./\ntrain: train.txt\n\nnames:\n" + "".join(f"  {i}: {name}\n" for i, name in enumerate(names))
+
+
+def cvat_zip(queued_db, tmp_path, names=NATURAL) -> Path:
+    """What CVAT exports (Ultralytics YOLO Detection 1.0) from a task whose labels are `names`."""
+    ours = export(queued_db.db, tmp_path / "ours.zip", fmt="cvat").out
+    theirs = tmp_path / "cvat-task.zip"
+    with zipfile.ZipFile(ours) as src, zipfile.ZipFile(theirs, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "data.yaml":
+                data = natural_yaml(names).encode()
+            elif name.startswith("labels/"):
+                data = relabel_natural(data.decode()).encode()
+            dst.writestr(name, data)
+    return theirs
+
+
+def imported_digits(labeled, item_id) -> str:
+    return "".join(b.digit for b in read_label_file(labeled / "labels" / f"item-{item_id}.txt"))
+
+
+@pytest.mark.parametrize("names_file", ["classes.txt", "data.yaml"])
+def test_a_yolo_folder_is_read_through_its_own_class_names(queued_db, tmp_path, names_file):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "classes.txt").unlink()
+    (folder / "data.yaml").unlink()
+    if names_file == "classes.txt":
+        (folder / "classes.txt").write_text("\n".join(NATURAL) + "\n")
+    else:
+        (folder / "data.yaml").write_text(natural_yaml())
+    for label in (folder / "labels").iterdir():
+        label.write_text(relabel_natural(label.read_text()))
+    report = import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and report.problems == []
+    assert imported_digits(tmp_path / "labeled", 1) == "0756"
+    assert get_item(queued_db.db, 1).status == "accepted"  # the same digits the model pre-labeled
+
+
+def test_a_yolo_folder_without_names_uses_the_project_order(queued_db, tmp_path):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "classes.txt").unlink()
+    (folder / "data.yaml").unlink()
+    report = import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and imported_digits(tmp_path / "labeled", 1) == "0756"
+
+
+def test_a_cvat_zip_with_natural_order_names_imports_the_right_digits(queued_db, tmp_path):
+    report = import_labels(queued_db.db, cvat_zip(queued_db, tmp_path), tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and report.problems == []
+    assert imported_digits(tmp_path / "labeled", 1) == "0756"
+    assert imported_digits(tmp_path / "labeled", 3) == "0801"
+
+
+@pytest.mark.parametrize("names", [["1", "2", "3"], NATURAL[:9] + ["a"], NATURAL[:9] + ["1"]])
+def test_a_cvat_zip_whose_names_are_not_the_ten_digits_imports_nothing(queued_db, tmp_path, capsys, names):
+    source = cvat_zip(queued_db, tmp_path, names)
+    out = tmp_path / "labeled"
+    assert main(["review", "--db", str(queued_db.db_path), "import", str(source), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cvat-task.zip/data.yaml: class names" in err and "not the ten digits" in err
+    assert pending(queued_db.db) == [1, 2, 3] and not out.exists()
+
+
+def test_names_files_that_disagree_import_nothing(queued_db, tmp_path):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "classes.txt").write_text("\n".join(NATURAL) + "\n")  # data.yaml keeps the project's order
+    with pytest.raises(LabelError, match="disagree"):
+        import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert pending(queued_db.db) == [1, 2, 3]
