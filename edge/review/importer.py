@@ -19,12 +19,14 @@ from pathlib import Path
 import sqlite_utils
 
 from edge.errors import LabelError, ReviewError
-from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
+from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
+from edge.review import label_studio
 from edge.review.classnames import class_digits, names_files
 from edge.review.export import write_pair
 from edge.review.items import Item, answerable, decide, get_item, same_labels
 
-STEM = re.compile(r"(?:^|[^A-Za-z0-9])item-(\d+)$")
+STEM = re.compile(r"(?:^|[^A-Za-z0-9])item-([0-9]+)$")  # \d would take '٣', which int() reads as 3
+ITEM_ID = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -108,26 +110,38 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, sh
     return report
 
 
-def _ls_boxes(results: list, item: Item, where: str) -> list[dict]:
-    boxes = []
-    for k, r in enumerate(results):
-        if r.get("type") != "rectanglelabels" and "rectanglelabels" not in r.get("value", r):
-            continue
-        v = r.get("value", r)
-        names = v.get("rectanglelabels") or []
-        if len(names) != 1 or str(names[0]) not in CLASS_NAMES:
-            raise LabelError(f"{where}: box {k}: label {names!r} is not one of the digits {', '.join(CLASS_NAMES)}")
-        try:
-            x, y, bw, bh = (float(v[key]) for key in ("x", "y", "width", "height"))
-        except (KeyError, TypeError, ValueError):
-            raise LabelError(f"{where}: box {k}: needs numeric x, y, width, height") from None
-        if bw <= 0 or bh <= 0 or not (-1 <= x <= 101 and -1 <= y <= 101):
-            raise LabelError(f"{where}: box {k}: x, y, width, height must be percentages with positive size")
-        # Percent of the image, so the frame's own size maps them back whatever size Label Studio saw.
-        fw, fh = item.width / 100, item.height / 100
-        box = [x * fw, y * fh, (x + bw) * fw, (y + bh) * fh]
-        boxes.append({"digit": str(names[0]), "xyxy": [round(c, 1) for c in box]})
-    return boxes
+def task_item_id(data: dict) -> int | None:
+    """`data.item_id` (a number, or a string of ASCII digits), else the id in the image's name."""
+    raw = data.get("item_id")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and ITEM_ID.fullmatch(raw.strip()):
+        return int(raw)
+    image = data.get("image")
+    return item_id_from_name(image) if isinstance(image, str) else None
+
+
+def _ls_task(db, task: dict, where: str, out: Path, who: str, report: ImportReport) -> None:
+    """Import one task's latest annotation, or report why not and leave its item as it was."""
+    try:
+        item_id = task_item_id(label_studio.task_data(task, where))
+    except LabelError as exc:
+        report.problems.append(str(exc))
+        return
+    item = _item(db, item_id, where, report)
+    if item is None:
+        return
+    try:
+        results = label_studio.task_results(task, where)
+        if results is None:
+            report.problems.append(f"{where}: item {item.id} has no annotation; not imported")
+            return
+        labels, notes = label_studio.boxes(results, item.width, item.height, where)
+    except LabelError as exc:
+        report.problems.append(f"{exc}; item {item.id} not imported")
+        return
+    report.problems += notes
+    _apply(db, item, labels, out, who, None, where, report)
 
 
 def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: str) -> ImportReport:
@@ -148,26 +162,7 @@ def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: s
         if not isinstance(task, dict):
             report.problems.append(f"{where}: not a task object")
             continue
-        data = task.get("data", task)
-        raw_id = data.get("item_id")
-        item_id = int(raw_id) if str(raw_id).isdigit() else item_id_from_name(str(data.get("image", "")))
-        item = _item(db, item_id, where, report)
-        if item is None:
-            continue
-        if "annotations" in task:
-            done = [a for a in task["annotations"] or [] if isinstance(a, dict) and not a.get("was_cancelled")]
-            if not done:
-                report.problems.append(f"{where}: item {item.id} has no annotation; not imported")
-                continue
-            results = done[-1].get("result") or []
-        else:  # JSON-MIN: the control's name holds the boxes
-            results = task.get("label") or next((v for v in task.values() if isinstance(v, list)), [])
-        try:
-            labels = _ls_boxes(results, item, where)
-        except LabelError as exc:
-            report.problems.append(f"{exc}; item {item.id} not imported")
-            continue
-        _apply(db, item, labels, report.out, who, None, where, report)
+        _ls_task(db, task, where, report.out, who, report)
     return report
 
 

@@ -133,3 +133,98 @@ def test_names_files_that_disagree_import_nothing(queued_db, tmp_path):
     with pytest.raises(LabelError, match="disagree"):
         import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
     assert pending(queued_db.db) == [1, 2, 3]
+
+
+def test_tasks_without_an_annotation_are_reported_and_stay_pending(queued_db, tmp_path):
+    tasks = ls_tasks(queued_db, tmp_path)
+    del tasks[0]["annotations"]  # exported before anyone opened it
+    tasks[1]["annotations"][0]["result"] = None
+    json_min = {"item_id": 3, "digits": "0801"}  # JSON-MIN shape with no boxes control
+    report = import_ls(queued_db, tmp_path, tasks[:2] + [json_min])
+    assert report.imported == []
+    assert report.problems == [
+        "project.json task 1: item 1 has no annotation; not imported",
+        "project.json task 2: item 2 has no annotation; not imported",
+        "project.json task 2: item 3 has no annotation; not imported",
+    ]
+    assert pending(queued_db.db) == [1, 2, 3]
+
+
+def test_a_json_min_export_imports(queued_db, tmp_path):
+    task = ls_tasks(queued_db, tmp_path)[0]
+    json_min = {"id": 1, "image": task["data"]["image"], "item_id": 1,
+                "label": [dict(r["value"], original_width=320, original_height=240) for r in task["annotations"][0]["result"]]}
+    json_min["label"][3]["rectanglelabels"] = ["7"]
+    report = import_ls(queued_db, tmp_path, [json_min])
+    assert report.imported == [1] and report.problems == []
+    assert imported_digits(tmp_path / "labeled", 1) == "0757"
+
+
+def test_a_digit_drawn_as_a_polygon_keeps_the_task_out(queued_db, tmp_path):
+    tasks = ls_tasks(queued_db, tmp_path)
+    last = tasks[0]["annotations"][0]["result"][3]
+    v = last["value"]
+    last["type"] = "polygonlabels"
+    last["value"] = {"points": [[v["x"], v["y"]], [v["x"] + v["width"], v["y"]], [v["x"], v["y"] + v["height"]]],
+                     "polygonlabels": ["6"]}
+    report = import_ls(queued_db, tmp_path, tasks[:1])
+    assert report.imported == []
+    assert report.problems == ["project.json task 1: 1 of 4 digit labels are polygonlabels, not rectangles; "
+                               "draw each digit as a rectangle; item 1 not imported"]
+    assert pending(queued_db.db) == [1, 2, 3]
+
+
+def test_a_result_that_is_no_label_is_reported_and_the_digits_imported(queued_db, tmp_path):
+    tasks = ls_tasks(queued_db, tmp_path)
+    tasks[0]["annotations"][0]["result"].append(
+        {"id": "c", "type": "choices", "from_name": "note", "to_name": "image", "value": {"choices": ["glare"]}})
+    report = import_ls(queued_db, tmp_path, tasks[:1])
+    assert report.imported == [1]
+    assert report.problems == ["project.json task 1: box 4: a choices result, not a digit box; ignored"]
+
+
+def set_path(task, path, value):
+    *head, last = path
+    for key in head:
+        task = task[key]
+    task[last] = value
+
+
+@pytest.mark.parametrize("path, value, says", [
+    (("annotations", 0, "result", 0, "value"), None, "box 0: value is null, not an object"),
+    (("annotations", 0, "result", 0), "7", 'box 0: "7" is not a result object'),
+    (("annotations", 0, "result"), {"x": 1}, 'result is {"x": 1}, not a list'),
+    (("annotations",), "done", 'annotations is "done", not a list'),
+    (("annotations", 0, "result", 0, "value", "x"), "12.5", 'box 0: x is "12.5", not a number'),
+    (("annotations", 0, "result", 0, "value", "width"), None, "box 0: width is null, not a number"),
+    (("annotations", 0, "result", 0, "value", "y"), float("nan"), "box 0: y is NaN, not a number"),
+    (("annotations", 0, "result", 0, "value", "x"), 99.0, "must be percentages with positive size"),
+    (("annotations", 0, "result", 0, "value", "rotation"), 45, "box 0: box is rotated 45 degrees"),
+    (("annotations", 0, "result", 0, "value", "rectanglelabels"), None, "box 0: label None is not one of the digits"),
+    (("annotations", 0, "result", 0, "value", "rectanglelabels"), "0", "box 0: label '0' is not one of the digits"),
+])
+def test_odd_values_in_a_label_studio_result_are_reported(queued_db, tmp_path, path, value, says):
+    tasks = ls_tasks(queued_db, tmp_path)
+    set_path(tasks[0], path, value)
+    report = import_ls(queued_db, tmp_path, tasks)
+    assert report.imported == [2, 3]
+    (problem,) = report.problems
+    assert problem.startswith("project.json task 1: ") and says in problem and problem.endswith("item 1 not imported")
+    assert pending(queued_db.db) == [1]
+
+
+@pytest.mark.parametrize("data", [None, "item-1.jpg", [1]])
+def test_a_task_whose_data_is_not_an_object_is_reported(queued_db, tmp_path, data):
+    tasks = ls_tasks(queued_db, tmp_path)
+    tasks[0]["data"] = data
+    report = import_ls(queued_db, tmp_path, tasks)
+    assert report.imported == [2, 3]
+    assert report.problems == [f"project.json task 1: data is {json.dumps(data)}, not an object"]
+
+
+@pytest.mark.parametrize("item_id", [True, 1.0, "٣", None])
+def test_an_item_id_that_is_not_a_whole_number_falls_back_to_the_image_name(queued_db, tmp_path, item_id):
+    tasks = ls_tasks(queued_db, tmp_path)
+    tasks[0]["data"]["item_id"] = item_id  # the image is still .../item-1.jpg
+    report = import_ls(queued_db, tmp_path, tasks[:1])
+    assert report.imported == [1] and report.problems == []
