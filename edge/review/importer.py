@@ -106,6 +106,10 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, sh
         except (LabelError, OSError, UnicodeDecodeError) as exc:
             report.problems.append(f"{exc}; item {item.id} not imported")
             continue
+        if not boxes:  # CVAT writes an empty file for every frame nobody annotated
+            report.problems.append(f"{where}: empty label file: item {item.id} has no annotation; not imported "
+                                   f"(a frame with no display: segread review skip {item.id})")
+            continue
         _apply(db, item, _pixels(boxes, item, digits), report.out, who, images.get(path.stem), where, report)
     return report
 

@@ -228,3 +228,16 @@ def test_an_item_id_that_is_not_a_whole_number_falls_back_to_the_image_name(queu
     tasks[0]["data"]["item_id"] = item_id  # the image is still .../item-1.jpg
     report = import_ls(queued_db, tmp_path, tasks[:1])
     assert report.imported == [1] and report.problems == []
+
+
+def test_an_empty_yolo_label_file_is_no_annotation(queued_db, tmp_path):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "labels" / "item-2.txt").write_text("")
+    (folder / "labels" / "item-3.txt").write_text("\n  \n")
+    report = import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert report.imported == [1]
+    assert report.problems == [
+        "labels/item-2.txt: empty label file: item 2 has no annotation; not imported (a frame with no display: segread review skip 2)",
+        "labels/item-3.txt: empty label file: item 3 has no annotation; not imported (a frame with no display: segread review skip 3)",
+    ]
+    assert pending(queued_db.db) == [2, 3]
