@@ -101,7 +101,7 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, sh
         if item is None:
             continue
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8-sig")  # Windows tools start files with a BOM
             boxes = [parse_label_line(line, f"{where}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         except (LabelError, OSError, UnicodeDecodeError) as exc:
             report.problems.append(f"{exc}; item {item.id} not imported")
@@ -152,7 +152,7 @@ def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: s
     """Label Studio's JSON export (full, or JSON-MIN): the latest annotation of each task that is not cancelled."""
     path, report = Path(path), ImportReport(Path(out))
     try:
-        tasks = json.loads(path.read_text())
+        tasks = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReviewError(f"{path}: not a Label Studio JSON export ({exc})") from None
     if isinstance(tasks, dict):

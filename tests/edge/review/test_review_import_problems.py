@@ -241,3 +241,21 @@ def test_an_empty_yolo_label_file_is_no_annotation(queued_db, tmp_path):
         "labels/item-3.txt: empty label file: item 3 has no annotation; not imported (a frame with no display: segread review skip 3)",
     ]
     assert pending(queued_db.db) == [2, 3]
+
+
+def test_files_that_start_with_a_utf8_bom_are_read(queued_db, tmp_path):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "data.yaml").unlink()
+    (folder / "classes.txt").write_text("\ufeff" + "\n".join(NATURAL) + "\n", encoding="utf-8")
+    for label in (folder / "labels").iterdir():
+        label.write_text("\ufeff" + relabel_natural(label.read_text()), encoding="utf-8")
+    report = import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and report.problems == []
+    assert imported_digits(tmp_path / "labeled", 1) == "0756"
+
+
+def test_a_label_studio_export_with_a_utf8_bom_is_read(queued_db, tmp_path):
+    path = tmp_path / "project.json"
+    path.write_text("\ufeff" + json.dumps(ls_tasks(queued_db, tmp_path)), encoding="utf-8")
+    report = import_labels(queued_db.db, path, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and report.problems == []
