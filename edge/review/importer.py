@@ -13,6 +13,7 @@ import json
 import re
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, sh
     names = set(names_files(folder))
     label_files = sorted(p for p in folder.rglob("*.txt") if "labels" in p.relative_to(folder).parts and p not in names)
     if not label_files:
-        raise ReviewError(f"{folder}: no label files under labels/ (expected a YOLO folder from segread review export)")
+        raise ReviewError(f"{shown or folder}: no label files under labels/ (expected a YOLO folder from segread review export)")
     digits = class_digits(folder, shown)
     images = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
     report.out.mkdir(parents=True, exist_ok=True)
@@ -170,6 +171,30 @@ def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: s
     return report
 
 
+def zip_damage(source: Path) -> str:
+    """Why `source` (named .zip) cannot be opened: a zip cut short, or no zip at all."""
+    try:
+        with open(source, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if head == b"PK\x03\x04":  # starts as a zip, but its directory at the end is missing
+        return "a damaged or truncated zip (download or copy it again)"
+    return "not a zip file"
+
+
+def unzip(source: Path, folder: Path) -> None:
+    """Unpack the zip `source` into `folder`; ReviewError naming it when it is unsafe or damaged."""
+    try:
+        with zipfile.ZipFile(source) as zf:
+            for name in zf.namelist():
+                if name.startswith("/") or ".." in Path(name).parts:
+                    raise ReviewError(f"{source}: unsafe path {name!r} in the zip")
+            zf.extractall(folder)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ReviewError(f"{source}: a damaged or truncated zip ({exc})") from None
+
+
 def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) -> ImportReport:
     """A YOLO folder, a CVAT Ultralytics YOLO zip, or a Label Studio .json export."""
     source = Path(source)
@@ -177,12 +202,10 @@ def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) 
         return import_yolo(db, source, out, who)
     if source.suffix.lower() == ".json":
         return import_label_studio(db, source, out, who)
-    if source.suffix.lower() == ".zip" and zipfile.is_zipfile(source):
+    if source.suffix.lower() == ".zip":
+        if not zipfile.is_zipfile(source):
+            raise ReviewError(f"{source}: {zip_damage(source)}")
         with tempfile.TemporaryDirectory() as tmp:
-            with zipfile.ZipFile(source) as zf:
-                for name in zf.namelist():
-                    if name.startswith("/") or ".." in Path(name).parts:
-                        raise ReviewError(f"{source}: unsafe path {name!r} in the zip")
-                zf.extractall(tmp)
+            unzip(source, Path(tmp))
             return import_yolo(db, Path(tmp), out, who, str(source))
     raise ReviewError(f"{source}: not a YOLO folder, a .zip or a Label Studio .json export")

@@ -259,3 +259,38 @@ def test_a_label_studio_export_with_a_utf8_bom_is_read(queued_db, tmp_path):
     path.write_text("\ufeff" + json.dumps(ls_tasks(queued_db, tmp_path)), encoding="utf-8")
     report = import_labels(queued_db.db, path, tmp_path / "labeled", "ann")
     assert report.imported == [1, 2, 3] and report.problems == []
+
+
+def import_cli(queued_db, source, out):
+    return main(["review", "--db", str(queued_db.db_path), "import", str(source), "--out", str(out)])
+
+
+def test_an_empty_zip_is_named_in_the_message(queued_db, tmp_path, capsys):
+    source = tmp_path / "cvat.zip"
+    zipfile.ZipFile(source, "w").close()
+    assert import_cli(queued_db, source, tmp_path / "labeled") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"segread: error: {source}: no label files under labels/") and err.count("\n") == 1
+
+
+def test_a_truncated_or_corrupt_zip_is_called_damaged(queued_db, tmp_path, capsys):
+    whole = export(queued_db.db, tmp_path / "cvat.zip", fmt="cvat").out.read_bytes()
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    assert import_cli(queued_db, truncated, tmp_path / "labeled") == 2
+    assert f"{truncated}: a damaged or truncated zip" in capsys.readouterr().err
+
+    corrupt = tmp_path / "corrupt.zip"
+    with zipfile.ZipFile(corrupt, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("labels/train/item-1.txt", "9 0.5 0.5 0.1 0.1\n" * 20)
+    data = bytearray(corrupt.read_bytes())
+    data[data.index(b"0.5 0.5")] = ord("7")  # a flipped byte inside the member: its CRC no longer matches
+    corrupt.write_bytes(bytes(data))
+    assert import_cli(queued_db, corrupt, tmp_path / "labeled") == 2
+    assert f"{corrupt}: a damaged or truncated zip (Bad CRC-32" in capsys.readouterr().err
+
+    not_zip = tmp_path / "notes.zip"
+    not_zip.write_text("hello")
+    assert import_cli(queued_db, not_zip, tmp_path / "labeled") == 2
+    assert f"{not_zip}: not a zip file" in capsys.readouterr().err
+    assert pending(queued_db.db) == [1, 2, 3]
