@@ -192,7 +192,14 @@ def import_cmd(ctx, source, out):
     """Import corrected labels from a YOLO folder, a CVAT zip or a Label Studio JSON export.
 
     Items are matched by id (file names item-<id>, Label Studio data.item_id); unknown ids, bad
-    lines and missing images are reported and the rest imported.
+    lines, missing images and items nobody annotated are reported and the rest imported. Class ids
+    of a YOLO folder or zip are read through its classes.txt / obj.names / data.yaml names.
+
+    \b
+    Exit codes:
+      0  items imported (any problems are listed on stderr), or nothing to import
+      1  nothing imported: every entry had a problem (listed on stderr)
+      2  the source or the database cannot be used (one line on stderr)
 
     \b
     Example:
@@ -206,3 +213,5 @@ def import_cmd(ctx, source, out):
     for problem in report.problems:
         click.echo(f"segread: {problem}", err=True)
     click.echo(f"imported {len(report.imported)} item(s) into {report.out}; {len(report.problems)} problem(s)")
+    if report.problems and not report.imported:
+        ctx.exit(1)  # a script must not take "imported 0" for success

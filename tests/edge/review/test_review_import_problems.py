@@ -294,3 +294,18 @@ def test_a_truncated_or_corrupt_zip_is_called_damaged(queued_db, tmp_path, capsy
     assert import_cli(queued_db, not_zip, tmp_path / "labeled") == 2
     assert f"{not_zip}: not a zip file" in capsys.readouterr().err
     assert pending(queued_db.db) == [1, 2, 3]
+
+
+def test_import_exits_1_when_nothing_was_imported_and_0_when_some_was(queued_db, tmp_path, capsys):
+    folder = yolo_export(queued_db, tmp_path)
+    for label in (folder / "labels").iterdir():
+        label.write_text("")
+    assert import_cli(queued_db, folder, tmp_path / "labeled") == 1
+    captured = capsys.readouterr()
+    assert "imported 0 item(s)" in captured.out and "3 problem(s)" in captured.out
+    assert captured.err.count("has no annotation") == 3
+
+    (folder / "labels" / "item-1.txt").write_text("9 0.5 0.5 0.1 0.2\n")
+    assert import_cli(queued_db, folder, tmp_path / "labeled") == 0
+    captured = capsys.readouterr()
+    assert "imported 1 item(s)" in captured.out and "2 problem(s)" in captured.out
