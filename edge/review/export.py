@@ -13,6 +13,7 @@ exported; each exported item is stamped, so the queue never thins it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import zipfile
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from edge.errors import ReviewError
+from edge.errors import OutputError, ReviewError
 from edge.files import write_atomically
 from edge.labels import CLASS_NAMES, write_classes, write_label_file
 from edge.review.items import Item, current_labels, label_boxes, list_items
@@ -52,21 +53,68 @@ def export_items(db: sqlite_utils.Database, status: str = "all", order: str = "q
     return [i for i in list_items(db, status, order) if i.status not in ("skipped", "thinned")]
 
 
-def prepare_folder(out: Path, overwrite: bool) -> None:
-    """Create `out`; refuse a non-empty one unless `overwrite` (which removes only what an export writes)."""
+def check_folder(out: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder unless `overwrite` (which replaces only what an export writes)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ReviewError(f"{out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise ReviewError(f"{out} is not empty; choose an empty folder or pass --overwrite")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ReviewError(f"{out} is not empty; choose an empty folder or pass --overwrite")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Move a finished export from `staging` into the existing folder `out`: what an earlier export
+    wrote there is set aside first and put back if a move fails; the person's own files stay."""
+    backup = out.parent / f".{out.name}.old.{os.getpid()}"
+    backup.mkdir()
+    moved_out, moved_in = [], []
+    try:
         for name in OWNED:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+            if (out / name).exists() or (out / name).is_symlink():
+                os.replace(out / name, backup / name)
+                moved_out.append(name)
+        for entry in sorted(staging.iterdir()):
+            os.replace(entry, out / entry.name)
+            moved_in.append(entry.name)
+    except OSError:
+        for name in moved_in:
+            _remove(out / name)
+        for name in moved_out:
+            os.replace(backup / name, out / name)
+        backup.rmdir()
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def export_folder(db: sqlite_utils.Database, items: list[Item], out: Path, fmt: str, overwrite: bool = False,
+                  image_url: str | None = None) -> ExportReport:
+    """A yolo or label-studio export, written into a hidden sibling of `out` and then moved into
+    place: a full disk or an unwritable folder leaves no half export, and an earlier one intact."""
+    out = Path(out)
+    check_folder(out, overwrite)
+    place = out.resolve()  # beside the real folder, so every move is a rename on one file system
+    staging = place.parent / f".{place.name}.part.{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        if fmt == "yolo":
+            report = export_yolo(db, items, out, staging)
+        else:
+            report = export_label_studio(db, items, out, image_url, staging)
+        if place.is_dir():
+            swap_in(staging, place)
+        else:
+            os.replace(staging, place)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
 
 
 def data_yaml(path: str, train: str, val: str | None) -> str:
@@ -112,12 +160,14 @@ def _pairs(db, items: list[Item], images: Path, labels: Path, report: ExportRepo
     return written
 
 
-def export_yolo(db: sqlite_utils.Database, items: list[Item], out: Path) -> ExportReport:
+def export_yolo(db: sqlite_utils.Database, items: list[Item], out: Path, staging: Path | None = None) -> ExportReport:
+    """Files go to `staging` (default `out`); data.yaml names `out`, where they will be used."""
     out = Path(out)
+    to = Path(staging or out)
     report = ExportReport(out)
-    _pairs(db, items, out / "images", out / "labels", report)
-    write_classes(out)
-    (out / "data.yaml").write_text(data_yaml(str(out.resolve()), "images", "images"))
+    _pairs(db, items, to / "images", to / "labels", report)
+    write_classes(to)
+    (to / "data.yaml").write_text(data_yaml(str(out.resolve()), "images", "images"))
     return report
 
 
@@ -154,16 +204,19 @@ def ls_result(boxes: list[dict], width: int, height: int, prefix: str) -> list[d
     return results
 
 
-def export_label_studio(db: sqlite_utils.Database, items: list[Item], out: Path, image_url: str | None = None) -> ExportReport:
-    """`image_url`: prefix for the image file names; default Label Studio's local-files URL of the path."""
+def export_label_studio(db: sqlite_utils.Database, items: list[Item], out: Path, image_url: str | None = None,
+                        staging: Path | None = None) -> ExportReport:
+    """`image_url`: prefix for the image file names; default Label Studio's local-files URL of the
+    path the image will have in `out` (files go to `staging`, default `out`)."""
     out = Path(out)
+    to = Path(staging or out)
     report = ExportReport(out)
     tasks = []
-    for item, image in _pairs(db, items, out / "images", out / "labels", report):
+    for item, image in _pairs(db, items, to / "images", to / "labels", report):
         if image_url:
             url = image_url.rstrip("/") + "/" + image.name
         else:
-            url = "/data/local-files/?d=" + str(image.resolve()).lstrip("/")
+            url = "/data/local-files/?d=" + str(out.resolve() / "images" / image.name).lstrip("/")
         confidences = [b.get("conf", 1.0) for b in item.prelabels]
         tasks.append({
             "data": {"image": url, "item_id": item.id, "frame": item.frame, "read": item.text,
@@ -174,9 +227,9 @@ def export_label_studio(db: sqlite_utils.Database, items: list[Item], out: Path,
                 "result": ls_result(item.prelabels, item.width, item.height, f"item{item.id}"),
             }],
         })
-    shutil.rmtree(out / "labels", ignore_errors=True)  # Label Studio takes tasks.json; labels live there
-    (out / "tasks.json").write_text(json.dumps(tasks, indent=1))
-    (out / "labeling-config.xml").write_text(labeling_config())
+    shutil.rmtree(to / "labels", ignore_errors=True)  # Label Studio takes tasks.json; labels live there
+    (to / "tasks.json").write_text(json.dumps(tasks, indent=1))
+    (to / "labeling-config.xml").write_text(labeling_config())
     return report
 
 
@@ -217,11 +270,13 @@ def export(db: sqlite_utils.Database, out: Path, fmt: str = "yolo", status: str 
     if fmt not in FORMATS:
         raise ReviewError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     items = export_items(db, status, order)
-    if fmt == "cvat":
-        report = export_cvat(db, items, out, overwrite)
-    else:
-        prepare_folder(out, overwrite)
-        report = export_yolo(db, items, out) if fmt == "yolo" else export_label_studio(db, items, out, image_url)
+    try:
+        if fmt == "cvat":
+            report = export_cvat(db, items, out, overwrite)
+        else:
+            report = export_folder(db, items, out, fmt, overwrite, image_url)
+    except OSError as exc:  # no permission, no space: nothing was exported
+        raise OutputError(f"cannot write the export to {out}: {exc.strerror or exc}; nothing exported") from None
     mark_exported(db, report.exported)
     return report
 

@@ -2,11 +2,12 @@ import json
 import os
 import xml.etree.ElementTree as ET
 import zipfile
+from contextlib import contextmanager
 
 import pytest
 
 from edge.cli import main
-from edge.errors import ReviewError
+from edge.errors import OutputError, ReviewError
 from edge.labels import CLASS_NAMES, DIGIT_TO_CLASS, read_label_file
 from edge.review.export import export
 from edge.review.items import accept
@@ -101,7 +102,7 @@ def test_label_studio_tasks_follow_the_documented_format_and_keep_the_pre_labels
 def test_label_studio_default_urls_are_local_files(queued_db, tmp_path):
     export(queued_db.db, tmp_path / "ls", fmt="label-studio")
     task = json.loads((tmp_path / "ls" / "tasks.json").read_text())[0]
-    assert task["data"]["image"].startswith("/data/local-files/?d=") and task["data"]["image"].endswith("item-1.jpg")
+    assert task["data"]["image"] == "/data/local-files/?d=" + str((tmp_path / "ls" / "images" / "item-1.jpg").resolve()).lstrip("/")
 
 
 def test_cvat_zip_has_the_ultralytics_yolo_detection_layout(queued_db, tmp_path):
@@ -136,3 +137,56 @@ def test_an_item_whose_stored_label_is_not_a_digit_is_reported_and_left_out(queu
     assert "exported 2 item(s)" in captured.out
     assert sorted(p.name for p in (out / "images").iterdir()) == ["item-2.jpg", "item-3.jpg"]
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["item-2.txt", "item-3.txt"]
+
+
+@contextmanager
+def files_limited_to(nbytes: int):
+    """A full disk, as the OS reports it to this process: writing a file past `nbytes` fails."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def snapshot(folder) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def never_exported(db) -> bool:
+    return all(r["exported"] is None for r in db.query("SELECT exported FROM review_items"))
+
+
+def test_export_to_an_unwritable_place_is_one_line(queued_db, tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "export"
+    for fmt in ("yolo", "label-studio", "cvat"):
+        assert main(["review", "--db", str(queued_db.db_path), "export", str(out), "--format", fmt]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"cannot write the export to {out}" in err and "nothing exported" in err
+    assert never_exported(queued_db.db)
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "label-studio", "cvat"])
+def test_a_full_disk_leaves_no_partial_export(queued_db, tmp_path, fmt):
+    out = tmp_path / "exports" / "new"
+    image = next((tmp_path / "s-frames").rglob("*.jpg"))
+    with files_limited_to(image.stat().st_size // 2), pytest.raises(OutputError, match="File too large"):
+        export(queued_db.db, out, fmt=fmt)
+    assert list((tmp_path / "exports").iterdir()) == []  # no folder, no zip, no hidden staging
+    assert never_exported(queued_db.db)
+
+
+def test_a_full_disk_keeps_an_earlier_export_and_the_persons_files(queued_db, tmp_path):
+    out = tmp_path / "out"
+    export(queued_db.db, out, status="pending")
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    accept(queued_db.db, 1, "t")
+    image = out / "images" / "item-1.jpg"
+    with files_limited_to(image.stat().st_size // 2), pytest.raises(OutputError):
+        export(queued_db.db, out, fmt="label-studio", overwrite=True)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
