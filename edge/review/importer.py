@@ -104,8 +104,11 @@ def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, sh
         try:
             text = path.read_text(encoding="utf-8-sig")  # Windows tools start files with a BOM
             boxes = [parse_label_line(line, f"{where}:{n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        except (LabelError, OSError, UnicodeDecodeError) as exc:
+        except LabelError as exc:
             report.problems.append(f"{exc}; item {item.id} not imported")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            report.problems.append(f"{where}: unreadable label file ({exc}); item {item.id} not imported")
             continue
         if not boxes:  # CVAT writes an empty file for every frame nobody annotated
             report.problems.append(f"{where}: empty label file: item {item.id} has no annotation; not imported "

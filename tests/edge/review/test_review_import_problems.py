@@ -309,3 +309,12 @@ def test_import_exits_1_when_nothing_was_imported_and_0_when_some_was(queued_db,
     assert import_cli(queued_db, folder, tmp_path / "labeled") == 0
     captured = capsys.readouterr()
     assert "imported 1 item(s)" in captured.out and "2 problem(s)" in captured.out
+
+
+def test_a_label_file_that_is_not_text_is_named(queued_db, tmp_path):
+    folder = yolo_export(queued_db, tmp_path)
+    (folder / "labels" / "item-1.txt").write_bytes(b"\xff\xfe9 0.5 0.5 0.1 0.1\n")
+    report = import_labels(queued_db.db, folder, tmp_path / "labeled", "ann")
+    assert report.imported == [2, 3]
+    (problem,) = report.problems
+    assert problem.startswith("labels/item-1.txt: unreadable label file (") and problem.endswith("item 1 not imported")
