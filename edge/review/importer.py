@@ -3,8 +3,10 @@
 Items are found by the id that survived the round trip: file stems `item-<id>`, Label Studio's
 `data.item_id`. Each imported item gets a decision row (accepted when the labels equal the
 pre-labels, fixed otherwise) and becomes an `images/` + `labels/` pair in `out`, the labeled
-folder `segread retrain --data` takes. Unknown ids, bad lines and missing images are reported one
-by one; everything else is imported.
+folder `segread retrain --data` takes. Unknown ids, bad lines, missing images and items nobody
+annotated (an empty label file, a task without an annotation) are reported one by one and those
+items left as they were; everything else is imported. A YOLO source's class ids are read through
+its own names file (edge.review.classnames).
 """
 
 from __future__ import annotations
