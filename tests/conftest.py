@@ -4,6 +4,10 @@ and a hand-written fake detector for the inference boundary."""
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +161,21 @@ def make_tiny_onnx(
 def tiny_onnx(tmp_path_factory) -> Path:
     pytest.importorskip("onnx")
     return make_tiny_onnx(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@contextmanager
+def read_only_folder(folder: Path):
+    """`folder` made so that nobody, root included, may write in it (root needs chattr +i; the
+    test is skipped where the filesystem refuses it), then writable again."""
+    if os.geteuid() == 0:
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
+            pytest.skip("as root, a read-only folder needs chattr +i, which this filesystem refuses")
+    else:
+        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        yield folder
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)])
+        else:
+            os.chmod(folder, stat.S_IRWXU)

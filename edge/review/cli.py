@@ -14,11 +14,13 @@ from edge.store import open_db, show_when
 DEFAULT_DB = "segread.db"
 
 
-def _open(ctx):
+def _open(ctx, readonly: bool = False):
+    """The queue's database; `readonly` for the commands that only look (a person in the service's
+    group may list and show its queue)."""
     path = ctx.obj["review_db"]
     if not Path(path).exists():
         raise ReviewError(f"no database at {path}; `segread read SOURCE --queue --db {path}` creates the queue")
-    return open_db(path)
+    return open_db(path, readonly=readonly)
 
 
 def _line(item) -> str:
@@ -67,7 +69,7 @@ def list_cmd(ctx, status, order):
       segread review list --status all
       segread review list --order queued
     """
-    rows = queue_items.list_items(_open(ctx), status, order or queue_items.default_order(status))
+    rows = queue_items.list_items(_open(ctx, readonly=True), status, order or queue_items.default_order(status))
     if not rows:
         click.echo(f"no {status} items" if status != "all" else "the queue is empty")
     for item in rows:
@@ -86,7 +88,7 @@ def show(ctx, item_id):
     """
     from edge.review.queue import image_path
 
-    db = _open(ctx)
+    db = _open(ctx, readonly=True)
     item = queue_items.get_item(db, item_id)
     fmt = item.display
     click.echo(f"item {item.id}  {item.status}  queued {show_when(item.created, seconds=True)}  session {item.session_id or '-'}")

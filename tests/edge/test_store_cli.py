@@ -19,7 +19,7 @@ from edge.pipeline import Reader
 from edge.reading import DisplayFormat
 from edge.run import run, spacing_hint
 from edge.store import SessionLog, list_sessions, open_db, session_readings
-from tests.conftest import FakeDetector, digits_at
+from tests.conftest import FakeDetector, digits_at, read_only_folder
 
 
 def _frames(folder, n):
@@ -218,31 +218,23 @@ def read_only_db(tmp_path):
 
 
 @pytest.fixture
-def read_only_folder(tmp_path):
+def read_only_db_folder(tmp_path):
     """A stopped reader's database (one session, WAL) in a folder that nobody, root included, may
     write to: SQLite cannot make the shared-memory file a WAL reader needs there."""
     folder = tmp_path / "ro"
     db, _ = _read(folder, ["0100", "0101"])
     db.conn.close()
-    if os.geteuid() == 0:
-        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
-            pytest.skip("as root, a read-only folder needs chattr +i, which this filesystem refuses")
-    else:
-        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
-    yield folder / "s.db"
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(folder)])
-    else:
-        os.chmod(folder, stat.S_IRWXU)
+    with read_only_folder(folder):
+        yield folder / "s.db"
 
 
-def test_sessions_are_listed_and_exported_from_a_database_it_may_only_read(read_only_folder, capsys):
+def test_sessions_are_listed_and_exported_from_a_database_it_may_only_read(read_only_db_folder, capsys):
     # The service's database is its own user's; a person in its group lists and exports it.
-    assert main(["sessions", "--db", str(read_only_folder)]) == 0
+    assert main(["sessions", "--db", str(read_only_db_folder)]) == 0
     assert "01:00 -> 01:01" in capsys.readouterr().out
-    assert main(["sessions", "--db", str(read_only_folder), "export", "1", "--csv"]) == 0
+    assert main(["sessions", "--db", str(read_only_db_folder), "export", "1", "--csv"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
-    assert sorted(p.name for p in read_only_folder.parent.iterdir()) == ["frames", "s.db"]
+    assert sorted(p.name for p in read_only_db_folder.parent.iterdir()) == ["frames", "s.db"]
 
 
 def test_a_jsonl_it_cannot_write_is_one_line_and_the_log_keeps_what_was_read(tmp_path, tiny_onnx, capsys):

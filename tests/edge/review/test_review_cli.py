@@ -3,6 +3,7 @@ import json
 import pytest
 
 from edge.cli import main
+from tests.conftest import read_only_folder
 
 
 def cli(db, *args, who="tester"):
@@ -26,6 +27,18 @@ def test_list_show_accept_fix_skip_from_the_terminal(queued_db, capsys):
     assert cli(db, "list", "--status", "all") == 0
     statuses = [line.split()[1] for line in capsys.readouterr().out.splitlines()]
     assert statuses == ["accepted", "skipped", "accepted"]
+
+
+def test_the_queue_is_listed_and_shown_from_a_database_it_may_only_read(queued_db, capsys):
+    # The service's database is its own user's; a person in its group looks at the queue.
+    queued_db.db.conn.close()
+    with read_only_folder(queued_db.db_path.parent):
+        assert cli(queued_db.db_path, "list") == 0
+        assert len(capsys.readouterr().out.splitlines()) == 3
+        assert cli(queued_db.db_path, "show", "1") == 0
+        assert "read  07:56 (held)" in capsys.readouterr().out
+        assert cli(queued_db.db_path, "accept", "1") == 2  # answering needs write access: one line
+        assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_fix_with_the_wrong_count_is_refused_with_a_clear_message(queued_db, capsys):
