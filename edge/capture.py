@@ -170,4 +170,6 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
         return VideoSource(int(spec), fps=fps)
     if path.is_file() or re.match(r"^(rtsp|rtmp|https?)://", spec):
         return VideoSource(spec, fps=fps)
+    if not path.exists() and (path.suffix or len(path.parts) > 1):  # meant as a file or folder
+        raise SourceError(f"source {spec!r}: no such file or folder")
     raise SourceError(f"source {spec!r} is not a folder, an image, a video file, a camera index or a stream URL")
