@@ -27,6 +27,7 @@ class LiveLine:
     stream: TextIO = sys.stderr
     every: float = 5.0
     _last: float = 0.0
+    _shown: str = ""  # the last line written where it is not a terminal: the final one is not repeated
 
     def show(self, text: str, force: bool = False) -> None:
         tty = self.stream.isatty()
@@ -34,10 +35,10 @@ class LiveLine:
         if tty:
             self.stream.write("\r" + text[:160].ljust(80))
             self.stream.flush()
-        elif force or now - self._last >= self.every:
+        elif (force and text != self._shown) or now - self._last >= self.every:
             self.stream.write(text + "\n")
             self.stream.flush()
-            self._last = now
+            self._last, self._shown = now, text
 
     def done(self) -> None:
         if self.stream.isatty():

@@ -17,7 +17,7 @@ from edge.capture import FolderSource
 from edge.cli import main
 from edge.pipeline import Reader
 from edge.reading import DisplayFormat
-from edge.run import run, spacing_hint
+from edge.run import LiveLine, run, spacing_hint
 from edge.store import SessionLog, list_sessions, open_db, session_readings
 from tests.conftest import FakeDetector, digits_at, read_only_folder
 
@@ -336,3 +336,17 @@ def test_sessions_list_and_export(tmp_path, capsys):
     assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "1", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["readings"]) == 3
     assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "9"]) == 2
+
+
+def test_the_live_line_to_a_log_ends_with_the_last_frame_once(tmp_path, tiny_onnx, capsys):
+    # Not a terminal (a log, a pipe): a line every few seconds, and the last frame's at the end,
+    # not twice when it was the last line written (one image).
+    frames = _frames(tmp_path / "frames", 1)
+    assert main(["read", str(frames / "0.jpg"), "--model", str(tiny_onnx), "--db", str(tmp_path / "s.db")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert sum("frame 0.jpg" in line for line in lines) == 1
+    live = LiveLine(stream=io.StringIO(), every=3600)
+    for text in ("frame 0", "frame 1", "frame 2"):
+        live.show(text)
+    live.show("frame 2", force=True)
+    assert live.stream.getvalue().splitlines() == ["frame 0", "frame 2"]
