@@ -76,7 +76,7 @@ def parse_label_line(line: str, where: str = "", num_classes: int = len(CLASS_NA
 def read_label_file(path: Path, num_classes: int = len(CLASS_NAMES)) -> list[LabelBox]:
     """Read a whole label file; raise LabelError at the first bad line (file and line named)."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8-sig")  # Windows tools start files with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelError(f"{path}: unreadable label file ({exc})") from None
     boxes = []

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import cv2
 
+from edge.classnames import class_digits
 from edge.errors import DatasetError, LabelError
-from edge.labels import CLASS_NAMES, IMAGE_SUFFIXES, LabelBox, parse_label_line
+from edge.labels import CLASS_NAMES, DIGIT_TO_CLASS, IMAGE_SUFFIXES, LabelBox, parse_label_line
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def source_id(path: str | Path) -> str:
 def read_labels(path: Path, num_classes: int = len(CLASS_NAMES)) -> tuple[list[LabelBox], list[Problem]]:
     """All boxes of a label file and every bad line in it (not just the first)."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8-sig")  # Windows tools start files with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         return [], [Problem(Path(path), 0, f"unreadable label file ({exc})")]
     boxes, problems = [], []
@@ -97,6 +98,7 @@ def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
     images_dir, labels_dir = folder / "images", folder / "labels"
     if not images_dir.is_dir() or not labels_dir.is_dir():
         raise DatasetError(f"{folder}: not a labeled folder (needs images/ and labels/)")
+    to_project = project_classes(folder)
     images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
     labels = {p.stem: p for p in sorted(labels_dir.glob("*.txt"))}
     items, problems = [], []
@@ -119,8 +121,21 @@ def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
             problems.append(Problem(image_path, 0, "unreadable image"))
             continue
         h, w = image.shape[:2]
+        boxes = [replace(b, cls=to_project[b.cls]) for b in boxes]
         items.append(Item(image_path, tuple(boxes), source_id(image_path), w, h, label_path))
     return Dataset(tuple(items), tuple(problems))
+
+
+def project_classes(folder: Path) -> list[int]:
+    """The project's class id for each class id of the labels in `folder`, through the folder's own
+    names file (classes.txt, obj.names, data.yaml): a set labeled with the names 0..9 in that order
+    means a zero by class 0, where the project (and the shared set) means a one. Without a names
+    file, the project's order."""
+    try:
+        digits = class_digits(folder)
+    except LabelError as exc:
+        raise DatasetError(str(exc)) from None
+    return [DIGIT_TO_CLASS[d] for d in digits]
 
 
 def apply_relabels(items: list[Item], folders: list[Path]) -> tuple[list[Item], list[Problem], list[str]]:
@@ -137,6 +152,7 @@ def apply_relabels(items: list[Item], folders: list[Path]) -> tuple[list[Item], 
         labels_dir = Path(folder) / "labels"
         if not labels_dir.is_dir():
             raise DatasetError(f"--relabel {folder}: no labels/ folder in it")
+        to_project = project_classes(Path(folder))
         for path in sorted(labels_dir.glob("*.txt")):
             targets = by_stem.get(path.stem)
             if not targets:
@@ -149,8 +165,9 @@ def apply_relabels(items: list[Item], folders: list[Path]) -> tuple[list[Item], 
                 problems.extend(bad)
                 dropped.update(targets)
                 continue
+            boxes = tuple(replace(b, cls=to_project[b.cls]) for b in boxes)
             for n in targets:
-                items[n] = replace(items[n], boxes=tuple(boxes), label=path)
+                items[n] = replace(items[n], boxes=boxes, label=path)
                 done.append(items[n].image.name)
     return [item for n, item in enumerate(items) if n not in dropped], problems, done
 

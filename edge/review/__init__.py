@@ -7,5 +7,5 @@ queue    the queue in the session database, fed by the read loop (`ReviewQueue.c
 items    reading and deciding queue items (accept, fix, skip), never deleting pre-labels
 export   YOLO folder, Label Studio tasks, CVAT Ultralytics YOLO zip
 importer corrected labels back from a YOLO folder, a CVAT zip or a Label Studio export
-         (classnames: the digit each class id of a YOLO source means; label_studio: a task's boxes)
+         (edge.classnames: the digit each class id of a YOLO source means; label_studio: a task's boxes)
 """

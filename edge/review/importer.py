@@ -6,7 +6,7 @@ pre-labels, fixed otherwise) and becomes an `images/` + `labels/` pair in `out`,
 folder `segread retrain --data` takes. Unknown ids, bad lines, missing images and items nobody
 annotated (an empty label file, a task without an annotation) are reported one by one and those
 items left as they were; everything else is imported. A YOLO source's class ids are read through
-its own names file (edge.review.classnames).
+its own names file (edge.classnames).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlite_utils
 from edge.errors import LabelError, ReviewError
 from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review import label_studio
-from edge.review.classnames import class_digits, names_files
+from edge.classnames import class_digits, names_files
 from edge.review.export import write_pair
 from edge.review.items import Item, answerable, decide, get_item, same_labels
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edge.errors import DatasetError
+from edge.labels import CLASS_NAMES
 from trainer.dataset import fingerprint, gather, require_trainable, source_id
 
 GOOD = "0 0.5 0.5 0.2 0.4\n3 0.7 0.5 0.2 0.4\n"
@@ -88,6 +89,28 @@ def test_several_folders_gather_into_one_set(tmp_path):
     a = make_folder(tmp_path / "a", {"x": GOOD})
     b = make_folder(tmp_path / "b", {"y": GOOD, "z": GOOD})
     assert sorted(i.image.stem for i in gather([a, b]).items) == ["x", "y", "z"]
+
+
+def test_a_set_labeled_with_other_class_names_is_read_through_them(tmp_path):
+    # A set labeled elsewhere with the names 0..9 in that order: its class 0 is a zero, which is
+    # the project's (and the shared set's) class 9; class 3 is a three, the project's class 2.
+    natural = make_folder(tmp_path / "natural", {"x": GOOD})
+    (natural / "classes.txt").write_text("\n".join("0123456789") + "\n")
+    (item,) = gather([natural]).items
+    assert [CLASS_NAMES[b.cls] for b in item.boxes] == ["0", "3"]
+    own = make_folder(tmp_path / "own", {"x": GOOD})  # no names file: the project's order
+    (item,) = gather([own]).items
+    assert [CLASS_NAMES[b.cls] for b in item.boxes] == ["1", "4"]
+    (own / "classes.txt").write_text("digit\nsign\n")
+    with pytest.raises(DatasetError, match="are not the ten digits"):
+        gather([own])
+
+
+def test_a_label_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    folder = make_folder(tmp_path / "set", {"x": None})
+    (folder / "labels" / "x.txt").write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    result = gather([folder])
+    assert len(result.items) == 1 and not result.problems
 
 
 def test_missing_empty_and_single_class_sets_stop_with_a_dataset_error(tmp_path):
