@@ -35,8 +35,10 @@ def test_corrupt_jpeg_is_skipped_and_counted(tmp_path):
 
 
 def test_unreadable_sources_are_clear_errors(tmp_path):
-    with pytest.raises(SourceError, match="not a folder, an image, a video file"):
+    with pytest.raises(SourceError, match="missing': no such file or folder"):
         open_source(str(tmp_path / "missing"))
+    with pytest.raises(SourceError, match="not a folder, an image, a video file"):
+        open_source("webcam")
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no images"):
         open_source(str(tmp_path / "empty"))
