@@ -203,9 +203,10 @@ class Reader:
 
     def _fit(self, image: np.ndarray) -> None:
         """Track the display on `image`: on a frame of another size than the last (a camera back at
-        another resolution), the tracked crop and the digit boxes of the last frame read whole are
-        in the other frame's pixels, so the tracker looks for the display again (`DisplayTracker.fit`)
-        and no crop stands for a scanning display's (`_scan_crop`) until a frame reads whole."""
+        another resolution), the tracked crop is in the other frame's pixels, so the tracker scales
+        it to the new frame, or looks for the display again where the frame's shape changed too
+        (`DisplayTracker.fit`); no crop stands for a scanning display's (`_scan_crop`) until a frame
+        reads whole."""
         if self.tracker.fit(image.shape):
             self._whole = None
 

@@ -155,6 +155,19 @@ def smooth(crop: np.ndarray, read_size: int | None) -> np.ndarray:
     return cv2.GaussianBlur(crop, (0, 0), SMOOTH_SIGMA * max(scale, 1.0))
 
 
+# Frames whose width-to-height ratios differ by at most this share show the same view (`fit`).
+SAME_SHAPE = 0.02
+
+
+def scaled_box(box: tuple[int, int, int, int] | None, sx: float, sy: float, w: int, h: int) -> tuple[int, int, int, int] | None:
+    """`box` in a frame scaled by (sx, sy) to w x h, inside it; None stays None."""
+    if box is None:
+        return None
+    x1, y1, x2, y2 = box
+    return (min(max(int(x1 * sx), 0), w), min(max(int(y1 * sy), 0), h),
+            min(max(int(round(x2 * sx)), 0), w), min(max(int(round(y2 * sy)), 0), h))
+
+
 @dataclass
 class DisplayTracker:
     detector: Detector
@@ -221,14 +234,18 @@ class DisplayTracker:
 
     def fit(self, frame_shape: tuple[int, ...]) -> bool:
         """Ready the tracker for a frame of `frame_shape`; True when its size differs from the last
-        frame's. The crop and where the display last read whole are in the last frame's pixels: on a
-        frame of another size (a camera back at another resolution, a stream that switched size)
-        they would cut the wrong place or nothing at all, so both are dropped and the display is
-        looked for again on the new frame."""
+        frame's. The crop and where the display last read whole are in the last frame's pixels. A
+        frame of another size of the same shape (a camera back at another resolution, a stream that
+        switched size) shows the same view: both are scaled to it. Of another shape (another crop
+        of the sensor, another camera) both are dropped, and the display is looked for again."""
         size = (int(frame_shape[0]), int(frame_shape[1]))
         changed = self.shape is not None and size != self.shape
         if changed:
-            self.roi = self.last_whole = None
+            (old_h, old_w), (h, w) = self.shape, size
+            if abs(w / h - old_w / old_h) <= SAME_SHAPE * old_w / old_h:
+                self.roi, self.last_whole = (scaled_box(b, w / old_w, h / old_h, w, h) for b in (self.roi, self.last_whole))
+            else:
+                self.roi = self.last_whole = None
         self.shape = size
         return changed
 

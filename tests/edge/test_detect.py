@@ -348,19 +348,24 @@ class SameViewAnyResolution(FakeDetector):
         return display[inside].shifted(-x1, -y1)
 
 
-def test_a_frame_of_another_size_is_searched_afresh_not_cut_where_the_display_was():
+def test_a_frame_of_another_size_is_read_where_the_display_is_in_it():
     from edge.pipeline import Reader
 
     detector = SameViewAnyResolution()
     reader = detector.reader = Reader(detector, "time", level=False)
     frame = np.full((720, 1280, 3), 60, np.uint8)
     assert [reader.read_image(frame)[1] for _ in range(2)] == ["find", "crop"]
-    # The camera comes back at 1920x1080: the crop's pixels belong to the 1280x720 frames.
+    # The camera comes back at 1920x1080, the same view: the crop is scaled to it, no search.
     detector.shape, detector.calls = (1080, 1920), []
     reading, mode = reader.read_image(np.full((1080, 1920, 3), 60, np.uint8))
+    assert (reading.text, mode) == ("0753", "crop") and reader.tracker.finds == 1
+    # At 640x480 (another shape, another crop of the sensor) the old place means nothing: the whole
+    # new frame is searched first, not a crop cut where the display was.
+    detector.shape, detector.calls = (480, 640), []
+    reading, mode = reader.read_image(np.full((480, 640, 3), 60, np.uint8))
     assert (reading.text, mode) == ("0753", "find")
-    assert detector.calls[0] == ((1080, 1920, 3), (640, 640))  # the whole new frame first, no crop of the old frame's place
-    assert reader.read_image(np.full((1080, 1920, 3), 60, np.uint8))[1] == "crop"
+    assert detector.calls[0] == ((480, 640, 3), (640, 640))
+    assert reader.read_image(np.full((480, 640, 3), 60, np.uint8))[1] == "crop"
 
 
 def test_a_find_that_sees_only_a_stray_digit_keeps_the_crop_where_the_display_last_read_whole():
