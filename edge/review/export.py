@@ -144,8 +144,14 @@ def write_pair(db: sqlite_utils.Database, item: Item, labels: list[dict], images
     images.mkdir(parents=True, exist_ok=True)
     label_dir.mkdir(parents=True, exist_ok=True)
     target = images / f"{item_stem(item.id)}{src.suffix.lower() or '.jpg'}"
-    shutil.copyfile(src, target)
-    write_label_file(label_dir / f"{item_stem(item.id)}.txt", boxes)
+    label = label_dir / f"{item_stem(item.id)}.txt"
+    try:
+        shutil.copyfile(src, target)
+        write_label_file(label, boxes)
+    except OSError:  # a full disk: no image without its label (or half a label) is left behind
+        target.unlink(missing_ok=True)
+        label.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from edge.errors import LabelError, ReviewError
+from edge.errors import LabelError, OutputError, ReviewError
 from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review import label_studio
 from edge.classnames import class_digits, names_files
@@ -71,6 +71,9 @@ def _apply(db, item: Item, labels: list[dict], out: Path, who: str, source: Path
             break
         except ReviewError:
             continue
+        except OSError as exc:  # a full disk: the items before it stay imported, this one undecided
+            raise OutputError(f"cannot write item {item.id}'s labeled pair under {out}: {exc.strerror or exc}; "
+                              f"{len(report.imported)} item(s) imported before it") from None
     if frame is None:
         report.problems.append(f"{where}: item {item.id}: image missing (neither the queued frame nor one beside the labels)")
         return

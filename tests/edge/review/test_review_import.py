@@ -112,3 +112,17 @@ def test_the_labeled_folder_is_what_the_trainer_gathers(queued_db, tmp_path):
     report = import_labels(queued_db.db, tmp_path / "src", tmp_path / "labeled", "ann")
     gathered = dataset.gather_folder(tmp_path / "labeled")
     assert len(gathered.items) == len(report.imported) == 3 and not gathered.problems
+
+
+def test_a_full_disk_while_importing_stops_with_one_line_and_leaves_no_half_pair(queued_db, tmp_path):
+    from edge.errors import OutputError
+    from tests.edge.review.test_review_export import files_limited_to
+
+    src, out = tmp_path / "to-label", tmp_path / "labeled"
+    export(queued_db.db, src, status="pending")
+    with files_limited_to(100), pytest.raises(OutputError) as err:  # classes.txt fits; no frame does
+        import_labels(queued_db.db, src, out, "ann")
+    assert "cannot write item 1's labeled pair" in str(err.value) and "File too large" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not any((out / "images").iterdir()) and not any((out / "labels").iterdir())
+    assert [i.id for i in list_items(queued_db.db, "pending")] == [1, 2, 3]  # nothing decided
