@@ -2,9 +2,9 @@
 
 segread's exports write the project's order (index 0 is "1", ... 9 is "0") into `classes.txt` and
 `data.yaml`, but a labeling tool writes the names its project was set up with: a CVAT task made
-with the labels 0..9 exports `names: {0: '0', ...}`, and its label line `0 ...` is a zero. Import
-maps class ids through the source's own names; a source without a names file is taken to use the
-project's order. Names that are not the ten digits are refused, since no mapping would be right.
+with the labels 0..9 exports `names: {0: '0', ...}`, and its label line `0 ...` is a zero. The
+review import and the trainer's labeled folders map class ids through the source's own names; a
+source without a names file is taken to use the project's order. Names that are not the ten digits are refused, since no mapping would be right.
 
 Only the `names` of a data.yaml are read, by a small reader of the forms Ultralytics and CVAT
 write (block mapping, block list, flow list or mapping): `edge` does not depend on PyYAML.

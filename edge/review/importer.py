@@ -21,10 +21,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge.classnames import class_digits, names_files
 from edge.errors import LabelError, OutputError, ReviewError
 from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review import label_studio
-from edge.classnames import class_digits, names_files
 from edge.review.export import write_pair
 from edge.review.items import Item, answerable, decide, get_item, same_labels
 
