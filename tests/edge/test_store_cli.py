@@ -193,6 +193,7 @@ def test_migrations_run_once_and_wal_is_on(tmp_path):
     names = [r[0] for r in db2.execute("select name from _migrations").fetchall()]
     assert len(names) == len(set(names)) >= 2
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "_write_check" not in db2.table_names()  # the write check leaves nothing in a user's database
 
 
 @pytest.fixture
