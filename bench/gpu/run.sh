@@ -79,13 +79,16 @@ if [ "${SECOND:-1}" = 1 ]; then
   # race on one pointer; its log and files come back together in second.tar.gz. SECOND_LR0: 0.001
   # for a fine-tune (on the CPU the gentle fine-tunes were the ones promoted), Ultralytics' own
   # choice from scratch or when set empty. 3 minutes leave its data, export and gate (on a CPU the
-  # other runs share) time inside the call's deadline.
+  # other runs share) time inside the call's deadline. SECOND_STYLES=glare draws the degraded
+  # copies' glare with hard edges too (a CPU candidate of it read run3 under hard-edged glare 142
+  # right against 123, with 13 wrong-accepted against 11; bench/RESULTS.md).
   SECOND_LR0=${SECOND_LR0-$([ "${SECOND_FROM:-current}" = scratch ] || echo 0.001)}
   MODELS2=/tmp/segread-models2
   rm -rf "$MODELS2" /tmp/segread-second && mkdir -p "$MODELS2" /tmp/segread-second
   [ -n "$current" ] && cp models/current "models/$current.onnx" "models/$current.json" "models/$current.pt" "$MODELS2/"
   timeout $(( deadline - 90 )) "$PY" -c "import sys; from trainer.cli import retrain; retrain(prog_name='segread retrain')" \
-    --data "$DATA/digits" "${relabel[@]}" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 --device "$DEVICE" \
+    --data "$DATA/digits" "${relabel[@]}" --synthetic "${SECOND_SYNTHETIC:-2500}" --crops 3 --degrade 1 \
+    --degrade-styles "${SECOND_STYLES:-narrow}" --device "$DEVICE" \
     --from "${SECOND_FROM:-current}" --minutes "${SECOND_MINUTES:-3}" --imgsz "${SECOND_IMGSZ:-128}" --batch 64 --workers 4 \
     ${SECOND_LR0:+--lr0 "$SECOND_LR0"} \
     --compare "$DATA/peer.onnx" "${sessions[@]}" --no-as-read --models-dir "$MODELS2" --runs-dir /tmp/segread-runs2 \
