@@ -111,12 +111,26 @@ def audit(model, data: list[Path], relabel: list[Path] | None = None, device: st
     return report
 
 
-def write_folder(report: Audit, out: Path, overwrite: bool = False) -> int:
-    """Write the disputed photos and their twins to `out` (images/, labels/, classes.txt,
-    audit.json) as pre-labels to check; returns how many photos were written."""
+def check_out(out: Path, overwrite: bool = False, inputs: list[Path] = ()) -> None:
+    """Refuse an --out that is not an empty folder (unless `overwrite`), and one that is, holds or
+    lies in a folder the audit reads (`inputs`: --data, --relabel): writing it replaces images/
+    and labels/, which would delete the labeled set, or the labels a person checked, it read."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
         raise OutputError(f"{out} is not an empty folder; choose another or pass --overwrite")
+    where = out.resolve()
+    for folder in inputs:
+        read = Path(folder).resolve()
+        if where == read or read in where.parents or where in read.parents:
+            raise OutputError(f"--out {out} overlaps {folder}, which the audit reads; choose a folder of its own")
+
+
+def write_folder(report: Audit, out: Path, overwrite: bool = False, inputs: list[Path] = ()) -> int:
+    """Write the disputed photos and their twins to `out` (images/, labels/, classes.txt,
+    audit.json) as pre-labels to check; returns how many photos were written. `inputs`: the
+    folders the audit read, which `out` must stay clear of (`check_out`)."""
+    out = Path(out)
+    check_out(out, overwrite, inputs)
     by_source: dict[str, list] = {}
     for item in report.items:
         by_source.setdefault(item.source, []).append(item)

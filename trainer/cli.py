@@ -301,13 +301,16 @@ def audit(model, data, relabel, out, overwrite, min_confidence, as_json):
       segread retrain --data ../shared/data/digits --relabel audit/
     """
     from edge.models import resolve_model
-    from trainer.audit import audit as run_audit, write_folder
+    from trainer.audit import audit as run_audit, check_out, write_folder
 
     _logging()
+    inputs = [*data, *relabel]
 
     def work():
+        if out is not None:
+            check_out(out, overwrite, inputs)  # before the photos are read, not after
         report = run_audit(resolve_model(model), list(data), list(relabel), min_confidence=min_confidence)
-        written = write_folder(report, out, overwrite) if out is not None else None
+        written = write_folder(report, out, overwrite, inputs) if out is not None else None
         return report, written
 
     report, written = _run(work)

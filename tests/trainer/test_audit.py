@@ -103,6 +103,21 @@ def test_the_audit_folder_is_never_written_over_unasked(labeled, tmp_path):
     assert write_folder(report, out, overwrite=True) == 3
 
 
+def test_the_audit_folder_never_overlaps_a_folder_it_reads(labeled, tmp_path):
+    # `--out` on the labeled set itself (or the checked --relabel folder) would replace its images/
+    # and labels/: refused, even with --overwrite, before anything is written.
+    report = audit(ReadsBrightPhotos(), [labeled])
+    before = sorted(p.relative_to(labeled) for p in labeled.rglob("*"))
+    for out in (labeled, labeled / "audit", labeled.parent):
+        with pytest.raises(OutputError, match="overlaps"):
+            write_folder(report, out, overwrite=True, inputs=[labeled])
+    assert sorted(p.relative_to(labeled) for p in labeled.rglob("*")) == before
+    from edge.cli import main
+
+    assert main(["audit", "models/current", "--data", str(labeled), "--out", str(labeled), "--overwrite"]) == 2
+    assert sorted(p.relative_to(labeled) for p in labeled.rglob("*")) == before
+
+
 def test_a_bad_relabel_leaves_its_photo_out_and_is_reported(labeled, tmp_path):
     fixes = tmp_path / "fixes" / "labels"
     fixes.mkdir(parents=True)
