@@ -65,7 +65,7 @@ def parse_label_line(line: str, where: str = "", num_classes: int = len(CLASS_NA
         values = [float(p) for p in parts[1:]]
     except ValueError:
         raise LabelError(f"{where}: non-numeric value in {line.strip()!r}") from None
-    if cls_f != int(cls_f) or not 0 <= int(cls_f) < num_classes:
+    if not cls_f.is_integer() or not 0 <= cls_f < num_classes:  # is_integer: False for nan and inf
         raise LabelError(f"{where}: class {parts[0]} outside 0..{num_classes - 1}")
     cx, cy, w, h = values
     if not all(0.0 <= v <= 1.0 for v in values) or w <= 0 or h <= 0:
