@@ -10,6 +10,9 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.errors import LabelError
+from edge.labels import IMAGE_SUFFIXES
+
 
 @dataclass
 class Score:
@@ -45,9 +48,27 @@ def truth_options(row: dict) -> set[str]:
 
 
 def load_truth(csv_path: Path) -> dict[str, set[str]]:
-    """frame stem -> the set of readings that count as right ({"*"} for any)."""
-    with open(csv_path, newline="") as fh:
-        return {str(row["frame"]).strip(): truth_options(row) for row in csv.DictReader(fh)}
+    """frame stem -> the set of readings that count as right ({"*"} for any). A file that is no
+    such table (no `frame` or `reading` column, a row without either, not UTF-8, no row) is a
+    LabelError naming the file and line: a gate scored against it would count nothing."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("frame", "reading") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise LabelError(f"{csv_path}: no {' or '.join(missing)} column (expected the header "
+                                 f"frame,reading,alt,mode,note; found {','.join(reader.fieldnames or []) or 'none'})")
+            truth = {}
+            for row in reader:
+                frame, reading = (str(row.get(c) or "").strip() for c in ("frame", "reading"))
+                if not frame or not reading:
+                    raise LabelError(f"{csv_path}:{reader.line_num}: a row needs a frame and its reading (* for any)")
+                truth[Path(frame).stem if Path(frame).suffix.lower() in IMAGE_SUFFIXES else frame] = truth_options(row)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LabelError(f"{csv_path}: unreadable truth table ({exc})") from None
+    if not truth:
+        raise LabelError(f"{csv_path}: no rows")
+    return truth
 
 
 def score_results(results: list[dict], truth: dict[str, set[str]]) -> Score:
@@ -116,10 +137,13 @@ def score_session(model_path, source, truth_csv, fmt: str = "time", device: str 
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
 
+    truth = load_truth(Path(truth_csv))  # a bad table is told before the frames are read
     reader = Reader(OnnxDetector(model_path, device=device), fmt, crop_size=crop_size, deskew=deskew,
                     denoise=denoise, stretch=stretch, vote_decode=vote_decode, confirm_first=confirm_first, scan=scan)
-    records = read_frames(reader, open_source(str(source), interval=interval))
-    return score_results(records, load_truth(Path(truth_csv))).as_dict()
+    score = score_results(read_frames(reader, open_source(str(source), interval=interval)), truth)
+    if not score.total:
+        raise LabelError(f"{truth_csv}: none of its frames is one of {source}'s (frame names, without the suffix)")
+    return score.as_dict()
 
 
 def read_alone(detector, image, n_digits: int, crop_size: int | None = None, find_ladder: bool = True):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.errors import DatasetError, ModelError
 from edge.labels import CLASS_NAMES
+from edge.score import load_truth
 from edge.track import FIND_SIZE
 from trainer.train import offline
 
@@ -85,6 +86,8 @@ def find_sessions(folder: Path) -> list[tuple[Path, Path]]:
             pairs.append((folder, inside[0]))
     if not pairs:
         raise DatasetError(f"{folder}: no session with truth (expected <name>.csv beside a <name>/ frames folder)")
+    for _, truth_csv in pairs:  # each table checked now, not after a model was trained to be scored on it
+        load_truth(truth_csv)
     return pairs
 
 
