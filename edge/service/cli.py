@@ -130,7 +130,7 @@ def status(db, config_path, events, as_json):
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
               help="Session log whose review queue counts: items answered (accepted, fixed, imported) since the last retrain.")
 @click.option("--data", type=click.Path(file_okay=False), default=None, help="Folder of returned labels (YOLO .txt files).")
-@click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
+@click.option("--models", default="models", show_default=True, type=click.Path(exists=True, file_okay=False),
               help="Models folder; labels newer than its last retrain (newest card, here or in candidates/, "
                    "or its `current` pointer) count as new.")
 @click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New labels needed to retrain.")
@@ -149,15 +149,18 @@ def retrain_ready(ctx, db, data, models, min_new):
     if db is None and data is None:
         raise click.UsageError("give --db (the review queue), --data (a labels folder), or both")
     since = last_retrain(Path(models))
-    new = 0
+    new, absent = 0, []  # a source not made yet counts none; the line names it, as a typo would be
     if data is not None:
         folder = Path(data)
         labels = [p for p in folder.rglob("*.txt") if p.name != "classes.txt"] if folder.is_dir() else []
         new += sum(1 for p in labels if p.stat().st_mtime > since)
+        absent += [] if folder.is_dir() else [f"no labels folder {data} yet"]
     if db is not None:
         new += answered_since(Path(db), since)
+        absent += [] if Path(db).is_file() else [f"no database {db} yet"]
     ready = new >= min_new
-    click.echo(f"{new} new label(s) since the last retrain, {min_new} needed: {'retrain' if ready else 'not yet'}", err=True)
+    click.echo(f"{new} new label(s) since the last retrain, {min_new} needed: {'retrain' if ready else 'not yet'}"
+               f"{''.join(f' ({a})' for a in absent)}", err=True)
     if not ready:
         ctx.exit(1)  # the exit status is the answer (ExecCondition: 1 skips the unit quietly)
 

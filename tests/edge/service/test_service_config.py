@@ -145,3 +145,12 @@ def test_retrain_ready_counts_labels_newer_than_the_current_model(tmp_path):
     args = ["retrain-ready", "--data", str(data), "--models", str(models)]
     assert main(args + ["--min-new", "3"]) == 0
     assert main(args + ["--min-new", "4"]) == 1
+
+
+def test_retrain_ready_refuses_a_models_folder_that_is_not_there_and_names_a_missing_source(tmp_path, capsys):
+    # A typo in the unit's --models would count every label ever as new: retrain every night.
+    assert main(["retrain-ready", "--data", str(tmp_path), "--models", str(tmp_path / "modles")]) == 2
+    assert "modles" in capsys.readouterr().err
+    (tmp_path / "models").mkdir()
+    assert main(["retrain-ready", "--db", str(tmp_path / "nope.db"), "--models", str(tmp_path / "models")]) == 1
+    assert f"(no database {tmp_path / 'nope.db'} yet)" in capsys.readouterr().err
