@@ -92,17 +92,58 @@ def read_labels(path: Path, num_classes: int = len(CLASS_NAMES)) -> tuple[list[L
     return boxes, problems
 
 
-def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
-    """Check one `images/` + `labels/` folder; keep the good items, report the rest."""
+# A JPEG ends with the end-of-image marker; some cameras pad the file after it with these bytes.
+_JPEG_START, _JPEG_END, _JPEG_PADDING = b"\xff\xd8", b"\xff\xd9", b"\x00\xff"
+_TAIL_BYTES = 4096
+
+
+def truncated_jpeg(path: Path) -> bool:
+    """True for a JPEG whose data stops before its end-of-image marker (a copy cut short). OpenCV
+    decodes such a file without an error, the missing part grey, so the photo would train and test
+    under labels for digits it no longer shows. Reads the file's first and last bytes only."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != _JPEG_START:
+            return False  # not a JPEG, whatever its name: the decoder judges it
+        fh.seek(0, 2)
+        fh.seek(max(2, fh.tell() - _TAIL_BYTES))
+        tail = fh.read()
+    return not tail.rstrip(_JPEG_PADDING).endswith(_JPEG_END)
+
+
+def images_by_stem(images_dir: Path) -> tuple[dict[str, Path], list[Problem]]:
+    """{stem: image}, with every image that shares its stem with another reported and left out:
+    one label file cannot say which of `X.jpg` and `X.png` it labels, and keeping either one would
+    train it under a label that may be the other's."""
+    found: dict[str, list[Path]] = {}
+    for path in sorted(images_dir.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            found.setdefault(path.stem, []).append(path)
+    images, problems = {}, []
+    for stem, paths in found.items():
+        if len(paths) == 1:
+            images[stem] = paths[0]
+            continue
+        names = ", ".join(p.name for p in paths)
+        which = "both" if len(paths) == 2 else "all"
+        problems.extend(Problem(p, 0, f"images share the stem {stem}: {names}; {which} left out") for p in paths)
+    return images, problems
+
+
+def gather_folder(folder: Path, allow_background: bool = False, option: str | None = None) -> Dataset:
+    """Check one `images/` + `labels/` folder; keep the good items, report the rest. `option`
+    (e.g. "--corrections") names where the folder was given, in the error for a folder that is
+    not a labeled one."""
     folder = Path(folder)
     images_dir, labels_dir = folder / "images", folder / "labels"
     if not images_dir.is_dir() or not labels_dir.is_dir():
-        raise DatasetError(f"{folder}: not a labeled folder (needs images/ and labels/)")
+        where = f"{option} {folder}" if option else str(folder)
+        raise DatasetError(f"{where}: not a labeled folder (needs images/ and labels/)")
     to_project = project_classes(folder)
-    images = {p.stem: p for p in sorted(images_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    images, problems = images_by_stem(images_dir)
     labels = {p.stem: p for p in sorted(labels_dir.glob("*.txt"))}
-    items, problems = [], []
-    for stem in sorted(set(labels) - set(images)):
+    items = []
+    shared = {p.path.stem for p in problems}
+    for stem in sorted(set(labels) - set(images) - shared):
         problems.append(Problem(labels[stem], 0, "label file without an image"))
     for stem, image_path in images.items():
         label_path = labels.get(stem)
@@ -115,6 +156,9 @@ def gather_folder(folder: Path, allow_background: bool = False) -> Dataset:
             continue
         if not boxes and not allow_background:
             problems.append(Problem(label_path, 0, "empty label file (no digits)"))
+            continue
+        if truncated_jpeg(image_path):
+            problems.append(Problem(image_path, 0, "truncated image (the JPEG stops before its end marker)"))
             continue
         image = cv2.imread(str(image_path))
         if image is None:
@@ -172,16 +216,18 @@ def apply_relabels(items: list[Item], folders: list[Path]) -> tuple[list[Item], 
     return [item for n, item in enumerate(items) if n not in dropped], problems, done
 
 
-def gather(folders: list[Path], allow_background: bool = False, relabel: list[Path] | None = None) -> Dataset:
+def gather(folders: list[Path], allow_background: bool = False, relabel: list[Path] | None = None,
+           option: str = "--data") -> Dataset:
     """Gather several labeled folders into one set, with labels replaced from `relabel` folders;
-    log a warning per problem."""
+    log a warning per problem. `option` is the command line option the folders came from, named
+    in the errors: a user who gave both --data and --corrections sees which one is wrong."""
     if not folders:
-        raise DatasetError("no labeled folder given (use --data DIR)")
+        raise DatasetError(f"no labeled folder given (use {option} DIR)")
     items, problems = [], []
     for folder in folders:
         if not Path(folder).exists():
-            raise DatasetError(f"labeled folder not found: {folder}")
-        part = gather_folder(Path(folder), allow_background)
+            raise DatasetError(f"{option} {folder}: labeled folder not found")
+        part = gather_folder(Path(folder), allow_background, option)
         items.extend(part.items)
         problems.extend(part.problems)
     relabeled: list[str] = []

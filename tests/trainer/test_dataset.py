@@ -131,3 +131,39 @@ def test_fingerprint_follows_image_and_label_bytes(tmp_path):
     assert fingerprint(gather([folder]).items) == before
     (folder / "labels" / "a.txt").write_text("1 0.5 0.5 0.2 0.4\n")
     assert fingerprint(gather([folder]).items) != before
+
+
+def test_images_that_share_a_stem_are_reported_and_left_out(tmp_path):
+    # One label file cannot say which of x.jpg and x.png it labels.
+    folder = make_folder(tmp_path / "set", {"x": GOOD, "y": GOOD})
+    cv2.imwrite(str(folder / "images" / "x.png"), np.zeros((48, 64, 3), np.uint8))
+
+    found = gather([folder])
+
+    assert [i.image.name for i in found.items] == ["y.jpg"]
+    messages = {p.path.name: p.message for p in found.problems}
+    assert set(messages) == {"x.jpg", "x.png"}
+    assert messages["x.png"] == "images share the stem x: x.jpg, x.png; both left out"
+
+
+def test_a_jpeg_cut_short_is_reported_as_truncated_and_left_out(tmp_path):
+    folder = make_folder(tmp_path / "set", {"cut": GOOD, "padded": GOOD, "whole": GOOD})
+    cut = folder / "images" / "cut.jpg"
+    cv2.imwrite(str(cut), np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8))
+    cut.write_bytes(cut.read_bytes()[:30000])  # OpenCV still decodes it, the lost part grey
+    assert cv2.imread(str(cut)) is not None
+    padded = folder / "images" / "padded.jpg"
+    padded.write_bytes(padded.read_bytes() + b"\x00" * 300 + b"\xff" * 4)  # as some cameras write
+
+    found = gather([folder])
+
+    assert sorted(i.image.name for i in found.items) == ["padded.jpg", "whole.jpg"]
+    assert [str(p) for p in found.problems] == [f"{cut}: truncated image (the JPEG stops before its end marker)"]
+
+
+def test_a_missing_or_flat_folder_is_named_with_its_option(tmp_path):
+    with pytest.raises(DatasetError, match=r"^--corrections .*nope: labeled folder not found$"):
+        gather([tmp_path / "nope"], option="--corrections")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(DatasetError, match=r"^--corrections .*flat: not a labeled folder"):
+        gather([tmp_path / "flat"], option="--corrections")
