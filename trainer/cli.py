@@ -16,7 +16,7 @@ import click
 
 from edge.errors import SegreadError
 from edge.models import DEFAULT_MODELS_DIR, POINTER
-from trainer.train import TrainSettings
+from trainer.train import MAX_SIZE, MIN_SIZE, TrainSettings
 
 
 class UserError(click.ClickException):
@@ -108,18 +108,19 @@ sessions_option = click.option(
 
 @click.command()
 @data_option
-@click.option("--minutes", type=float, default=None, help="Training time budget (overrides --epochs).")
-@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Training time budget (overrides --epochs).")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--from", "start", default="current", show_default=True, metavar="current|scratch|PATH.pt",
               help="Fine-tune the current model, train a fresh yolov5n, or fine-tune another project model's .pt "
                    "(e.g. a candidate in models/candidates/).")
-@click.option("--imgsz", type=int, default=128, show_default=True,
+@click.option("--imgsz", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=128, show_default=True,
               help="Training size; the reader reads display crops at it too, unless --crop-size says otherwise.")
-@click.option("--crop-size", type=click.IntRange(32, 1280), default=None,
+@click.option("--crop-size", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=None,
               help="Size the reader reads display crops at [default: --imgsz]; e.g. 256 for a model trained at 640 on whole frames.")
-@click.option("--batch", type=int, default=32, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--lr0", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Fine-tune gently: SGD at this learning rate, no warm-up (e.g. 0.002 from a model that reads well) "
                    "[default: Ultralytics' own choice].")
@@ -208,7 +209,7 @@ def _brief(report: dict) -> dict:
 @data_option
 @relabel_option
 @sessions_option
-@click.option("--imgsz", type=int, default=None,
+@click.option("--imgsz", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=None,
               help="Crop size for MODEL's test crops and session readings [default: the crop size on the model card, else its training size, else 128]; compared models are read at their own.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("runs/evaluate"), show_default=True)
 @click.option("--photos", type=click.Choice(["test", "all"]), default="test", show_default=True,
@@ -226,13 +227,14 @@ def evaluate(model, data, relabel, sessions, imgsz, work_dir, photos, compare):
     """
     from edge.models import resolve_model
     from edge.table import format_table
-    from trainer.evaluate import SUMMARY_HEAD, evaluate_on_split, frozen_test, summary_row, trained_on
+    from trainer.evaluate import SUMMARY_HEAD, evaluate_on_split, frozen_test, onnx_model, summary_row, trained_on
 
     _logging()
     log = logging.getLogger("segread.evaluate")
 
     def work():
-        models = [resolve_model(model)] + [resolve_model(other) for other in compare]  # a bad path stops before any scoring
+        # A bad path, or a model that is not an .onnx, stops before any scoring.
+        models = [onnx_model(resolve_model(model))] + [onnx_model(resolve_model(other)) for other in compare]
         warnings = {}
         for path in models if photos == "all" else []:
             seen = trained_on(path, list(data))

@@ -32,6 +32,14 @@ def fixed_input_size(model_path: Path) -> int | None:
     return int(values[2]) if len(values) == 4 and values[2] and values[3] else None
 
 
+def onnx_model(model_path: Path) -> Path:
+    """`model_path`, when it is an .onnx: the reader's scoring (readings, sessions) runs ONNX
+    Runtime, which a .pt would fail part way through the evaluation."""
+    if Path(model_path).suffix.lower() != ".onnx":
+        raise ModelError(f"{model_path}: evaluate takes an .onnx model (the reader's format); export it first")
+    return Path(model_path)
+
+
 def detection_metrics(model_path: Path, data_yaml: Path, imgsz: int = 256, batch: int = 16) -> dict:
     """mAP50, mAP50-95 and per-digit precision/recall on the `val` images of `data_yaml`."""
     offline()

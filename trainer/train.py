@@ -14,11 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "yolov5n.yaml"
+MIN_SIZE, MAX_SIZE = 32, 1280  # training and crop sizes: one stride of the model, up to twice the find size
 
 
 @dataclass
@@ -50,6 +51,24 @@ class TrainSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def check(self) -> None:
+        """Stop on a setting Ultralytics would take in another sense, before any work: it reads a
+        time of 0 minutes as no time limit at all, and trains and records imgsz 0 or batch 0 as
+        given. The command line bounds its options the same way; this holds for the library."""
+        bounds = [
+            ("--minutes", self.minutes, self.minutes is None or self.minutes > 0, "more than 0"),
+            ("--epochs", self.epochs, self.epochs >= 1, "1 or more"),
+            ("--imgsz", self.imgsz, MIN_SIZE <= self.imgsz <= MAX_SIZE, f"{MIN_SIZE} to {MAX_SIZE}"),
+            ("--crop-size", self.crop_size, self.crop_size is None or MIN_SIZE <= self.crop_size <= MAX_SIZE,
+             f"{MIN_SIZE} to {MAX_SIZE}"),
+            ("--batch", self.batch, self.batch >= 1, "1 or more"),
+            ("--workers", self.workers, self.workers >= 0, "0 or more"),
+            ("--lr0", self.lr0, self.lr0 is None or self.lr0 > 0, "more than 0"),
+        ]
+        for option, value, ok, want in bounds:
+            if not ok:
+                raise ConfigError(f"{option} {value}: must be {want}")
 
 
 @dataclass(frozen=True)
@@ -95,17 +114,28 @@ def _no_amp_download():
         trainer_module.check_amp = original
 
 
-def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResult:
-    """Train (from a yaml, or fine-tune a .pt) on `data_yaml`; results land in `run_dir`."""
+def load_model(weights: str):
+    """The Ultralytics model built from a yaml or loaded from a .pt; a file that is no checkpoint
+    (empty, cut short, something else renamed) is one line naming it, not Ultralytics' traceback."""
     offline()
     from ultralytics import YOLO
 
-    if settings.model.endswith(".pt") and not Path(settings.model).is_file():
-        raise ModelError(f"parent model weights not found: {settings.model}")
+    if weights.endswith(".pt") and not Path(weights).is_file():
+        raise ModelError(f"parent model weights not found: {weights}")
+    try:
+        return YOLO(weights, task="detect")
+    except Exception as exc:  # Ultralytics raises TypeError, RuntimeError or pickle's errors here
+        raise ModelError(f"{weights}: not loadable as YOLO weights: empty, cut short or no checkpoint "
+                         f"({type(exc).__name__})") from None
+
+
+def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResult:
+    """Train (from a yaml, or fine-tune a .pt) on `data_yaml`; results land in `run_dir`."""
+    settings.check()
     device, device_name = resolve_device(settings.device)
+    model = load_model(settings.model)
     log.info("training %s on %s for %s", settings.model, device_name,
              f"{settings.minutes} min" if settings.minutes else f"{settings.epochs} epochs")
-    model = YOLO(settings.model, task="detect")
     run_dir = Path(run_dir)
     # Ultralytics' own optimizer choice ignores lr0, and its warm-up starts the biases at 0.1,
     # which would undo what a fine-tune at a small rate keeps of its parent.
@@ -118,7 +148,7 @@ def train(data_yaml: Path, run_dir: Path, settings: TrainSettings) -> TrainResul
             name=run_dir.name,
             exist_ok=True,
             epochs=settings.epochs,
-            time=settings.minutes / 60 if settings.minutes else None,
+            time=settings.minutes / 60 if settings.minutes is not None else None,
             imgsz=settings.imgsz,
             batch=settings.batch,
             device=device,

@@ -107,3 +107,17 @@ def test_whole_photos_as_the_reader_reads_them_score_far_above_its_find_pass_alo
     assert report["map50_95"] > report["one_pass"]["map50_95"] + 0.3
     val = detection_metrics(model, test.yamls["test"], 640)
     assert abs(report["one_pass"]["map50_95"] - val["map50_95"]) < 0.005 and abs(report["one_pass"]["map50"] - val["map50"]) < 0.005
+
+
+def test_evaluate_refuses_a_model_that_is_not_onnx_before_any_scoring(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from trainer import evaluate as evaluate_module
+    from trainer.cli import evaluate
+
+    monkeypatch.setattr(evaluate_module, "frozen_test", lambda *a, **k: pytest.fail("scored a .pt"))
+    weights = tmp_path / "x.pt"
+    weights.write_bytes(b"weights")
+    result = CliRunner().invoke(evaluate, [str(weights), "--data", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert f"{weights}: evaluate takes an .onnx model" in result.output and "export it first" in result.output
