@@ -6,20 +6,24 @@ place, then the pointer switched), so an interrupted retrain leaves `models/curr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.errors import DatasetError, OutputError
+from edge.errors import DatasetError, ModelError, OutputError
 from edge.models import read_card
 from trainer import crops, dataset, evaluate, export, promote, split
-from trainer.train import DEFAULT_MODEL, TrainResult, TrainSettings, resolve_device, train
+from trainer.train import DEFAULT_MODEL, TrainResult, TrainSettings, load_model, offline, resolve_device, train
 
 log = logging.getLogger(__name__)
 
 MIN_FREE_MB = 500
+JUDGED_CARD = ("metrics", "decision")  # what rejudge() carries over from a card into its earlier verdicts
 PARITY_IMAGES = 16
 
 
@@ -79,22 +83,54 @@ def parent_weights(models_dir: Path, start: str) -> tuple[str, str | None]:
     return str(pt), current.stem
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def corrections_of_test_photos(fixes: list[dataset.Item] | tuple[dataset.Item, ...],
+                          test: list[dataset.Item]) -> tuple[list[dataset.Item], list[dataset.Problem]]:
+    """(the corrections that may train, a problem for each one left out): a correction of a frozen
+    test photo (the same source id, or the same image bytes under another name, e.g. --corrections
+    given the --data folder itself) would put that photo into training, and the test split would
+    then score a model on a photo it learnt."""
+    sources = {item.source for item in test}
+    digests = {_digest(item.image): item.image.name for item in test}
+    kept, left_out = [], []
+    for item in fixes:
+        if item.source in sources:
+            why = f"photo {item.source} is in the frozen test split"
+        elif (same := digests.get(_digest(item.image))) is not None:
+            why = f"the same image as frozen test photo {same}"
+        else:
+            kept.append(item)
+            continue
+        left_out.append(dataset.Problem(item.image, 0, f"correction left out of training: {why}, which is never trained on"))
+    return kept, left_out
+
+
 def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, dict, dict]:
     """Checked items, split sizes and the materialised yamls {"train", "test"}."""
     gathered = dataset.gather(options.data, relabel=options.relabel)
     dataset.require_trainable(gathered)
     parts = split.split(gathered.items)
     if options.corrections:
-        # Frames a reviewer answered are what the product learns from: all of them train. The
-        # frozen test split stays the labeled photos' own, so it never moves as corrections arrive.
-        fixes = dataset.gather(options.corrections)
-        parts["train"] = parts["train"] + list(fixes.items)
-        gathered = dataset.Dataset(gathered.items + fixes.items, gathered.problems + fixes.problems, gathered.relabeled)
+        # Frames a reviewer answered are what the product learns from: all of them train, but for
+        # corrections of frozen test photos. The frozen test split stays the labeled photos' own,
+        # so it never moves as corrections arrive, and is never trained on.
+        fixes = dataset.gather(options.corrections, option="--corrections")
+        kept, left_out = corrections_of_test_photos(fixes.items, parts["test"])
+        for problem in left_out:
+            log.warning("left out: %s", problem)
+        parts["train"] = parts["train"] + kept
+        gathered = dataset.Dataset(gathered.items + tuple(kept), gathered.problems + fixes.problems + tuple(left_out),
+                                   gathered.relabeled)
     if not parts["test"]:
         raise DatasetError(f"no photo fell in the frozen test split ({len({i.source for i in gathered.items})} photos); add more")
     sizes = {name: len(items) for name, items in parts.items()}
     if options.corrections:
-        sizes["train_corrections"] = len(fixes.items)
+        sizes["train_corrections"] = len(kept)
+        if left_out:
+            sizes["corrections_of_test_photos_left_out"] = len(left_out)
     if not parts["val"]:
         log.warning("no photo fell in the val split: validating on the train split (test stays frozen)")
         parts["val"] = list(parts["train"])
