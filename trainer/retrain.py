@@ -280,6 +280,10 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
     card = read_card(candidate)
     if not card or "metrics" not in card:
         raise DatasetError(f"{candidate}: no model card from a retrain beside it ({candidate.with_suffix('.json').name})")
+    missing = [key for key in JUDGED_CARD if not isinstance(card.get(key), dict)]
+    if missing:  # found before the whole evaluation, not at filing the new verdict
+        raise DatasetError(f"{candidate.with_suffix('.json')}: the card lacks {', '.join(missing)}, "
+                           "which a retrain's card has; cannot judge it again")
     pt = candidate.parent / card.get("pt", f"{candidate.stem}.pt")
     if not pt.is_file():
         raise DatasetError(f"{candidate.name}: its training weights {pt.name} are missing, so parity cannot be checked")
@@ -296,7 +300,7 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
         metrics["current"] = evaluate.evaluate_on_split(current, test, sessions)
     promoted, reasons = promote.decide(metrics["candidate"], metrics.get("current"), parity)
 
-    earlier = card.get("earlier_decisions", []) + [{**card["decision"], "metrics": card["metrics"], "parity": card["parity"]}]
+    earlier = card.get("earlier_decisions", []) + [{**card["decision"], "metrics": card["metrics"], "parity": card.get("parity")}]
     card.update(metrics=metrics, parity=parity, earlier_decisions=earlier)
     card["decision"] = {
         "promoted": promoted, "reasons": reasons, "rejudged": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -324,3 +324,18 @@ def test_corrections_of_frozen_test_photos_are_left_out_of_training_and_reported
     left_out = sorted(p.path.name for p in gathered.problems if "correction left out of training" in p.message)
     assert left_out == sorted([p.name for p in test_photos] + ["item-1.jpg"])
     assert (sizes["train_corrections"], sizes["corrections_of_test_photos_left_out"]) == (4, 3)
+
+
+def test_promote_with_a_card_that_has_no_verdict_stops_before_scoring(tmp_path, monkeypatch):
+    from trainer import evaluate as evaluate_module
+
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(evaluate_module, "frozen_test", lambda *a, **k: pytest.fail("scored a candidate it cannot judge"))
+    folder = models / "candidates"
+    folder.mkdir()
+    (folder / "c1.onnx").write_bytes(b"onnx")
+    (folder / "c1.pt").write_bytes(b"pt")
+    (folder / "c1.json").write_text(json.dumps({"name": "c1", "metrics": {"candidate": {}}, "pt": "c1.pt"}))
+    result = CliRunner().invoke(promote_cli, [str(folder / "c1.onnx"), "--data", str(data), "--models-dir", str(models)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert "the card lacks decision" in result.output
