@@ -52,15 +52,29 @@ class RetrainOptions:
 
 
 def check_space(folder: Path, min_free_mb: int) -> None:
-    """Stop before training when the outputs will not fit."""
+    """Stop before training when the outputs will not fit, or cannot be written there at all (a
+    read-only folder would otherwise be found when the model is filed, after the whole training)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         free_mb = shutil.disk_usage(folder).free / 2**20
     except OSError as exc:
         raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segread-write-check-"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     if free_mb < min_free_mb:
         raise OutputError(f"only {free_mb:.0f} MB free in {folder}; retrain needs {min_free_mb} MB")
+
+
+def check_models_dir(models_dir: Path) -> None:
+    """check_space for models/ and, where it exists, models/candidates/: a verdict either way is
+    filed in one of them, at the very end."""
+    check_space(models_dir, 50)
+    if (Path(models_dir) / promote.CANDIDATES).is_dir():
+        check_space(Path(models_dir) / promote.CANDIDATES, 50)
 
 
 def parent_weights(models_dir: Path, start: str) -> tuple[str, str | None]:
@@ -172,15 +186,37 @@ def parity_images(photos: list, crops: list) -> list:
     return list(photos[:half]) + list(crops[:half])
 
 
+def check_training_ended(train_dir: Path) -> None:
+    """Stop unless the training in `train_dir` ran to its end. --finish takes a run whose training
+    completed and whose export, checks or promotion did not; the weights of a training stopped
+    part way (SIGTERM at epoch 4 of 300) are no finished model, and a card would call them one.
+    Ultralytics marks the end in the weights: a completed training strips last.pt's optimizer and
+    sets its `epoch` to -1; until then, `epoch` is the last epoch saved (from 0)."""
+    import torch
+    import yaml
+
+    last, args_yaml = train_dir / "weights" / "last.pt", train_dir / "args.yaml"
+    if not last.is_file() or not args_yaml.is_file():
+        raise DatasetError(f"--finish: {train_dir} holds no finished training (weights/last.pt, args.yaml)")
+    offline()  # unpickling the checkpoint imports Ultralytics' model classes
+    try:
+        epoch = torch.load(last, map_location="cpu", weights_only=False).get("epoch")
+    except Exception as exc:  # an unreadable checkpoint: as Ultralytics' own loader would fail
+        raise ModelError(f"--finish: {last}: not loadable ({type(exc).__name__})") from None
+    if epoch is not None and epoch != -1:
+        planned = yaml.safe_load(args_yaml.read_text()).get("epochs")
+        raise DatasetError(f"--finish: the training in {train_dir} was interrupted at epoch {int(epoch) + 1} of {planned}; "
+                           "start a new retrain")
+
+
 def finished_training(train_dir: Path, settings: TrainSettings) -> TrainResult:
     """What a completed training left in `train_dir` (weights, args.yaml, results.csv), for a
     retrain that stopped after it; the run's own settings replace `settings`' fields."""
     import yaml
 
+    check_training_ended(train_dir)
     weights = train_dir / "weights"
     best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
-    if not best.is_file() or not (train_dir / "args.yaml").is_file():
-        raise DatasetError(f"--finish: {train_dir} holds no finished training (weights/best.pt, args.yaml)")
     args = yaml.safe_load((train_dir / "args.yaml").read_text())
     for key in ("epochs", "imgsz", "batch", "workers", "patience", "seed"):
         setattr(settings, key, args[key])
@@ -191,6 +227,20 @@ def finished_training(train_dir: Path, settings: TrainSettings) -> TrainResult:
     minutes = float(rows[-1][1]) / 60 if rows else 0.0
     device, device_name = resolve_device(settings.device)
     return TrainResult(best, train_dir, device, device_name, len(rows), round(minutes, 2))
+
+
+@contextlib.contextmanager
+def _removed_on_failure(run_dir: Path | None):
+    """Remove the run folder this retrain made when it fails before training: it holds only what
+    prepare() makes again, and left behind it would refuse the next try under the same --name
+    (or the default name of the same second) as "exists already". None: nothing to remove (a
+    --finish run folder is never this retrain's to remove)."""
+    try:
+        yield
+    except BaseException:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def retrain(options: RetrainOptions) -> dict:
@@ -205,11 +255,18 @@ def retrain(options: RetrainOptions) -> dict:
                              Path(options.models_dir) / promote.CANDIDATES / f"{name}.onnx") if p.exists()]
         if taken:
             raise OutputError(f"a model or run named {name} exists already ({taken[0]}); choose another --name")
-    check_space(run_dir, options.min_free_mb)
-    check_space(options.models_dir, 50)
     settings = options.settings
-    settings.model, parent = parent_weights(options.models_dir, options.start)  # before any work: a bad --from stops here
-    gathered, sizes, yamls = prepare(options, run_dir)
+    settings.check()
+    # Before any work: a --finish run whose training did not end, or a bad --from, stops here.
+    if options.finish is not None:
+        check_training_ended(run_dir / "train")
+    settings.model, parent = parent_weights(options.models_dir, options.start)
+    if options.finish is None and settings.model.endswith(".pt"):
+        load_model(settings.model)
+    with _removed_on_failure(run_dir if options.finish is None else None):
+        check_space(run_dir, options.min_free_mb)
+        check_models_dir(options.models_dir)
+        gathered, sizes, yamls = prepare(options, run_dir)
     log.info("split: %s; %d problems left out", sizes, len(gathered.problems))
     if options.finish is not None:
         result = finished_training(run_dir / "train", settings)
@@ -291,7 +348,7 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
     if current is not None and current.resolve() == candidate.resolve():
         raise DatasetError(f"{candidate.name} is the current model already")
     check_space(work_dir, 50)
-    check_space(models_dir, 50)
+    check_models_dir(models_dir)
     test = evaluate.frozen_test(list(data), Path(work_dir) / "test", relabel)
     images = parity_images([i.image for i in test.items], [i.image for i in test.crops])
     parity = export.parity(pt, candidate, images, conf=parity_conf)

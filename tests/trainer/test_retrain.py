@@ -326,6 +326,91 @@ def test_corrections_of_frozen_test_photos_are_left_out_of_training_and_reported
     assert (sizes["train_corrections"], sizes["corrections_of_test_photos_left_out"]) == (4, 3)
 
 
+def test_a_failed_retrain_leaves_no_run_folder_and_its_name_free(tmp_path, monkeypatch):
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained with a missing folder"))
+    runs = tmp_path / "runs"
+    args = ["--data", str(data), "--corrections", str(tmp_path / "nope"), "--models-dir", str(models),
+            "--runs-dir", str(runs), "--from", "scratch", "--name", "again"]
+    for _ in range(2):  # the second try fails the same way, not as "exists already"
+        result = CliRunner().invoke(retrain, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().endswith(f"--corrections {tmp_path / 'nope'}: labeled folder not found")
+        assert not (runs / "again").exists()
+
+
+def test_a_models_folder_that_cannot_be_written_stops_before_training(tmp_path, monkeypatch):
+    from tests.conftest import read_only_folder
+
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained with nowhere to file the model"))
+    with read_only_folder(models):
+        result = CliRunner().invoke(retrain, ["--data", str(data), "--models-dir", str(models), "--runs-dir",
+                                              str(tmp_path / "runs"), "--from", "scratch", "--name", "ro"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"cannot write in {models}" in result.output
+    assert not (tmp_path / "runs" / "ro").exists()
+    assert sorted(p.name for p in models.iterdir()) == ["current", "m0.onnx"]
+
+
+@pytest.mark.parametrize("option, value", [("--minutes", "0"), ("--imgsz", "0"), ("--batch", "0"), ("--epochs", "0")])
+def test_a_zero_time_size_or_batch_is_refused(tmp_path, option, value):
+    result = CliRunner().invoke(retrain, ["--data", str(tmp_path), option, value, "--models-dir", str(tmp_path / "m"),
+                                          "--runs-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("minutes", 0, "--minutes 0: must be more than 0"),  # Ultralytics would read it as no time limit
+    ("imgsz", 0, "--imgsz 0: must be 32 to 1280"),
+    ("batch", 0, "--batch 0: must be 1 or more"),
+])
+def test_the_library_refuses_them_too_before_any_run_folder(tmp_path, monkeypatch, setting, value, message):
+    from edge.errors import ConfigError
+
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained with a bad setting"))
+    settings = TrainSettings(**{setting: value})
+    options = RetrainOptions([data], models, tmp_path / "runs", start="scratch", settings=settings, name="bad")
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        retrain_module.retrain(options)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_weights_that_are_no_checkpoint_are_one_line_naming_the_file(tmp_path, monkeypatch):
+    pytest.importorskip("ultralytics")
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained from junk"))
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk\n")
+    result = CliRunner().invoke(retrain, ["--data", str(data), "--from", str(junk), "--models-dir", str(models),
+                                          "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: {junk}: not loadable as YOLO weights") and result.output.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # stopped before any work
+
+
+def test_finish_refuses_a_run_whose_training_was_interrupted(tmp_path, monkeypatch):
+    """SIGTERM at epoch 4 of 300: its weights are no finished model, and --finish says so."""
+    torch = pytest.importorskip("torch")
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "prepare", lambda *a, **k: pytest.fail("prepared a run that cannot finish"))
+    train_dir = tmp_path / "runs" / "cut" / "train"
+    (train_dir / "weights").mkdir(parents=True)
+    (train_dir / "args.yaml").write_text("epochs: 300\nimgsz: 32\n")
+    (train_dir / "results.csv").write_text("epoch,time\n" + "".join(f"{e},{e * 9.5}\n" for e in range(1, 5)))
+    # What Ultralytics saves after each epoch (0-based); a completed training sets it to -1.
+    torch.save({"epoch": 3, "model": None, "optimizer": {}}, train_dir / "weights" / "last.pt")
+    shutil.copy(train_dir / "weights" / "last.pt", train_dir / "weights" / "best.pt")
+    result = CliRunner().invoke(retrain, ["--data", str(data), "--finish", str(train_dir.parent), "--models-dir", str(models)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "was interrupted at epoch 4 of 300" in result.output
+    assert sorted(p.name for p in models.iterdir()) == ["current", "m0.onnx"] and train_dir.is_dir()
+
+    torch.save({"epoch": -1, "model": None, "optimizer": None}, train_dir / "weights" / "last.pt")
+    retrain_module.check_training_ended(train_dir)  # a completed one passes
+
+
 def test_promote_with_a_card_that_has_no_verdict_stops_before_scoring(tmp_path, monkeypatch):
     from trainer import evaluate as evaluate_module
 
