@@ -93,21 +93,32 @@ def read_labels(path: Path, num_classes: int = len(CLASS_NAMES)) -> tuple[list[L
 
 
 # A JPEG ends with the end-of-image marker; some cameras pad the file after it with these bytes.
-_JPEG_START, _JPEG_END, _JPEG_PADDING = b"\xff\xd8", b"\xff\xd9", b"\x00\xff"
-_TAIL_BYTES = 4096
-
-
 def truncated_jpeg(path: Path) -> bool:
     """True for a JPEG whose data stops before its end-of-image marker (a copy cut short). OpenCV
     decodes such a file without an error, the missing part grey, so the photo would train and test
-    under labels for digits it no longer shows. Reads the file's first and last bytes only."""
-    with open(path, "rb") as fh:
-        if fh.read(2) != _JPEG_START:
-            return False  # not a JPEG, whatever its name: the decoder judges it
-        fh.seek(0, 2)
-        fh.seek(max(2, fh.tell() - _TAIL_BYTES))
-        tail = fh.read()
-    return not tail.rstrip(_JPEG_PADDING).endswith(_JPEG_END)
+    under labels for digits it no longer shows. The file's markers are walked (a segment by its
+    length, scan data to its next marker), so the end marker of an EXIF thumbnail inside a segment
+    is not taken for the image's, and data a camera appends after the image (a phone's motion
+    photo) does not hide it."""
+    data = Path(path).read_bytes()
+    if not data.startswith(b"\xff\xd8"):
+        return False  # not a JPEG, whatever its name: the decoder judges it
+    pos = 2
+    while True:
+        pos = data.find(b"\xff", pos)
+        while 0 <= pos < len(data) - 1 and data[pos + 1] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos < 0 or pos + 1 >= len(data):
+            return True
+        marker = data[pos + 1]
+        if marker == 0xD9:  # end of image
+            return False
+        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # a stuffed 0xFF or a restart, in scan data
+            pos += 2
+            continue
+        if pos + 4 > len(data):
+            return True
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")  # past the segment; scan data follows an SOS
 
 
 def images_by_stem(images_dir: Path) -> tuple[dict[str, Path], list[Problem]]:

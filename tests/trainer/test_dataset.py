@@ -147,18 +147,30 @@ def test_images_that_share_a_stem_are_reported_and_left_out(tmp_path):
 
 
 def test_a_jpeg_cut_short_is_reported_as_truncated_and_left_out(tmp_path):
-    folder = make_folder(tmp_path / "set", {"cut": GOOD, "padded": GOOD, "whole": GOOD})
+    folder = make_folder(tmp_path / "set", {"cut": GOOD, "padded": GOOD, "whole": GOOD, "motion": GOOD, "thumb": GOOD})
     cut = folder / "images" / "cut.jpg"
     cv2.imwrite(str(cut), np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8))
     cut.write_bytes(cut.read_bytes()[:30000])  # OpenCV still decodes it, the lost part grey
     assert cv2.imread(str(cut)) is not None
     padded = folder / "images" / "padded.jpg"
     padded.write_bytes(padded.read_bytes() + b"\x00" * 300 + b"\xff" * 4)  # as some cameras write
+    # A phone's motion photo: its video after the image's end marker.
+    motion = folder / "images" / "motion.jpg"
+    motion.write_bytes(motion.read_bytes() + np.random.default_rng(1).integers(0, 256, 20000, np.uint8).tobytes())
+    # An EXIF thumbnail (a JPEG of its own, end marker and all) in a segment, the image after it cut short.
+    thumb = folder / "images" / "thumb.jpg"
+    small = cv2.imencode(".jpg", np.full((8, 8, 3), 128, np.uint8))[1].tobytes()
+    app1 = b"\xff\xe1" + (len(small) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + small
+    whole = cut.read_bytes()  # already cut short
+    thumb.write_bytes(whole[:2] + app1 + whole[2:])
 
     found = gather([folder])
 
-    assert sorted(i.image.name for i in found.items) == ["padded.jpg", "whole.jpg"]
-    assert [str(p) for p in found.problems] == [f"{cut}: truncated image (the JPEG stops before its end marker)"]
+    assert sorted(i.image.name for i in found.items) == ["motion.jpg", "padded.jpg", "whole.jpg"]
+    assert sorted(str(p) for p in found.problems) == [
+        f"{cut}: truncated image (the JPEG stops before its end marker)",
+        f"{thumb}: truncated image (the JPEG stops before its end marker)",
+    ]
 
 
 def test_a_missing_or_flat_folder_is_named_with_its_option(tmp_path):
