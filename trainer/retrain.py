@@ -260,6 +260,8 @@ def retrain(options: RetrainOptions) -> dict:
     # Before any work: a --finish run whose training did not end, or a bad --from, stops here.
     if options.finish is not None:
         check_training_ended(run_dir / "train")
+    if options.sessions is not None:
+        evaluate.find_sessions(options.sessions)  # each truth table checked now, not after the training
     settings.model, parent = parent_weights(options.models_dir, options.start)
     if options.finish is None and settings.model.endswith(".pt"):
         load_model(settings.model)

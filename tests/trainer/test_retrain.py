@@ -424,3 +424,16 @@ def test_promote_with_a_card_that_has_no_verdict_stops_before_scoring(tmp_path, 
     result = CliRunner().invoke(promote_cli, [str(folder / "c1.onnx"), "--data", str(data), "--models-dir", str(models)])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "Traceback" not in result.output
     assert "the card lacks decision" in result.output
+
+
+def test_a_sessions_table_that_cannot_score_stops_before_training(tmp_path, monkeypatch):
+    # The gate reads --sessions after the training: a table it cannot score is told first.
+    models, data = current_m0_and_a_tiny_set(tmp_path)
+    monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained for a gate that cannot score"))
+    sessions = tmp_path / "sessions"
+    (sessions / "s").mkdir(parents=True)
+    (sessions / "s.csv").write_text("frame,value\n0,9524\n")
+    result = CliRunner().invoke(retrain, ["--data", str(data), "--sessions", str(sessions), "--models-dir", str(models),
+                                          "--runs-dir", str(tmp_path / "runs"), "--from", "scratch", "--name", "gate"])
+    assert result.exit_code == 2 and "s.csv: no reading column" in result.output
+    assert not (tmp_path / "runs" / "gate").exists()
