@@ -130,7 +130,7 @@ def status(db, config_path, events, as_json):
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
               help="Session log whose review queue counts: items answered (accepted, fixed, imported) since the last retrain.")
 @click.option("--data", type=click.Path(file_okay=False), default=None, help="Folder of returned labels (YOLO .txt files).")
-@click.option("--models", default="models", show_default=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--models", default="models", show_default=True, type=click.Path(file_okay=False),
               help="Models folder; labels newer than its last retrain (newest card, here or in candidates/, "
                    "or its `current` pointer) count as new.")
 @click.option("--min-new", default=200, show_default=True, type=click.IntRange(1), help="New labels needed to retrain.")
@@ -148,6 +148,8 @@ def retrain_ready(ctx, db, data, models, min_new):
     """
     if db is None and data is None:
         raise click.UsageError("give --db (the review queue), --data (a labels folder), or both")
+    if not Path(models).is_dir():  # a typo would count every label ever as new: a retrain every night
+        raise click.BadParameter(f"no models folder {models}", param_hint="--models")
     since = last_retrain(Path(models))
     new, absent = 0, []  # a source not made yet counts none; the line names it, as a typo would be
     if data is not None:
