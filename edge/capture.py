@@ -71,15 +71,22 @@ class FolderSource:
         self.interval = 1.0 / fps if fps else interval
         self.corrupt: list[str] = []
         self.name = str(self.folder)
+        self.first = 0  # the index replay starts at (`resume_after`)
 
     def __len__(self) -> int:
         return len(self.files)
 
+    def resume_after(self, index: int) -> None:
+        """Replay from the frame after `index`: a service reopening the folder after a stall goes
+        on where it was, rather than reading the frames it logged again."""
+        self.first = index + 1
+
     def __iter__(self) -> Iterator[Frame]:
-        start = time.monotonic()
-        for index, path in enumerate(self.files):
-            if self.fps:
-                delay = start + index / self.fps - time.monotonic()
+        start, given = time.monotonic(), 0
+        for index in range(self.first, len(self.files)):
+            path = self.files[index]
+            if self.fps:  # paced by the frames given: a file gone or unreadable takes no slot
+                delay = start + given / self.fps - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -87,6 +94,7 @@ class FolderSource:
                 self.corrupt.append(path.name)
                 log.warning("skipping unreadable image %s", path)
                 continue
+            given += 1
             yield Frame(image, path.name, index, index * self.interval)
 
     def close(self) -> None:

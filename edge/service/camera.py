@@ -89,6 +89,10 @@ class _Feed:
 class ResilientSource:
     """Iterate frames from `open_source()` until `stop` is set, reopening it after every outage.
 
+    A file or folder (not live) reopened after a stall goes on after the last frame it gave (a
+    folder skips to it, `resume_after`; any other file drops the frames up to it), so no frame is
+    read and logged twice.
+
     `on_wait()` is called about every `tick` seconds while no frame comes (waiting, backing off),
     so the caller can keep its watchdog and heartbeat going through an outage.
     """
@@ -123,8 +127,9 @@ class ResilientSource:
         self._attempts = 0
         self._restart = False
         self._t0: float | None = None
-        self._t_offset = 0.0
+        self._t_offset = 0.0  # added to a file's own frame times: a file switched to goes on after the last
         self._last_t = 0.0
+        self._given: int | None = None  # a file's index of the last frame given, where a reopen goes on from
 
     @property
     def dropped(self) -> int:
@@ -140,6 +145,7 @@ class ResilientSource:
         if live is not None:
             self.live = live
         self._restart = True
+        self._given, self._t_offset = None, self._last_t  # another source: from its start, after the last frame
 
     def __iter__(self) -> Iterator[Frame]:
         self._t0 = self.clock()
@@ -151,8 +157,8 @@ class ResilientSource:
                 self._fault(f"cannot open {self.name}: {exc}")
                 self._backoff()
                 continue
-            if not self.live and self._outage_since is not None:
-                self._t_offset = self._last_t + (self.clock() - self._outage_since)
+            if not self.live and self._given is not None and hasattr(source, "resume_after"):
+                source.resume_after(self._given)  # a folder goes on where it was
             feed = self._feed = _Feed(source, self.buffer, self.live)
             feed.thread.start()
             try:
@@ -191,7 +197,12 @@ class ResilientSource:
             if not usable(getattr(item, "image", None)):
                 self.garbage += 1
                 continue
+            if not self.live and self._given is not None and item.index <= self._given:
+                last_good = self.clock()  # a file reopened after a stall: its frames read already
+                continue
             self._recovered()
+            if not self.live:
+                self._given = item.index
             yield self._stamp(item)
             last_good = self.clock()  # the reader's own time does not count as a stall
         return False

@@ -108,6 +108,40 @@ def test_resilient_source_drops_only_for_a_live_camera(tmp_path):
     assert live.dropped > 0
 
 
+def test_a_folder_reopened_after_a_fault_goes_on_where_it_was(tmp_path):
+    # A file share that fails mid-folder: the reopened folder gives the frames after the last one
+    # read, not the folder again from its first (each frame read, logged and queued once).
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=1, per_second=8)
+
+    class Glitchy(FolderSource):
+        opened = 0
+
+        def __iter__(self):
+            Glitchy.opened += 1
+            for k, frame in enumerate(super().__iter__()):
+                if Glitchy.opened == 1 and k == 3:
+                    raise OSError("stale file handle")
+                yield frame
+
+    replay = ResilientSource(lambda: Glitchy(folder), threading.Event(), live=False, backoff_min=0.01, backoff_max=0.02)
+    frames = list(replay)
+    assert [f.name for f in frames] == [f"{i}.png" for i in range(8)] and replay.outages == 1
+    assert [f.t for f in frames] == sorted(f.t for f in frames)
+
+
+def test_files_gone_from_a_paced_folder_take_no_time_and_raise_no_outage(tmp_path):
+    # Deleted while the service replays it at 4 frames a second: 8 missing files would have been
+    # 2 s without a frame, past the 0.5 s stall limit, and the folder was read again from its start.
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=1, per_second=12)
+    source = FolderSource(folder, fps=4)
+    for i in range(2, 10):
+        (folder / f"{i}.png").unlink()
+    replay = ResilientSource(lambda: source, threading.Event(), live=False, stall_s=0.5, backoff_min=0.01)
+    assert [f.name for f in replay] == ["0.png", "1.png", "10.png", "11.png"] and replay.outages == 0
+
+
 def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_path, models_dir):
     folder = tmp_path / "in"
     texts = write_workout(folder, seconds=12, per_second=20)
