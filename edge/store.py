@@ -119,14 +119,22 @@ def open_readonly(path: str | Path) -> sqlite_utils.Database:
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
+    """Run the migrations the database has not seen, each in one write transaction that first
+    looks again: two processes opening a new database at once (a service and `segread status`)
+    apply each migration once, the second waiting for the first."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     for fn in MIGRATIONS:
-        if fn.__name__ in done:
+        if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
             continue
-        with db.conn:
-            fn(db)
-            db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
+        db.execute("BEGIN IMMEDIATE")  # the connection commits each statement itself otherwise
+        try:
+            if not db.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
+                fn(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
 
 class SessionLog:

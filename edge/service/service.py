@@ -7,7 +7,9 @@ the model swap, a config reload asked for by SIGHUP, limit checks, exports.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Callable, Iterable
 from edge.capture import Frame, open_source
 from edge.dedup import DedupGate
 from edge.detect import OnnxDetector
-from edge.errors import SegreadError
+from edge.errors import SegreadError, StoreError
 from edge.export_tcx import export_session
 from edge.pipeline import FrameResult, Reader
 from edge.reading import DisplayFormat
@@ -37,6 +39,30 @@ SourceFactory = Callable[[SourceConfig], Iterable[Frame]]
 
 def default_source(cfg: SourceConfig) -> Iterable[Frame]:
     return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval)
+
+
+def lock_database(database: Path):
+    """Hold `<database>.lock` for as long as the service runs (the returned file, closed to let go):
+    a second service on the database would close the first's open session as interrupted, export
+    it half done, and share its status row. StoreError naming the holder's pid when it is held."""
+    path = Path(f"{database}.lock")
+    try:
+        fh = open(path, "a+")
+    except OSError as exc:
+        raise StoreError(f"cannot open {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise StoreError(f"database {database} is in use by another segread serve (pid {holder}); "
+                         "one service per database") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 class Service:
@@ -77,6 +103,7 @@ class Service:
     def open(self, stop: threading.Event) -> None:
         cfg = self.cfg
         self.db = open_db(cfg.database)
+        self._lock = lock_database(cfg.database)
         self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
         self.reader = Reader(detector, cfg.reader.format, dedup=self._dedup(), min_conf=cfg.reader.min_conf,
@@ -139,6 +166,7 @@ class Service:
                 log.error("cannot record the stop: %s", exc)
             if self.live is not None:
                 self.live.done()
+            self._lock.close()  # another service may take the database now
         return 0
 
     def _after_frame(self, frame: Frame, result: FrameResult) -> None:
@@ -147,12 +175,7 @@ class Service:
             self.review.consider(frame, result)  # commits before the next frame, like the reading
         if self.session_log.session_id != self._session_id:
             self._session_ended(self.session_log.session_id)
-        if self.reload.is_set():
-            self.reload.clear()
-            self.reload_config()
-        swapped = self.watcher.poll()
-        if swapped is not None:
-            self.swap(swapped)
+        self._apply_pending()
         self.heartbeat.beat("running", self.detail)
         now = time.monotonic()
         if now >= self._next_limits:
@@ -162,9 +185,21 @@ class Service:
             self.live.show(status_text(self.reader, result, self._extra()))
 
     def _waiting(self) -> None:
-        """Called about once a second while the camera is out: keep the watchdog and heartbeat fed."""
+        """Called about once a second while the camera is out: keep the watchdog and heartbeat fed,
+        and take a reload or a new model (`systemctl reload` is how a wrong camera is fixed, and an
+        outage is when it is needed)."""
         self.notifier.watchdog()
+        self._apply_pending()
         self.heartbeat.beat("outage" if self.camera.in_outage else "waiting", self.detail)
+
+    def _apply_pending(self) -> None:
+        """Between frames, or while none comes: a config reload SIGHUP asked for, a new model."""
+        if self.reload.is_set():
+            self.reload.clear()
+            self.reload_config()
+        swapped = self.watcher.poll()
+        if swapped is not None:
+            self.swap(swapped)
 
     def swap(self, detector) -> None:
         old = self.reader.detector.model_id
@@ -219,6 +254,10 @@ class Service:
             log.error("config reload refused, keeping the running settings: %s", exc)
             self.notifier.ready(status="config reload refused")
             return
+        note = ""
+        if new.database != self.cfg.database:  # the open database, its queue and its limits stay
+            note = f"; database stays {self.cfg.database} until a restart"
+            new = new.model_copy(update={"database": self.cfg.database})
         old, self.cfg = self.cfg, new
         if new.queue != old.queue or new.frames_dir != old.frames_dir:
             self.review = self._open_review()
@@ -246,7 +285,6 @@ class Service:
         self.heartbeat.every = new.status.heartbeat_s
         self.watcher.retarget(new.model.pointer, new.model.poll_s)  # SIGHUP reloads the model too
         self._next_limits = 0.0
-        note = "; database change needs a restart" if new.database != old.database else ""
         self._event("config_reloaded", f"{self.config_path}{note}")
         self.notifier.ready(status="config reloaded")
 
@@ -265,6 +303,7 @@ class Service:
             "outages": self.camera.outages if hasattr(self, "camera") else 0,
             "queue": self._queue_size, "queueing": self.queueing, "last_value": anchor[0] if anchor else None,
             "session_id": self.session_log.session_id if hasattr(self, "session_log") else None,
+            "heartbeat_s": self.cfg.status.heartbeat_s,  # how stale a beat may grow before `status` doubts it
         }
 
     def _extra(self) -> str:

@@ -65,7 +65,8 @@ def read_status(db: sqlite_utils.Database, events: int = 5, stale_after: float =
             row["detail"] = json.loads(row["detail"] or "{}")
             age = time.time() - (row["updated_at"] or 0)
             row["age_s"] = round(age, 1)
-            if row["state"] not in ("stopped",) and (age > stale_after or not _alive(row["pid"])):
+            stale = max(stale_after, 3 * float(row["detail"].get("heartbeat_s") or 0))  # a slow heartbeat's
+            if row["state"] not in ("stopped",) and (age > stale or not _alive(row["pid"])):
                 row["state"] = f"not running (last seen {row['state']} {age:.0f} s ago)"
             out["service"] = row
     if "sessions" in tables:

@@ -231,3 +231,56 @@ def test_a_loop_that_fails_records_why_not_that_the_source_ended(tmp_path, model
     db = open_db(cfg.database)
     stops = [e["detail"] for e in db.query("SELECT detail FROM events WHERE kind = 'stop'")]
     assert stops == ["error: RuntimeError: CUDA error: an illegal memory access"]
+
+
+def test_a_second_service_on_the_database_is_refused_and_the_first_keeps_its_session(tmp_path, models_dir):
+    from edge.errors import StoreError
+
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder))
+    first, stop = Service(cfg), threading.Event()
+    first.open(stop)
+    with pytest.raises(StoreError, match=r"in use by another segread serve \(pid \d+\)"):
+        Service(cfg).open(threading.Event())
+    assert first.run(stop) == 0  # its session was not closed under it as interrupted
+    reasons = [s["end_reason"] for s in open_db(cfg.database).query("SELECT end_reason FROM sessions")]
+    assert reasons == ["source ended"]
+    second = Service(cfg)  # free once the first stopped
+    second.open(threading.Event())
+    second._lock.close()
+
+
+def test_a_reload_during_an_outage_fixes_the_camera_and_keeps_the_database(tmp_path, models_dir):
+    # The camera index was wrong: `systemctl reload` with the right source must work while no frame
+    # comes. The reloaded file also names another database, which needs a restart: the open one stays.
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=3)
+    path = write_config(tmp_path / "c.json", models_dir, tmp_path / "no-such-folder")
+    cfg = load_config(path)
+    svc, stop, reload = Service(cfg, config_path=path), threading.Event(), threading.Event()
+    thread = threading.Thread(target=svc.run, args=(stop, reload), daemon=True)
+    thread.start()
+    db = open_db(cfg.database)
+    deadline = time.monotonic() + 20
+    while "outage" not in [e["kind"] for e in db.query("SELECT kind FROM events")] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    write_config(path, models_dir, folder, database="elsewhere/segread.db")
+    reload.set()
+    thread.join(timeout=30)
+    stop.set()
+    events = {e["kind"]: e["detail"] for e in db.query("SELECT kind, detail FROM events ORDER BY id")}
+    assert "recovered" in events and f"database stays {cfg.database} until a restart" in events["config_reloaded"]
+    assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 3
+    assert svc.cfg.database == cfg.database and not (tmp_path / "elsewhere").exists()
+
+
+def test_status_trusts_a_slow_heartbeat_for_three_of_its_beats(tmp_path):
+    from edge.service.status import Heartbeat, read_status
+
+    db = open_db(tmp_path / "s.db")
+    Heartbeat(db, every=60).beat("running", {"heartbeat_s": 60}, force=True)
+    db.execute("UPDATE service_status SET updated_at = updated_at - 100")
+    assert read_status(db)["service"]["state"] == "running"  # 100 s since a beat every 60 s
+    db.execute("UPDATE service_status SET updated_at = updated_at - 100")
+    assert read_status(db)["service"]["state"].startswith("not running")
