@@ -41,6 +41,18 @@ def default_source(cfg: SourceConfig) -> Iterable[Frame]:
     return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval)
 
 
+def writable(folder: Path) -> bool:
+    """Whether a file can be made in `folder` now (made and removed)."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        probe = Path(folder) / f".write-probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
 def lock_database(database: Path):
     """Hold `<database>.lock` for as long as the service runs (the returned file, closed to let go):
     a second service on the database would close the first's open session as interrupted, export
@@ -236,6 +248,9 @@ class Service:
         elif not low and self._queue_off is not None:
             self._queue_off = None
             self._event("disk_ok", "free space is back: queueing resumed")
+        if self.review is not None and self.review.stopped and not low and writable(self.cfg.frames_dir):
+            self._event("queue_resumed", f"{self.cfg.frames_dir} can be written again (stopped: {self.review.stopped})")
+            self.review.stopped = None  # a write error stopped it (a folder locked for a while, say)
 
     @property
     def queueing(self) -> bool:

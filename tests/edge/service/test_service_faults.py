@@ -209,6 +209,31 @@ def test_unsure_frames_are_queued_for_review_with_their_images(tmp_path, models_
 
 
 
+def test_a_queue_stopped_by_a_folder_it_could_not_write_resumes_when_it_can(tmp_path, models_dir):
+    pytest.importorskip("edge.review.queue", reason="the review stage is not in this checkout")
+    from tests.conftest import read_only_folder
+
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=12, per_second=2)
+    cfg = load_config(write_config(
+        tmp_path / "c.json", models_dir, folder, source={"interval": 0.5, "fps": 6},
+        queue={"enabled": True, "random_rate": 1.0, "per_hour": 1000}, limits={"check_s": 1, "min_free_mb": 0},
+    ))
+    Path(cfg.frames_dir).mkdir(parents=True)
+    svc = Service(cfg)
+    thread = threading.Thread(target=svc.run, args=(threading.Event(),), daemon=True)
+    db = open_db(cfg.database)
+    with read_only_folder(Path(cfg.frames_dir)):
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not list(db.query("SELECT 1 FROM events WHERE kind = 'review-queue-stopped'")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    thread.join(timeout=60)
+    kinds = [e["kind"] for e in db.query("SELECT kind FROM events ORDER BY id")]
+    assert kinds.index("review-queue-stopped") < kinds.index("queue_resumed")
+    assert db.execute("SELECT count(*) FROM review_items").fetchone()[0] > 0
+
+
 def test_a_loop_that_fails_records_why_not_that_the_source_ended(tmp_path, models_dir):
     # A bug escaping the read loop (here the model's runtime, on the fourth frame) ends the service,
     # and systemd restarts it; the log says why it stopped.
