@@ -95,6 +95,7 @@ class Service:
         self._session_id: int | None = None
         self._next_limits = 0.0
         self._queue_off: str | None = None
+        self._unexported: set[int] = set()  # sessions whose export failed, tried again at each limits check
         self._queue_size = 0
         self.review = None
 
@@ -225,17 +226,28 @@ class Service:
         if old is not None:
             self._export(old)
 
-    def _export(self, session_id: int) -> None:
+    def _export(self, session_id: int) -> bool:
+        """Write a finished session's exports; one that fails (a full disk) is tried again at each
+        limits check until it is written."""
         if not self.cfg.session.export:
-            return
+            return True
         try:
             self.exported += export_session(self.db, session_id, self.cfg.exports_dir, self.cfg.session.export)
         except (OSError, SegreadError) as exc:
-            log.error("cannot export session %s: %s", session_id, exc)
-            self._event("export_failed", f"session {session_id}: {exc}")
+            if session_id not in self._unexported:
+                log.error("cannot export session %s: %s", session_id, exc)
+                self._event("export_failed", f"session {session_id}: {exc}; tried again every {self.cfg.limits.check_s:g} s")
+            self._unexported.add(session_id)
+            return False
+        if session_id in self._unexported:
+            self._unexported.discard(session_id)
+            self._event("exported", f"session {session_id}, at a later try")
+        return True
 
     # -- limits, reload, status ----------------------------------------------------------------
     def check_limits(self) -> None:
+        for session_id in sorted(self._unexported):
+            self._export(session_id)
         lim = self.cfg.limits
         summary = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
         if summary:

@@ -234,6 +234,23 @@ def test_a_queue_stopped_by_a_folder_it_could_not_write_resumes_when_it_can(tmp_
     assert db.execute("SELECT count(*) FROM review_items").fetchone()[0] > 0
 
 
+def test_an_export_that_failed_is_written_at_a_later_limits_check(tmp_path, models_dir):
+    from tests.conftest import read_only_folder
+
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder))
+    Path(cfg.exports_dir).mkdir(parents=True)
+    svc = Service(cfg)
+    with read_only_folder(Path(cfg.exports_dir)):
+        svc.run(threading.Event())  # the session ends with the folder; its export cannot be written
+    assert not any(Path(cfg.exports_dir).iterdir())
+    svc.check_limits()
+    assert sorted(p.suffix for p in Path(cfg.exports_dir).iterdir()) == [".csv", ".tcx"]
+    kinds = [e["kind"] for e in open_db(cfg.database).query("SELECT kind FROM events ORDER BY id")]
+    assert kinds.count("export_failed") == 1 and kinds[-1] == "exported"
+
+
 def test_a_loop_that_fails_records_why_not_that_the_source_ended(tmp_path, models_dir):
     # A bug escaping the read loop (here the model's runtime, on the fourth frame) ends the service,
     # and systemd restarts it; the log says why it stopped.
