@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +34,24 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def probe_write(folder: Path) -> None:
+    """Make `folder` if needed, then make and remove an empty file in it: OSError when it cannot be
+    written now (read-only, locked), found before the work whose result would go there."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".segread-write-check-"):
+        pass
+
+
+def can_write(folder: Path) -> bool:
+    """Whether `probe_write(folder)` succeeds."""
+    try:
+        probe_write(folder)
+    except OSError:
+        return False
+    return True
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -11,11 +11,11 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.errors import DatasetError, ModelError, OutputError
+from edge.files import probe_write
 from edge.models import read_card
 from trainer import crops, dataset, evaluate, export, promote, split
 from trainer.train import DEFAULT_MODEL, TrainResult, TrainSettings, load_model, offline, resolve_device, train
@@ -61,8 +61,7 @@ def check_space(folder: Path, min_free_mb: int) -> None:
     except OSError as exc:
         raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from None
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".segread-write-check-"):
-            pass
+        probe_write(folder)
     except OSError as exc:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
     if free_mb < min_free_mb:

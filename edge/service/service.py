@@ -20,6 +20,7 @@ from edge.dedup import DedupGate
 from edge.detect import OnnxDetector
 from edge.errors import SegreadError, StoreError
 from edge.export_tcx import export_session
+from edge.files import can_write
 from edge.pipeline import FrameResult, Reader
 from edge.reading import DisplayFormat
 from edge.run import LiveLine, end_reason, run, status_text
@@ -39,18 +40,6 @@ SourceFactory = Callable[[SourceConfig], Iterable[Frame]]
 
 def default_source(cfg: SourceConfig) -> Iterable[Frame]:
     return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval)
-
-
-def writable(folder: Path) -> bool:
-    """Whether a file can be made in `folder` now (made and removed)."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        probe = Path(folder) / f".write-probe.{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError:
-        return False
-    return True
 
 
 def lock_database(database: Path):
@@ -260,7 +249,7 @@ class Service:
         elif not low and self._queue_off is not None:
             self._queue_off = None
             self._event("disk_ok", "free space is back: queueing resumed")
-        if self.review is not None and self.review.stopped and not low and writable(self.cfg.frames_dir):
+        if self.review is not None and self.review.stopped and not low and can_write(self.cfg.frames_dir):
             self._event("queue_resumed", f"{self.cfg.frames_dir} can be written again (stopped: {self.review.stopped})")
             self.review.stopped = None  # a write error stopped it (a folder locked for a while, say)
 
