@@ -106,15 +106,18 @@ def open_readonly(path: str | Path) -> sqlite_utils.Database:
     for query in ("mode=ro", "mode=ro&immutable=1"):
         try:
             conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=10, isolation_level=None)
-            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+            tracked = conn.execute("SELECT 1 FROM sqlite_master WHERE name = '_migrations'").fetchone()
+            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")} if tracked else None
             break
         except sqlite3.Error as exc:
             error = exc
     else:
         raise StoreError(f"cannot read database {path}: {error}")
-    if {fn.__name__ for fn in MIGRATIONS} - done:  # written by an older segread: bring it up to date
-        conn.close()
-        return open_db(path)
+    if done is not None and {fn.__name__ for fn in MIGRATIONS} - done:  # an older segread's: bring it up to date
+        try:
+            return open_db(path)
+        except StoreError:  # where this user may not: read what it holds
+            pass
     return sqlite_utils.Database(conn)
 
 

@@ -13,6 +13,7 @@ import click
 import sqlite_utils
 
 from edge.errors import StoreError
+from edge.store import open_readonly
 
 config_argument = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False),
@@ -80,18 +81,6 @@ def check_config(path, show):
     if show:
         click.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     click.echo(f"{path}: ok (source {cfg.source.spec}, model {cfg.model.pointer}, database {cfg.database})", err=True)
-
-
-def open_readonly(path: Path) -> sqlite_utils.Database:
-    """Open a running service's database for reading (WAL: no lock on the writer)."""
-    if not path.is_file():
-        raise StoreError(f"no database at {path}")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot read database {path}: {exc}") from None
-    return sqlite_utils.Database(conn)
 
 
 @click.command()

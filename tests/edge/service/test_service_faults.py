@@ -303,14 +303,16 @@ def test_a_reload_during_an_outage_fixes_the_camera_and_keeps_the_database(tmp_p
     svc, stop, reload = Service(cfg, config_path=path), threading.Event(), threading.Event()
     thread = threading.Thread(target=svc.run, args=(stop, reload), daemon=True)
     thread.start()
-    db = open_db(cfg.database)
-    deadline = time.monotonic() + 20
-    while "outage" not in [e["kind"] for e in db.query("SELECT kind FROM events")] and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not (hasattr(svc, "camera") and svc.camera.in_outage):  # no frame from the missing folder
+        assert time.monotonic() < deadline, "the service never reported the outage"
         time.sleep(0.05)
     write_config(path, models_dir, folder, database="elsewhere/segread.db")
     reload.set()
-    thread.join(timeout=30)
+    thread.join(timeout=60)
     stop.set()
+    assert not thread.is_alive()
+    db = open_db(cfg.database)
     events = {e["kind"]: e["detail"] for e in db.query("SELECT kind, detail FROM events ORDER BY id")}
     assert "recovered" in events and f"database stays {cfg.database} until a restart" in events["config_reloaded"]
     assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 3
