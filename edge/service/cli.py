@@ -81,6 +81,9 @@ def check_config(path, show):
     if show:
         click.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
     click.echo(f"{path}: ok (source {cfg.source.spec}, model {cfg.model.pointer}, database {cfg.database})", err=True)
+    spec = cfg.source.spec
+    if not spec.isdigit() and "://" not in spec and not Path(spec).exists():  # valid, yet maybe a typo
+        click.echo(f"{path}: warning: source {spec} does not exist (yet); the service waits for it as an outage", err=True)
 
 
 @click.command()

@@ -97,6 +97,16 @@ def test_check_config_command(tmp_path, capsys):
     assert main(["check-config", str(tmp_path / "missing.toml")]) == 2
 
 
+def test_check_config_warns_of_a_source_folder_that_is_not_there(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[source]\nspec = "{tmp_path / "frmaes"}"\n')
+    assert main(["check-config", str(path)]) == 0  # valid: a folder may come later, as a camera may
+    err = capsys.readouterr().err
+    assert f"warning: source {tmp_path / 'frmaes'} does not exist (yet)" in err
+    path.write_text('[source]\nspec = "0"\n')
+    assert main(["check-config", str(path)]) == 0 and "warning" not in capsys.readouterr().err
+
+
 def test_notifier_is_silent_without_notify_socket():
     n = Notifier(environ={})
     assert not n.enabled and not n.ready() and not n.watchdog(force=True)
