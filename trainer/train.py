@@ -14,12 +14,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge.detect import INPUT_SIZES
 from edge.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "yolov5n.yaml"
-MIN_SIZE, MAX_SIZE = 32, 1280  # training and crop sizes: one stride of the model, up to twice the find size
+MIN_SIZE, MAX_SIZE = INPUT_SIZES  # training and crop sizes: the input sides the reader may ask of a model
 
 
 @dataclass

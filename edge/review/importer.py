@@ -26,10 +26,9 @@ from edge.errors import LabelError, OutputError, ReviewError
 from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review import label_studio
 from edge.review.export import write_pair
-from edge.review.items import Item, answerable, decide, get_item, same_labels
+from edge.review.items import ASCII_DIGITS, Item, answerable, decide, get_item, same_labels
 
 STEM = re.compile(r"(?:^|[^A-Za-z0-9])item-([0-9]+)$")  # \d would take '٣', which int() reads as 3
-ITEM_ID = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -128,7 +127,7 @@ def task_item_id(data: dict) -> int | None:
     raw = data.get("item_id")
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and ITEM_ID.fullmatch(raw.strip()):
+    if isinstance(raw, str) and ASCII_DIGITS.fullmatch(raw.strip()):
         return int(raw)
     image = data.get("image")
     return item_id_from_name(image) if isinstance(image, str) else None
