@@ -74,8 +74,8 @@ class DedupGate:
             self.skipped_interval += 1
             return "interval"
         overdue = self._last_t is None or t - self._last_t >= self.max_interval
-        # A frame of another size (a camera back at another resolution) is read: the last region
-        # is in the other frame's pixels, and the reader looks for the display on it afresh.
+        # A frame of another size (a camera back at another resolution) is read: the last
+        # thumbnail was cut from the other frame's pixels, so no change can be measured against it.
         resized = image.shape[:2] != self._last_shape
         if not overdue and not resized and self._last_thumb is not None:
             # The same region as last time: the tracked crop moves a pixel or two between reads,
