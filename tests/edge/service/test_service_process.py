@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -28,6 +29,7 @@ class NotifySocket:
 
     def __init__(self, abstract: bool = False) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.dir: str | None = None
         if abstract:
             name = f"segread-test-{os.getpid()}-{time.monotonic_ns()}"
             self.sock.bind("\0" + name)
@@ -64,6 +66,8 @@ class NotifySocket:
 
     def close(self) -> None:
         self.sock.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def serve(config: Path, notify: NotifySocket, log: Path, watchdog_usec: int = 300_000) -> subprocess.Popen:
