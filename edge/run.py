@@ -14,7 +14,8 @@ from typing import Callable, TextIO
 
 from edge.capture import Frame
 from edge.errors import SegreadError, StoreError
-from edge.pipeline import FrameResult, Reader
+from edge.pipeline import Reader
+from edge.result import FrameResult
 from edge.store import SessionLog
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from edge.capture import Frame
 from edge.files import write_bytes
-from edge.pipeline import FrameResult
+from edge.result import FrameResult
 from edge.reading import DisplayFormat
 from edge.review.select import Candidate, SelectConfig, Selector
 from edge.review.suggest import Suggester

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from edge.capture import Frame
-from edge.pipeline import FrameResult
+from edge.result import FrameResult
 from edge.track import crop_box
 
 log = logging.getLogger(__name__)

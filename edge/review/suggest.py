@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from edge.pipeline import FrameResult
+from edge.result import FrameResult
 from edge.reading import DisplayFormat
 from edge.sequence import SequenceCheck
 

@@ -31,11 +31,10 @@ frame follows it: taken, it set the track seconds behind the display, and the tr
 later frames misread low and held the true ones as too far ahead. The session reads no frame as a
 step, or decodes none to a time, that the clock has passed either.
 
-A reading the session cannot check (its first, or the first after so long that any time would
-follow the anchor) is held the same way: the next sure reading confirms it, or it stays held. A
-misread first reading would otherwise be the session's start in the log (32:11 -> 01:31 for a
-workout that began at 95:24) and the track every frame after it is judged by. A confirmed one
-still meets the steady places' vote, as every accepted reading does.
+A reading the session cannot check (its first, or the first after a long gap) is held the same
+way until the next sure reading confirms it: `edge.sequence.first`. What the session reads in a
+frame it did not take as read (the step it was caught in, or a decoded reading) is
+`edge.sequence.decode`.
 """
 
 from __future__ import annotations
@@ -43,17 +42,16 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from edge.labels import DIGIT_TO_CLASS
 from edge.reading import SCAN_REASON, DisplayFormat, Reading
-from edge.segments import shows_step
-from edge.sequence.pace import ROLLOVER_PERIODS, Pace
-from edge.sequence.scan import GAP, ClockEvidence
+from edge.sequence.decode import SessionDecode
+from edge.sequence.first import FirstReading
+from edge.sequence.pace import Pace
+from edge.sequence.scan import ClockEvidence
 from edge.sequence.vote import SegmentVote
 
+
 @dataclass
-class SequenceCheck(Pace, ClockEvidence, SegmentVote):
+class SequenceCheck(Pace, ClockEvidence, SegmentVote, SessionDecode, FirstReading):
     fmt: DisplayFormat
     max_rate: float = 2.0  # display units per second of capture time a reading may advance at most
     slack: float = 3.0  # plus this, for capture jitter and mid-update frames
@@ -117,61 +115,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         """Whether an advance of delta from the anchor at t runs ahead of the clock."""
         return self.provisional and self.fmt.kind == "time" and delta > self._upper(t)
 
-    def candidates(self, t: float) -> list[str]:
-        """Every text the display may show at time t, given the anchor (neither ahead of the clock
-        nor behind it when `provisional`: a decoded reading is accepted at once, so it gets no
-        second frame)."""
-        prev, prev_t = self.anchor
-        upper = int(np.floor(max(t - prev_t, 0.0) * self.rate() + self.slack))
-        if self.provisional and self.fmt.kind == "time":
-            upper = min(upper, int(self._upper(t)))
-        texts = self._texts(prev - int(self.back_tolerance), prev + upper)
-        low = self.behind_limit(t - prev_t)  # once, not per text: each pace() sums the recent steps
-        return [text for text in texts if self._advance(text, t) >= low]
-
-    def _advance(self, text: str, t: float) -> float:
-        """The advance from the anchor to `text` at t (rollover-aware); -1 where none fits."""
-        prev, prev_t = self.anchor
-        delta = self.step(prev, self.fmt.value(text), t - prev_t)
-        return -1.0 if delta is None else delta
-
-    @property
-    def _limit(self) -> int:
-        """One past the largest value the display shows: 100 minutes for a time display."""
-        return 6000 if self.fmt.kind == "time" else 10**self.fmt.n_digits
-
-    def _texts(self, low: float, high: float) -> list[str]:
-        """The texts of the whole values from low to high, each as it is or past a rollover of
-        the anchor's display (one that wraps at 100 minutes never wraps a reading of 99:xx)."""
-        prev = self.anchor[0]
-        limit = self._limit
-        periods = [p for p in ROLLOVER_PERIODS if prev < p] if self.fmt.kind == "time" else []
-        texts = set()
-        for value in range(int(np.ceil(low)), int(np.floor(high)) + 1):
-            for v in (value, *(value - p for p in periods if value >= p)):
-                if 0 <= v < limit:
-                    texts.add(self.fmt.text(v))
-        return sorted(texts)
-
-    def steps(self, t: float) -> list[tuple[str, str]]:
-        """(old, new) texts of each one-unit step the display may be taking at time t: a time
-        display ticks once a second, so from the anchor up to the seconds since, plus one. (Not
-        at the learned pace: more steps make more frames ambiguous, on run3 and in simulation.)"""
-        prev, prev_t = self.anchor
-        if self.fmt.kind == "time":
-            ahead, limit = int(np.ceil(max(t - prev_t, 0.0))) + 1, 6000
-            periods = [p for p in ROLLOVER_PERIODS if prev < p]
-        else:  # a counter's rate is unknown: only its next count
-            ahead, limit = 1, 10**self.fmt.n_digits
-            periods = [limit]
-        pairs = set()
-        for k in range(1, ahead + 1):
-            old, new = int(prev) + k - 1, int(prev) + k
-            if new < limit:
-                pairs.add((old, new))
-            pairs.update((old % p, new % p) for p in periods if new >= p)
-        return [(self.fmt.text(old), self.fmt.text(new)) for old, new in sorted(pairs)]
-
     def shadowed(self, value: float, t: float) -> str | None:
         """The text the anchor's track expects at time t (at the session's pace) that `value`'s text
         matches in the seconds and in one of the two minutes places, or None (a time display only).
@@ -190,86 +133,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
             if text[2:] == other[2:] and (text[0] == other[0]) != (text[1] == other[1]):
                 return other
         return None
-
-    def mid_update(self, reading: Reading, t: float) -> Reading | None:
-        """The new value of a frame caught while the display steps from one value to the next.
-
-        An LCD's new segments come on at once while the old ones fade, each at its own pace, so a
-        changing place shows its new digit with some of the old one over it (a 3 turning into a 4
-        may look like a 9). A reading that every place of one step the session expects next
-        explains is the new value; None when no step fits, when more than one does, or when a
-        digit scores under `decode_min`.
-        """
-        text = reading.text
-        if self.decode_min is None or self.anchor is None or text is None or len(text) != self.fmt.n_digits:
-            return None
-        if float(reading.digits.confidence.min()) < self.decode_min:
-            return None
-        fits = {
-            new for old, new in self.steps(t)
-            if text not in (old, new) and all(shows_step(*places) for places in zip(text, old, new))
-        }
-        fits = {new for new in fits if not self._behind_clock(new, t)}
-        if len(fits) != 1:
-            return None
-        new = fits.pop()
-        return Reading(
-            new, self.fmt.value(new), reading.confidence, reading.digits, "accepted", None, reading.flags + ("mid-update",)
-        )
-
-    def _behind_clock(self, text: str, t: float) -> bool:
-        """Whether a step to `text` at t falls behind the clock: a frame caught mid-update shows the
-        display stepping to the value it shows now, which is at least the anchor plus the session's
-        pace over the time since, less the one unit the anchor may have shown for nearly a second
-        already. (The steps a time display may take count one a second from the anchor, so at
-        run3's pace of 1.5 a frame two frames on also takes steps the clock has passed.)"""
-        prev_t = self.anchor[1]
-        return self._advance(text, t) < self.pace() * max(t - prev_t, 0.0) - 1.0
-
-    def session_reading(self, reading: Reading, t: float) -> Reading | None:
-        """What the session reads in a frame it did not take as read: the step it was caught in
-        (`mid_update`) or the likeliest reading it allows (`decode`); where the two disagree (under
-        glare an 8 whose middle segment washed out reads as a 0, which a 6 turning into a 7 also
-        shows, while its class scores still rank the 8 second), the one the clock puts clearly
-        nearer the display's time; None when neither."""
-        stepped, decoded = self.mid_update(reading, t), self.decode(reading, t)
-        if stepped is None or decoded is None or stepped.text == decoded.text:
-            return stepped or decoded
-        # They disagree: the one nearer the clock, by half a unit or more (a true 16 -> 17 caught
-        # half a second in may score 8 second), else neither.
-        clock = self.pace() * max(t - self.anchor[1], 0.0)
-        off = [abs(self._advance(r.text, t) - clock) for r in (stepped, decoded)]
-        if abs(off[0] - off[1]) < 0.5:
-            return None
-        return stepped if off[0] < off[1] else decoded
-
-    def decode(self, reading: Reading, t: float) -> Reading | None:
-        """The likeliest reading the session allows, when every digit box supports it.
-
-        Each box carries all ten class scores; a leading 9 that the model scores 0.35 as 4 and 0.3
-        as 9 is a 9 when the session so far says 95:3x. A candidate may differ from the boxes' best
-        classes in at most `max_swaps` digits, each its box's second-best class, and every digit
-        must score at least `decode_min`; otherwise None.
-        """
-        scores = reading.digits.class_scores
-        if self.decode_min is None or self.anchor is None or scores is None or len(reading.digits) != self.fmt.n_digits:
-            return None
-        ranked = np.argsort(-scores, axis=1)
-        rows = np.arange(len(scores))
-        best, best_ll, best_min = None, -np.inf, 0.0
-        for text in self.candidates(t):
-            classes = np.array([DIGIT_TO_CLASS[c] for c in text])
-            swapped = classes != ranked[:, 0]
-            if swapped.sum() > self.max_swaps or (classes[swapped] != ranked[swapped, 1]).any():
-                continue
-            s = scores[rows, classes]
-            ll = float(np.log(np.maximum(s, 1e-6)).sum())
-            if ll > best_ll:
-                best, best_ll, best_min = text, ll, float(s.min())
-        if best is None or best_min < self.decode_min:
-            return None
-        value = self.fmt.value(best)
-        return Reading(best, value, best_min, reading.digits, "accepted", None, reading.flags + ("sequence-decoded",))
 
     @property
     def supported(self) -> bool:
@@ -316,29 +179,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         self._trail.append((value, t))
         self._pending.clear()
         self._ahead = None
-
-    @property
-    def awaiting(self) -> float | None:
-        """The t of the reading held until a frame follows it, or None: an unchecked one, or one out
-        of step with the clock (through the next `first_wait` frames; `confirmed` says when one
-        followed it)."""
-        if self._first is not None:
-            return self._first[1]
-        if self._ahead is not None and self._ahead_frames < self.first_wait:
-            return self._ahead[1]
-        return None
-
-    @property
-    def awaiting_first(self) -> bool:
-        """Whether the reading `awaiting` is an unchecked one (else one out of step with the clock)."""
-        return self._first is not None
-
-    def unchecked(self, t: float) -> bool:
-        """Whether a reading at t has nothing to be checked against: no anchor yet, or (a time
-        display, which may roll over) one so long ago that the plausible window spans every time."""
-        if self.anchor is None:
-            return True
-        return self.fmt.kind == "time" and (t - self.anchor[1]) * self.rate() + self.slack >= self._limit
 
     def update(self, reading: Reading, t: float) -> Reading:
         """Judge a reading against the sequence: hold it when it contradicts or runs ahead, decode
@@ -404,56 +244,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote):
         ):
             return recent, False
         return [], False
-
-    def _unchecked_reading(self, reading: Reading, t: float) -> bool:
-        return reading.value is not None and reading.status == "accepted" and self.unchecked(t)
-
-    def _first_reading(self, reading: Reading, t: float, first: tuple[float, float, int] | None) -> Reading:
-        """An unchecked reading: accepted with the one held before it (`first`) when this one follows
-        it in the plausible window (not at the clock's pace: the frame times of a folder may be a
-        poor guess, and no pace is known yet), or with the two held before it when the three advance
-        at one steady pace beyond the window (`steady_run`); else held in its place until a sure
-        reading follows it, through at most `first_wait` frames without one."""
-        if not self.confirm_first:
-            self._accept(reading.value, t)
-            return reading
-        run, steady = [], False
-        if first is not None:
-            value, seen, _ = first
-            delta = self.step(value, reading.value, t - seen)
-            if delta is not None and t > seen:
-                run = [(value, seen), (reading.value, t)]
-        if not run:
-            run = self.steady_run(reading.value, t)
-            steady = bool(run)
-        if run:
-            self.anchor, self._support = None, 0  # a new track: nothing before the gap speaks for it
-            for k, (value, seen) in enumerate(run):  # a steady run's steps teach the pace at once
-                self._accept(value, seen, value - run[k - 1][0] if steady and k else None)
-            if first is not None and first[1] == run[-2][1]:
-                self.confirmed = first[1]
-            return reading
-        self._unsure.append((reading.value, t))
-        self._first = (reading.value, t, 0)
-        what = "the session's first reading" if self.anchor is None else "the first reading in a long while"
-        return reading.with_verdict(
-            "held", f"sequence: {self.fmt.show(reading.text)} is {what}; held until a frame follows it"
-        )
-
-    def steady_run(self, value: float, t: float) -> list[tuple[float, float]]:
-        """The two unchecked readings held last and this one, when the three advance at one steady
-        pace (each step within two units of what the other's pace gives it: a tick, and a frame
-        caught mid-update) by up to `GAP` a step; else []. A folder of frames 6 s apart replayed at
-        a guessed 1 s advances 6 a second of frame time, beyond the plausible window (2 a second
-        plus 3), so no first reading ever followed another and every frame was held (`--interval`
-        was the only way to read it); misreads do not line up like that. A time display only."""
-        if self.fmt.kind != "time" or len(self._unsure) < 2:
-            return []
-        run = [*self._unsure, (value, t)]
-        (d1, dt1), (d2, dt2) = ((b - a, b_t - a_t) for (a, a_t), (b, b_t) in zip(run, run[1:]))
-        if min(dt1, dt2) <= 0 or not (0 < d1 <= GAP and 0 < d2 <= GAP) or abs(d2 - d1 * dt2 / dt1) > 2.0:
-            return []
-        return run
 
     def _follows_held(self, reading: Reading, t: float) -> Reading | None:
         """Accept the reading held out of step with the clock on the frame before (`_ahead`) and

@@ -21,8 +21,9 @@ from edge.detect import OnnxDetector
 from edge.errors import SegreadError, StoreError
 from edge.export_tcx import export_session
 from edge.files import can_write
-from edge.pipeline import FrameResult, Reader
+from edge.pipeline import Reader
 from edge.reading import DisplayFormat
+from edge.result import FrameResult
 from edge.run import LiveLine, end_reason, run, status_text
 from edge.sequence import SequenceCheck
 from edge.service import limits

@@ -3,7 +3,7 @@ import pytest
 
 from edge.detections import Detections
 from edge.labels import DIGIT_TO_CLASS
-from edge.pipeline import FrameResult
+from edge.result import FrameResult
 from edge.reading import DisplayFormat, read_digits
 from edge.review.select import SelectConfig, reasons_for
 from edge.sequence import SequenceCheck

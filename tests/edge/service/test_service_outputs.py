@@ -10,7 +10,7 @@ import pytest
 from edge.cli import main
 from edge.detections import Detections
 from edge.export_tcx import NS, display_seconds, export_session
-from edge.pipeline import FrameResult
+from edge.result import FrameResult
 from edge.reading import Reading
 from edge.service import limits
 from edge.store import SessionLog, open_db
