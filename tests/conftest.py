@@ -164,18 +164,18 @@ def tiny_onnx(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def read_only_folder(folder: Path):
-    """`folder` made so that nobody, root included, may write in it (root needs chattr +i; the
-    test is skipped where the filesystem refuses it), then writable again."""
+def read_only(path: Path):
+    """`path`, a file or a folder, made so that nobody, root included, may write to it (root needs
+    chattr +i; the test is skipped where the filesystem refuses it), then writable again."""
     if os.geteuid() == 0:
-        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)]).returncode != 0:
-            pytest.skip("as root, a read-only folder needs chattr +i, which this filesystem refuses")
+        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+            pytest.skip("as root, a read-only file or folder needs chattr +i, which this filesystem refuses")
     else:
-        os.chmod(folder, stat.S_IRUSR | stat.S_IXUSR)
+        os.chmod(path, stat.S_IRUSR | (stat.S_IXUSR if path.is_dir() else 0))
     try:
-        yield folder
+        yield path
     finally:
         if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(folder)])
+            subprocess.run(["chattr", "-i", str(path)])
         else:
-            os.chmod(folder, stat.S_IRWXU)
+            os.chmod(path, stat.S_IRWXU if path.is_dir() else stat.S_IRUSR | stat.S_IWUSR)

@@ -1,11 +1,8 @@
 import dataclasses
 import io
 import json
-import os
-import shutil
 import subprocess
 import sqlite3
-import stat
 import sys
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from edge.pipeline import Reader
 from edge.reading import DisplayFormat
 from edge.run import LiveLine, run, spacing_hint
 from edge.store import SessionLog, list_sessions, open_db, session_readings
-from tests.conftest import FakeDetector, digits_at, read_only_folder
+from tests.conftest import FakeDetector, digits_at, read_only
 
 
 def _frames(folder, n):
@@ -205,17 +202,8 @@ def read_only_db(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=DELETE")  # fold the WAL into the file, as a stopped reader leaves it
     conn.close()
-    if os.geteuid() == 0:
-        if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
-            pytest.skip("as root, a read-only file needs chattr +i, which this filesystem refuses")
-    else:
-        os.chmod(path, stat.S_IRUSR)
-        os.chmod(tmp_path, stat.S_IRUSR | stat.S_IXUSR)
-    yield path
-    if os.geteuid() == 0:
-        subprocess.run(["chattr", "-i", str(path)])
-    else:
-        os.chmod(tmp_path, stat.S_IRWXU)
+    with read_only(path):
+        yield path
 
 
 @pytest.fixture
@@ -225,7 +213,7 @@ def read_only_db_folder(tmp_path):
     folder = tmp_path / "ro"
     db, _ = _read(folder, ["0100", "0101"])
     db.conn.close()
-    with read_only_folder(folder):
+    with read_only(folder):
         yield folder / "s.db"
 
 

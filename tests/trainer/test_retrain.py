@@ -340,11 +340,11 @@ def test_a_failed_retrain_leaves_no_run_folder_and_its_name_free(tmp_path, monke
 
 
 def test_a_models_folder_that_cannot_be_written_stops_before_training(tmp_path, monkeypatch):
-    from tests.conftest import read_only_folder
+    from tests.conftest import read_only
 
     models, data = current_m0_and_a_tiny_set(tmp_path)
     monkeypatch.setattr(retrain_module, "train", lambda *a, **k: pytest.fail("trained with nowhere to file the model"))
-    with read_only_folder(models):
+    with read_only(models):
         result = CliRunner().invoke(retrain, ["--data", str(data), "--models-dir", str(models), "--runs-dir",
                                               str(tmp_path / "runs"), "--from", "scratch", "--name", "ro"])
     assert result.exit_code == 2 and "Traceback" not in result.output

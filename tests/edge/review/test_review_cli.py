@@ -3,7 +3,7 @@ import json
 import pytest
 
 from edge.cli import main
-from tests.conftest import read_only_folder
+from tests.conftest import read_only
 
 
 def cli(db, *args, who="tester"):
@@ -32,7 +32,7 @@ def test_list_show_accept_fix_skip_from_the_terminal(queued_db, capsys):
 def test_the_queue_is_listed_and_shown_from_a_database_it_may_only_read(queued_db, capsys):
     # The service's database is its own user's; a person in its group looks at the queue.
     queued_db.db.conn.close()
-    with read_only_folder(queued_db.db_path.parent):
+    with read_only(queued_db.db_path.parent):
         assert cli(queued_db.db_path, "list") == 0
         assert len(capsys.readouterr().out.splitlines()) == 3
         assert cli(queued_db.db_path, "show", "1") == 0

@@ -211,7 +211,7 @@ def test_unsure_frames_are_queued_for_review_with_their_images(tmp_path, models_
 
 def test_a_queue_stopped_by_a_folder_it_could_not_write_resumes_when_it_can(tmp_path, models_dir):
     pytest.importorskip("edge.review.queue", reason="the review stage is not in this checkout")
-    from tests.conftest import read_only_folder
+    from tests.conftest import read_only
 
     folder = tmp_path / "in"
     write_workout(folder, seconds=12, per_second=2)
@@ -223,7 +223,7 @@ def test_a_queue_stopped_by_a_folder_it_could_not_write_resumes_when_it_can(tmp_
     svc = Service(cfg)
     thread = threading.Thread(target=svc.run, args=(threading.Event(),), daemon=True)
     db = open_db(cfg.database)
-    with read_only_folder(Path(cfg.frames_dir)):
+    with read_only(Path(cfg.frames_dir)):
         thread.start()
         deadline = time.monotonic() + 20
         while not list(db.query("SELECT 1 FROM events WHERE kind = 'review-queue-stopped'")) and time.monotonic() < deadline:
@@ -235,14 +235,14 @@ def test_a_queue_stopped_by_a_folder_it_could_not_write_resumes_when_it_can(tmp_
 
 
 def test_an_export_that_failed_is_written_at_a_later_limits_check(tmp_path, models_dir):
-    from tests.conftest import read_only_folder
+    from tests.conftest import read_only
 
     folder = tmp_path / "in"
     write_workout(folder, seconds=3)
     cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder))
     Path(cfg.exports_dir).mkdir(parents=True)
     svc = Service(cfg)
-    with read_only_folder(Path(cfg.exports_dir)):
+    with read_only(Path(cfg.exports_dir)):
         svc.run(threading.Event())  # the session ends with the folder; its export cannot be written
     assert not any(Path(cfg.exports_dir).iterdir())
     svc.check_limits()
