@@ -137,13 +137,14 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     """
     from edge.capture import FolderSource, open_source
     from edge.run import LiveLine, run, spacing_hint, stop_on_signals
-    from edge.store import SessionLog, open_db
+    from edge.store import SessionLog, close_abandoned, open_db
 
     from edge.files import open_lines
 
     out = open_lines(jsonl)  # before the model loads: a path it cannot write is told at once
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
     store = open_db(db)
+    close_abandoned(store)  # sessions of a reader that stopped without closing them (a full disk)
     src = open_source(source, fps=fps, interval=interval)
     if getattr(src, "still", False):
         reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
@@ -195,6 +196,7 @@ def sessions(ctx, db):
     """
     from edge.reading import show_value
     from edge.store import list_sessions, open_db, show_when
+    from edge.writer import writer_gone
 
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is None:
@@ -202,9 +204,11 @@ def sessions(ctx, db):
         if not rows:
             click.echo("no sessions")
         for s in rows:
+            # Read-only, it cannot close a session whose writer is gone; the next `read` or `serve` will.
+            status = "open (writer gone)" if s["status"] == "open" and writer_gone(s.get("writer")) else s["status"]
             click.echo(
                 f"{s['id']:>4}  {show_when(s['started_at'])}  {show_value(s['first_value'], s['format'])} -> "
-                f"{show_value(s['last_value'], s['format'])}  {s['readings']:>5} readings  {s['status']}  {s['source']}"
+                f"{show_value(s['last_value'], s['format'])}  {s['readings']:>5} readings  {status}  {s['source']}"
             )
 
 

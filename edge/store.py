@@ -17,6 +17,7 @@ import sqlite_utils
 
 from edge.errors import StoreError
 from edge.reading import show_value
+from edge.writer import this_writer, writer_gone
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
@@ -292,7 +293,7 @@ class SessionLog:
                 {
                     "started_at": now, "ended_at": now, "source": self.source, "model": self.model,
                     "format": self.fmt, "first_value": value, "last_value": value, "readings": 0,
-                    "status": "open", "end_reason": None,
+                    "status": "open", "end_reason": None, "writer": this_writer(),
                 }
             )
             self.session_id = table.last_pk
@@ -320,6 +321,23 @@ def show_when(ts: float | None, seconds: bool = False) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if ts else "-"
+
+
+def close_abandoned(db: sqlite_utils.Database, unowned: bool = False) -> list[int]:
+    """Close as `interrupted` the open sessions whose writer is gone (`edge.writer`): killed, or
+    stopped by a full disk, where closing its session failed too. `unowned`: also those no writer
+    was recorded for (an older segread's), for a writer that knows no other runs. The ids closed."""
+    closed = []
+    for row in list(db.query("SELECT id, writer FROM sessions WHERE status = 'open'")):
+        if not (writer_gone(row["writer"]) or (unowned and row["writer"] is None)):
+            continue
+        try:  # `status = 'open'` again: another writer starting may have closed it since
+            if db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' "
+                          "WHERE id = ? AND status = 'open'", [row["id"]]).rowcount:
+                closed.append(row["id"])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to the session database: {exc}") from None
+    return closed
 
 
 def list_sessions(db: sqlite_utils.Database) -> list[dict]:
@@ -378,3 +396,10 @@ def m005_review_exported(db: sqlite_utils.Database) -> None:
     """When a review item was last exported for a labeling tool: the queue never thins such an item
     (a person may be labeling it), only pending ones nobody has seen outside segread."""
     db["review_items"].add_column("exported", float)
+
+
+@migration
+def m006_session_writer(db: sqlite_utils.Database) -> None:
+    """The process writing each session (`edge.writer`), so that a later one closes a session only
+    once its writer is gone."""
+    db["sessions"].add_column("writer", str)

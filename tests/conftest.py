@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import stat
 import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -179,3 +182,44 @@ def read_only(path: Path):
             subprocess.run(["chattr", "-i", str(path)])
         else:
             os.chmod(path, stat.S_IRWXU if path.is_dir() else stat.S_IRUSR | stat.S_IWUSR)
+
+
+def still_frames(folder: Path, n: int) -> Path:
+    """`n` image files the tiny model (`make_tiny_onnx`) reads as 12:34: a display that stays put."""
+    import cv2
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i:03d}.jpg"), np.full((48, 64, 3), 100, np.uint8))
+    return folder
+
+
+def segread_cmd(*args) -> list[str]:
+    """The command line of `segread ARGS` as a process of its own."""
+    return [sys.executable, "-m", "edge.cli", *map(str, args)]
+
+
+def sessions_by_source(db: Path) -> dict[str, dict]:
+    """The session rows of `db` by source, read as another process would (none while it has none)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    except sqlite3.OperationalError:  # not made yet
+        return {}
+    conn.row_factory = sqlite3.Row
+    try:
+        return {row["source"]: dict(row) for row in conn.execute("SELECT * FROM sessions ORDER BY id")}
+    except sqlite3.OperationalError:  # its tables not made yet
+        return {}
+    finally:
+        conn.close()
+
+
+def read_beside(frames: Path, model: Path, db: Path) -> subprocess.Popen:
+    """`segread read` of `frames` at 10 a second into `db`, returned running once its session is open."""
+    proc = subprocess.Popen(segread_cmd("read", frames, "--model", model, "--db", db, "--no-dedup", "--no-queue", "--fps", 10),
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while sessions_by_source(db).get(str(frames), {}).get("status") != "open":
+        assert proc.poll() is None and time.monotonic() < deadline, "the read beside never opened its session"
+        time.sleep(0.1)
+    return proc

@@ -32,7 +32,7 @@ from edge.service.config import ServiceConfig, SourceConfig, load_config
 from edge.service.hotswap import ModelWatcher
 from edge.service.status import Heartbeat
 from edge.service.systemd import Notifier
-from edge.store import SessionLog, open_db
+from edge.store import SessionLog, close_abandoned, open_db
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def default_source(cfg: SourceConfig) -> Iterable[Frame]:
 
 def lock_database(database: Path):
     """Hold `<database>.lock` for as long as the service runs (the returned file, closed to let go):
-    a second service on the database would close the first's open session as interrupted, export
-    it half done, and share its status row. StoreError naming the holder's pid when it is held."""
+    a second service on the database would write the first's status row (one per database).
+    StoreError naming the holder's pid when it is held."""
     path = Path(f"{database}.lock")
     try:
         fh = open(path, "a+")
@@ -142,11 +142,11 @@ class Service:
                                       config=SelectConfig(**self.cfg.queue.select_kwargs()), frames_dir=self.cfg.frames_dir)
 
     def _close_interrupted(self) -> None:
-        """Sessions left open by a killed process: close them as interrupted and export them."""
-        for row in list(self.db.query("SELECT id FROM sessions WHERE status = 'open'")):
-            with self.db.conn:
-                self.db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' WHERE id = ?", [row["id"]])
-            self._export(row["id"])
+        """Sessions left open by a process that is gone (killed, or stopped by a full disk): close
+        them as interrupted and export them. A `segread read` running beside keeps its own; one
+        no writer was recorded for is an older segread's, and no other service runs (the lock)."""
+        for session_id in close_abandoned(self.db, unowned=True):
+            self._export(session_id)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, reload: threading.Event | None = None) -> int:

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from edge.reading import show_value
 from edge.store import show_when
+from edge.writer import pid_alive, writer_gone
 
 
 @dataclass
@@ -43,18 +44,6 @@ class Heartbeat:
         return True
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process (the service user): it exists
-        return True
-    return True
-
-
 def read_status(db: sqlite_utils.Database, events: int = 5, stale_after: float = 30.0) -> dict:
     """The service row, current session, last reading, reading count and last events, as one dict."""
     tables = set(db.table_names())
@@ -66,7 +55,7 @@ def read_status(db: sqlite_utils.Database, events: int = 5, stale_after: float =
             age = time.time() - (row["updated_at"] or 0)
             row["age_s"] = round(age, 1)
             stale = max(stale_after, 3 * float(row["detail"].get("heartbeat_s") or 0))  # a slow heartbeat's
-            if row["state"] not in ("stopped",) and (age > stale or not _alive(row["pid"])):
+            if row["state"] not in ("stopped",) and (age > stale or not pid_alive(row["pid"])):
                 row["state"] = f"not running (last seen {row['state']} {age:.0f} s ago)"
             out["service"] = row
     if "sessions" in tables:
@@ -97,8 +86,9 @@ def format_status(status: dict) -> list[str]:
         )
     s = status["session"]
     if s is not None:
+        gone = " (writer gone)" if writer_gone(s.get("writer")) else ""  # a `segread read` the disk stopped, say
         lines.append(
-            f"session {s['id']}: open since {show_when(s['started_at'])}, {show_value(s['first_value'], s['format'])} -> "
+            f"session {s['id']}: open{gone} since {show_when(s['started_at'])}, {show_value(s['first_value'], s['format'])} -> "
             f"{show_value(s['last_value'], s['format'])}, {s['readings']} readings"
         )
     else:

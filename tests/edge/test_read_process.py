@@ -1,4 +1,5 @@
-"""`segread read` as a real process: a signal closes the session cleanly and keeps every reading."""
+"""`segread read` as a real process: a signal closes the session cleanly and keeps every reading; a
+session a full disk kept it from closing is closed by the next read, never one whose read still runs."""
 
 import json
 import signal
@@ -6,25 +7,22 @@ import subprocess
 import sys
 import time
 
-import cv2
 import numpy as np
 import pytest
 import sqlite_utils
 
 from edge.capture import Frame
+from edge.cli import main
 from edge.errors import SourceError
 from edge.pipeline import Reader
 from edge.run import run
 from edge.store import SessionLog, open_db
-from tests.conftest import FakeDetector, digits_at
+from tests.conftest import FakeDetector, digits_at, read_beside, segread_cmd, sessions_by_source, still_frames
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_closes_the_session_and_keeps_every_reading(tmp_path, tiny_onnx, sig):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(400):
-        cv2.imwrite(str(frames / f"{i}.jpg"), np.full((48, 64, 3), 100, np.uint8))
+    frames = still_frames(tmp_path / "frames", 400)
     out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "read", str(frames), "--model", str(tiny_onnx), "--db", str(db),
@@ -73,3 +71,57 @@ def test_an_error_that_ends_the_read_loop_closes_the_session_with_it_not_as_the_
     (session,) = db.query("select status, end_reason from sessions")
     assert session == {"status": "closed", "end_reason": reason}
     assert db.execute("select count(*) from readings").fetchone()[0] == 3  # the frames read before it are kept
+
+
+WAL_FRAME = 4096 + 24  # a page as the write-ahead log appends it, with its frame header
+
+
+def read_until_the_disk_fills(frames, model, db) -> list[str]:
+    """`segread read` of `frames` into `db` on a disk that fills a few frames in, so that closing
+    its session fails too; its stderr lines. Whether closing finds room for its one page depends on
+    where the pages of the write that failed fell: of three sizes a page apart, one leaves none."""
+    resource = pytest.importorskip("resource")
+    for k in range(3):
+        for path in db.parent.glob(f"{db.name}*"):
+            path.unlink()
+        open_db(db).conn.close()  # the schema, written while there was room
+        limit = 56 * 1024 + k * WAL_FRAME
+
+        def full_disk():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+        out = subprocess.run(segread_cmd("read", frames, "--model", model, "--db", db, "--no-dedup", "--no-queue"),
+                             capture_output=True, text=True, timeout=120, preexec_fn=full_disk)
+        assert out.returncode == 2, out.stderr
+        if sessions_by_source(db)[str(frames)]["status"] == "open":
+            return out.stderr.strip().splitlines()
+    pytest.fail("a full disk never kept `segread read` from closing its session")
+
+
+def test_a_session_left_open_by_a_read_the_disk_stopped_is_closed_by_the_next_read(tmp_path, tiny_onnx, capsys):
+    # Closing a session writes too: a full disk can stop `segread read` with its session open.
+    # `segread sessions` says its writer is gone, and the next read on the database closes it as
+    # interrupted; a session whose read still runs stays open when another read starts.
+    db = tmp_path / "s.db"
+    full, beside, later = (still_frames(tmp_path / name, n) for name, n in (("full", 60), ("beside", 400), ("later", 3)))
+    err = read_until_the_disk_fills(full, tiny_onnx, db)
+    assert err[-1].startswith("segread: error: cannot write to the session database")
+    assert not any("Traceback" in line for line in err)
+    assert main(["sessions", "--db", str(db)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"open (writer gone)  {full}")
+    proc = read_beside(beside, tiny_onnx, db)
+    try:
+        assert (sessions_by_source(db)[str(full)]["status"], sessions_by_source(db)[str(full)]["end_reason"]) == \
+            ("closed", "interrupted")
+        out = subprocess.run(segread_cmd("read", later, "--model", tiny_onnx, "--db", db, "--no-dedup", "--no-queue"),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert sessions_by_source(db)[str(beside)]["status"] == "open"
+        assert main(["sessions", "--db", str(db)]) == 0
+        assert "gone" not in capsys.readouterr().out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    sessions = sessions_by_source(db)
+    assert (sessions[str(beside)]["status"], sessions[str(beside)]["end_reason"]) == ("closed", "stopped")

@@ -3,6 +3,7 @@ real ONNX Runtime sessions and real image files; only the camera is scripted."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from edge.service.camera import ResilientSource
 from edge.service.config import load_config
 from edge.service.service import Service
 from edge.store import open_db
+from tests.conftest import read_beside, sessions_by_source, still_frames
 from tests.edge.service.conftest import strip_image, write_config, write_workout
 
 
@@ -292,6 +294,26 @@ def test_a_second_service_on_the_database_is_refused_and_the_first_keeps_its_ses
     second.open(threading.Event())
     second._lock.close()
 
+
+
+def test_a_service_starting_leaves_open_the_session_of_a_read_beside_it(tmp_path, models_dir, tiny_onnx):
+    # `segread read` may log to the service's database while the service starts: the service
+    # closes (and exports) only the sessions whose writer is gone, never the running read's.
+    write_workout(tmp_path / "in", seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, tmp_path / "in"))
+    frames = still_frames(tmp_path / "beside", 400)
+    proc = read_beside(frames, tiny_onnx, cfg.database)
+    try:
+        svc = Service(cfg)
+        svc.open(threading.Event())
+        svc._lock.close()
+        assert sessions_by_source(cfg.database)[str(frames)]["status"] == "open"
+        assert not cfg.exports_dir.exists() or not any(cfg.exports_dir.iterdir())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert sessions_by_source(cfg.database)[str(frames)]["end_reason"] == "stopped"
 
 def test_a_reload_during_an_outage_fixes_the_camera_and_keeps_the_database(tmp_path, models_dir):
     # The camera index was wrong: `systemctl reload` with the right source must work while no frame
