@@ -137,7 +137,8 @@ def _migrate(db: sqlite_utils.Database) -> None:
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", [fn.__name__, time.time()])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.conn.in_transaction:  # a full disk rolls it back itself: its error is the one to tell
+                db.execute("ROLLBACK")
             raise
 
 

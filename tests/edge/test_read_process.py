@@ -1,5 +1,6 @@
 """`segread read` as a real process: a signal closes the session cleanly and keeps every reading; a
-session a full disk kept it from closing is closed by the next read, never one whose read still runs."""
+session a full disk kept it from closing is closed by the next read, never one whose read still
+runs; a disk full before the database is made is one line saying so."""
 
 import json
 import signal
@@ -125,3 +126,18 @@ def test_a_session_left_open_by_a_read_the_disk_stopped_is_closed_by_the_next_re
     assert proc.returncode == 0
     sessions = sessions_by_source(db)
     assert (sessions[str(beside)]["status"], sessions[str(beside)]["end_reason"]) == ("closed", "stopped")
+
+
+def test_a_disk_full_before_the_database_is_made_is_one_line_saying_so(tmp_path, tiny_onnx):
+    # The migrations that make a new database's tables fail on a full disk; SQLite rolls the
+    # transaction back itself, and the line tells the disk's error, not that of a second rollback.
+    resource = pytest.importorskip("resource")
+
+    def full_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    db = tmp_path / "s.db"
+    out = subprocess.run(segread_cmd("read", still_frames(tmp_path / "frames", 2), "--model", tiny_onnx, "--db", db),
+                         capture_output=True, text=True, timeout=120, preexec_fn=full_disk)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [f"segread: error: cannot open database {db} for writing: disk I/O error"]
