@@ -236,6 +236,7 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
         return
     rows = session_readings(db, session_id, accepted_only=not include_held)
     if as_json:
+        session.pop("writer", None)  # which process on which host wrote it: this machine's business only
         click.echo(json.dumps({"session": session, "readings": rows}, indent=2))
         return
     writer = csv.DictWriter(sys.stdout, fieldnames=["wall", "t", "frame", "text", "value", "confidence", "status", "reason"])

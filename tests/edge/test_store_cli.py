@@ -323,7 +323,10 @@ def test_sessions_list_and_export(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("wall,t,frame,text") and len(lines) == 4
     assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "1", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["readings"]) == 3
+    exported = json.loads(capsys.readouterr().out)
+    assert len(exported["readings"]) == 3
+    # The file goes to other people and tools: this machine's name and boot are not in it.
+    assert exported["session"]["first_value"] == 60 and "writer" not in exported["session"]
     assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "9"]) == 2
 
 
