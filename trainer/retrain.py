@@ -100,24 +100,24 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def corrections_of_test_photos(fixes: list[dataset.Item] | tuple[dataset.Item, ...],
-                          test: list[dataset.Item]) -> tuple[list[dataset.Item], list[dataset.Problem]]:
-    """(the corrections that may train, a problem for each one left out): a correction of a frozen
-    test photo (the same source id, or the same image bytes under another name, e.g. --corrections
-    given the --data folder itself) would put that photo into training, and the test split would
-    then score a model on a photo it learnt."""
-    sources = {item.source for item in test}
-    digests = {_digest(item.image): item.image.name for item in test}
+def corrections_to_train(fixes: list[dataset.Item] | tuple[dataset.Item, ...],
+                         parts: dict[str, list[dataset.Item]]) -> tuple[list[dataset.Item], list[dataset.Problem]]:
+    """(the corrections that may train, a problem for each one left out): a correction of a photo
+    on the frozen test side or the val side of `parts` (the same source id, or the same image bytes
+    under another name, e.g. --corrections given the --data folder itself) would put that photo into
+    training: the test split would then score a model on a photo it learnt, and the val split
+    would pick the epoch that learnt it best."""
+    held_out = {}  # source id or image digest -> why
+    for side, what in (("val", "val photo {} picks the best epoch"), ("test", "frozen test photo {} is never trained on")):
+        for item in parts[side]:
+            held_out[item.source] = held_out[_digest(item.image)] = what.format(item.image.name)
     kept, left_out = [], []
     for item in fixes:
-        if item.source in sources:
-            why = f"photo {item.source} is in the frozen test split"
-        elif (same := digests.get(_digest(item.image))) is not None:
-            why = f"the same image as frozen test photo {same}"
-        else:
+        why = held_out.get(item.source) or held_out.get(_digest(item.image))
+        if why is None:
             kept.append(item)
-            continue
-        left_out.append(dataset.Problem(item.image, 0, f"correction left out of training: {why}, which is never trained on"))
+        else:
+            left_out.append(dataset.Problem(item.image, 0, f"correction left out of training: {why}"))
     return kept, left_out
 
 
@@ -128,10 +128,10 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     parts = split.split(gathered.items)
     if options.corrections:
         # Frames a reviewer answered are what the product learns from: all of them train, but for
-        # corrections of frozen test photos. The frozen test split stays the labeled photos' own,
-        # so it never moves as corrections arrive, and is never trained on.
+        # corrections of photos held out. The frozen test and val splits stay the labeled photos'
+        # own, so they never move as corrections arrive, and are never trained on.
         fixes = dataset.gather(options.corrections, option="--corrections")
-        kept, left_out = corrections_of_test_photos(fixes.items, parts["test"])
+        kept, left_out = corrections_to_train(fixes.items, parts)
         for problem in left_out:
             log.warning("left out: %s", problem)
         parts["train"] = parts["train"] + kept
@@ -143,7 +143,7 @@ def prepare(options: RetrainOptions, run_dir: Path) -> tuple[dataset.Dataset, di
     if options.corrections:
         sizes["train_corrections"] = len(kept)
         if left_out:
-            sizes["corrections_of_test_photos_left_out"] = len(left_out)
+            sizes["corrections_left_out"] = len(left_out)
     if not parts["val"]:
         log.warning("no photo fell in the val split: validating on the train split (test stays frozen)")
         parts["val"] = list(parts["train"])

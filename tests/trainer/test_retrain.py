@@ -242,9 +242,11 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
 def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
     data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 1})
     # Corrections named like the review queue's exports; several of them hash to val or test.
-    # (Photos other than the labeled set's test photo: a correction of that one is left out.)
+    # (Photos other than the labeled set's test and val photos: a correction of those is left out.)
     fixes = tiny_set(tmp_path / "fixes-src", {"train": 3, "val": 2, "test": 3})
-    (fixes / "images" / next(p.name for p in (data / "images").iterdir() if side(source_id(p)) == "test")).unlink()
+    for photo in (data / "images").iterdir():
+        if side(source_id(photo)) != "train":
+            (fixes / "images" / photo.name).unlink()
     corrections = tmp_path / "fixes"
     (corrections / "images").mkdir(parents=True)
     (corrections / "labels").mkdir()
@@ -255,7 +257,7 @@ def test_review_corrections_all_train_and_never_reach_the_frozen_test(tmp_path):
     options = RetrainOptions([data], tmp_path / "models", tmp_path / "runs", corrections=[corrections],
                              crops_per_image=0, settings=TrainSettings(imgsz=64))
     gathered, sizes, yamls = retrain_module.prepare(options, tmp_path / "run")
-    assert sizes["train_corrections"] == len(others) == 7 and sizes["test"] == 1
+    assert sizes["train_corrections"] == len(others) == 6 and sizes["test"] == 1
     assert not gathered.problems
     test_images = {Path(p).name for p in yamls["test_images"]}
     assert not any(name.startswith("item-") for name in test_images)
@@ -299,11 +301,12 @@ def test_retrain_starts_from_current_scratch_or_a_kept_aside_candidate(tmp_path)
     assert result.exit_code == 2 and "--from" in result.output and "Traceback" not in result.output
 
 
-def test_corrections_of_frozen_test_photos_are_left_out_of_training_and_reported(tmp_path):
+def test_corrections_of_frozen_test_and_val_photos_are_left_out_of_training_and_reported(tmp_path):
     import hashlib
 
     data = tiny_set(tmp_path / "set", {"train": 3, "val": 1, "test": 2})
     test_photos = sorted(p for p in (data / "images").iterdir() if side(source_id(p)) == "test")
+    val_photos = sorted(p for p in (data / "images").iterdir() if side(source_id(p)) == "val")
     # A test photo come back from the review queue under the queue's name, same bytes.
     queue = tmp_path / "queue"
     (queue / "images").mkdir(parents=True)
@@ -320,10 +323,11 @@ def test_corrections_of_frozen_test_photos_are_left_out_of_training_and_reported
 
     trained = {digest(p) for p in (tmp_path / "run" / "data" / "train" / "images" / "train").iterdir()}
     assert not trained & {digest(p) for p in test_photos}  # the frozen test is never trained on
+    assert not trained & {digest(p) for p in val_photos}  # nor the photos that pick the best epoch
     assert [Path(p).name for p in yamls["test_images"]] == [p.name for p in test_photos]
     left_out = sorted(p.path.name for p in gathered.problems if "correction left out of training" in p.message)
-    assert left_out == sorted([p.name for p in test_photos] + ["item-1.jpg"])
-    assert (sizes["train_corrections"], sizes["corrections_of_test_photos_left_out"]) == (4, 3)
+    assert left_out == sorted([p.name for p in test_photos + val_photos] + ["item-1.jpg"])
+    assert (sizes["train_corrections"], sizes["corrections_left_out"]) == (3, 4)
 
 
 def test_a_failed_retrain_leaves_no_run_folder_and_its_name_free(tmp_path, monkeypatch):
