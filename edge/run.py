@@ -126,7 +126,8 @@ def run(
     wait with it, so the stream keeps input order and tells each frame's verdict once.
 
     The session closes as "stopped" when `stop` ended it, "source ended" when the source did, and
-    "error: ..." when an exception escaped the loop (`end_reason`), which then propagates.
+    "error: ..." when an exception escaped the loop (`end_reason`), which then propagates. What a
+    lock on the database kept in memory is written before it returns (`SessionLog.flush`).
     """
     stop = stop or threading.Event()
     result = None
@@ -194,4 +195,11 @@ def run(
             close = getattr(source, "close", None)
             if close:
                 close()
+            if session_log is not None:
+                try:
+                    session_log.flush()  # what a lock on the database kept in memory, waiting for it once more
+                except StoreError as exc:
+                    if failed is None:
+                        raise
+                    log.error("%s", exc)  # never hide the loop's own error
     return reader

@@ -1,7 +1,8 @@
 """The session log: SQLite through sqlite-utils, WAL, schema by ordered migrations.
 
 Every accepted or held reading is committed before the next frame is read, so a kill at any
-moment leaves a database that opens with every reading accepted before it.
+moment leaves a database that opens with every reading accepted before it (or kept in memory while
+another process holds the database's lock, and written in order once it lets go: `edge.writes`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlite_utils
 from edge.errors import StoreError
 from edge.reading import show_value
 from edge.writer import this_writer, writer_gone
+from edge.writes import LOCK_WAIT_S, Writer
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
@@ -72,15 +74,16 @@ def m002_events(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "wall": float, "kind": str, "detail": str, "session_id": int}, pk="id")
 
 
-def open_db(path: str | Path, readonly: bool = False) -> sqlite_utils.Database:
+def open_db(path: str | Path, readonly: bool = False, lock_wait: float = LOCK_WAIT_S) -> sqlite_utils.Database:
     """Open (creating if needed) the database and run the migrations it has not seen; `readonly`,
-    an existing one as it is, for the commands that only look (`open_readonly`)."""
+    an existing one as it is, for the commands that only look (`open_readonly`). A write waits
+    `lock_wait` seconds for another process's lock."""
     if readonly:
         return open_readonly(path)
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=lock_wait, isolation_level=None)
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -142,7 +145,7 @@ def _migrate(db: sqlite_utils.Database) -> None:
             raise
 
 
-class SessionLog:
+class SessionLog(Writer):
     """Writes readings and groups them into rowing sessions.
 
     A session opens at the first accepted reading; a new one starts when the time resets (the
@@ -153,10 +156,19 @@ class SessionLog:
     SCAN mode, then the time) withdraws that track's readings from the open session: they stay
     logged, held, with the reason, and a session left with no reading starts over at the new
     track instead of ending as a reset.
+
+    Each call is one transaction, kept in memory while another process holds the database and
+    written in order later (`Writer`): `session_id` is the session the database holds so far.
     """
 
-    def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0):
-        self.db, self.source, self.model, self.fmt = db, source, model, fmt
+    STATE = ("session_id", "_last_value", "_last_accepted_t", "_last_change_t", "_rows", "_track_row", "withdrawn")
+    CONTEXT = ("model", "fmt")
+    DROPPABLE = ("_record", "_revise", "_tick")  # a frame's; never a session's close or an event
+
+    def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0,
+                 max_unwritten: int = 20_000):
+        super().__init__(db, max_unwritten)
+        self.source, self.model, self.fmt = source, model, fmt
         self.gap, self.idle = gap, idle
         self.session_id: int | None = None
         self._last_value: float | None = None
@@ -166,19 +178,13 @@ class SessionLog:
         self._track_row: int | None = None  # row id of the first accepted reading of the sequence's track
         self.withdrawn = 0  # accepted readings withdrawn since (`supersedes`)
 
-    def _write(self, fn) -> None:
-        try:
-            with self.db.conn:
-                fn()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the session database: {exc}") from None
-
     def record(self, result) -> None:
         """Log one read frame (a pipeline FrameResult); skipped frames are only counted elsewhere."""
-        r = result.reading
-        if r is None:
-            return
-        now = time.time()
+        if result.reading is not None:
+            self._call(self._record, result)
+
+    def _record(self, result) -> None:
+        r, now = result.reading, self.now
         if result.status == "accepted":
             if "supersedes" in r.flags:
                 self._withdraw(r.value)
@@ -245,10 +251,15 @@ class SessionLog:
         read after it (`FrameResult.settles`): accepted, it joins (or opens) the session as the
         reading it was; held, its reason changes. A frame that is not one of the last few logged
         is refused."""
+        self._call(self._revise, result)
+
+    def _revise(self, result) -> None:
         row_id = next((row for frame, t, row in self._rows if (frame, t) == (result.frame, result.t)), None)
         if row_id is None:
+            if self.dropped:  # its reading was dropped in a long lock (`max_unwritten`): nothing to revise
+                return
             raise ValueError(f"frame {result.frame} at t={result.t} is not one of the last readings logged")
-        r, now = result.reading, time.time()
+        r, now = result.reading, self.now
         if result.status == "accepted":
             self._advance(result.t, r.value, False, now)
             if "confirmed" in r.flags:
@@ -270,16 +281,21 @@ class SessionLog:
 
     def tick(self, t: float) -> None:
         """Close the open session once the display stopped changing for `idle` seconds."""
+        if self.unwritten and self.unwritten[-1].fn == self._tick:
+            self.unwritten.pop()  # kept through a lock: the later tick closes the session if the earlier would
+        self._call(self._tick, t)
+
+    def _tick(self, t: float) -> None:
         if self.session_id is not None and self._last_change_t is not None and t - self._last_change_t > self.idle:
-            self.close("idle")
+            self._close("idle")
 
     def _advance(self, t: float, value: float, reanchored: bool, now: float) -> None:
         new = self.session_id is None
         if not new and self._last_accepted_t is not None and t - self._last_accepted_t > self.gap:
-            self.close("gap")
+            self._close("gap")
             new = True
         elif not new and reanchored and self._last_value is not None and value < self._last_value:
-            self.close("reset")
+            self._close("reset")
             new = True
         if new:
             self._open(value, now)
@@ -303,6 +319,9 @@ class SessionLog:
         self._last_change_t = None
 
     def close(self, reason: str = "stopped") -> None:
+        self._call(self._close, reason)
+
+    def _close(self, reason: str) -> None:
         if self.session_id is None:
             return
         sid = self.session_id
@@ -312,9 +331,15 @@ class SessionLog:
         self.session_id = None
 
     def event(self, kind: str, detail: str) -> None:
+        self._call(self._event, kind, detail)
+
+    def _event(self, kind: str, detail: str) -> None:
         self._write(lambda: self.db["events"].insert(
-            {"wall": time.time(), "kind": kind, "detail": detail, "session_id": self.session_id}
+            {"wall": self.now, "kind": kind, "detail": detail, "session_id": self.session_id}
         ))
+
+    def unlocked(self, detail: str) -> None:
+        self.event("db_locked", detail)  # `segread status` shows why the readings came late
 
 
 def show_when(ts: float | None, seconds: bool = False) -> str:

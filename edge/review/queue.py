@@ -29,6 +29,7 @@ from edge.result import FrameResult
 from edge.reading import DisplayFormat
 from edge.review.select import Candidate, SelectConfig, Selector
 from edge.review.suggest import Suggester
+from edge.writes import locked
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ class ReviewQueue:
                 item_id = table.last_pk
         except sqlite3.Error as exc:
             path.unlink(missing_ok=True)
-            self._stop(f"cannot write the queue to the database: {exc}")
+            if not locked(exc):  # another process holds the database for a while: only this frame goes unqueued
+                self._stop(f"cannot write the queue to the database: {exc}")
             return None
         self.stored += 1
         return item_id

@@ -125,6 +125,8 @@ class LimitsConfig(Section):
     max_queued_frames: int = Field(5000, ge=0, le=MAX_COUNT, description="Most queued frame images kept; the oldest reviewed go first.")
     min_free_mb: float = Field(200.0, ge=0, description="Stop queueing frames (reading and logging go on) when the disk has less free space.")
     check_s: float = Field(30.0, ge=1, description="Seconds between checks of these limits.")
+    lock_wait_s: float = Field(10.0, gt=0, le=60, description="Seconds a write waits for another process's lock on the database (a backup, a sqlite3 shell left in a transaction) before reading goes on and what cannot be written is kept in memory, to be written in order once the lock is gone; read at start. Keep it under the unit's WatchdogSec.")
+    max_unwritten: int = Field(20_000, ge=100, le=MAX_COUNT, description="Most writes kept in memory while the database is locked (a read frame makes one or two, about 1 KB each); beyond it the oldest frames' readings are dropped, counted in the log.")
 
 
 class SessionConfig(Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from edge.service.hotswap import ModelWatcher
 from edge.service.status import Heartbeat
 from edge.service.systemd import Notifier
 from edge.store import SessionLog, close_abandoned, open_db
+from edge.writes import locked
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ class Service:
 
     def open(self, stop: threading.Event) -> None:
         cfg = self.cfg
-        self.db = open_db(cfg.database)
+        self.db = open_db(cfg.database, lock_wait=cfg.limits.lock_wait_s)
         self._lock = lock_database(cfg.database)
         self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
@@ -115,7 +117,8 @@ class Service:
                              denoise=cfg.reader.denoise, stretch=cfg.reader.stretch, vote_decode=cfg.reader.vote_decode,
                              confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
-                                      fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s)
+                                      fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s,
+                                      max_unwritten=cfg.limits.max_unwritten)
         self._close_interrupted()
         self.review = self._open_review()
         self.heartbeat = Heartbeat(self.db, every=cfg.status.heartbeat_s)
@@ -239,7 +242,12 @@ class Service:
         for session_id in sorted(self._unexported):
             self._export(session_id)
         lim = self.cfg.limits
-        summary = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
+        try:
+            summary = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
+        except sqlite3.OperationalError as exc:
+            if not locked(exc):
+                raise
+            summary = None  # another process holds the database: pruning waits for the next check
         if summary:
             self._event("pruned", summary)
         low = limits.free_mb(self.cfg.frames_dir) < lim.min_free_mb
@@ -294,6 +302,7 @@ class Service:
                                      scan_span=scan_span)
             self.reader.fmt, self.reader.sequence, self.session_log.fmt = fmt, sequence, new.reader.format
         self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
+        self.session_log.max_unwritten = new.limits.max_unwritten
         cam = self.camera
         cam.stall_s, cam.backoff_min, cam.backoff_max = new.camera.stall_s, new.camera.backoff_min, new.camera.backoff_max
         if new.source != old.source:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +18,7 @@ import sqlite_utils
 from edge.reading import show_value
 from edge.store import show_when
 from edge.writer import pid_alive, writer_gone
+from edge.writes import locked
 
 
 @dataclass
@@ -35,12 +37,17 @@ class Heartbeat:
         if callable(detail):
             detail = detail()
         self._next = now + self.every
-        with self.db.conn:
-            self.db["service_status"].upsert(
-                {"id": 1, "pid": os.getpid(), "started_at": self.started_at, "updated_at": time.time(),
-                 "state": state, "detail": json.dumps(detail)},
-                pk="id",
-            )
+        try:
+            with self.db.conn:
+                self.db["service_status"].upsert(
+                    {"id": 1, "pid": os.getpid(), "started_at": self.started_at, "updated_at": time.time(),
+                     "state": state, "detail": json.dumps(detail)},
+                    pk="id",
+                )
+        except sqlite3.OperationalError as exc:
+            if not locked(exc):
+                raise
+            return False  # another process holds the database (the session log says so): the next beat tells
         return True
 
 

@@ -243,3 +243,55 @@ def test_a_model_that_cannot_load_at_start_is_one_line_and_exit_2(tmp_path, mode
     err = (tmp_path / "serve.log").read_text().strip().splitlines()
     assert len(err) == 1 and err[0].startswith("segread: error: cannot load model") and "broken.onnx" in err[0]
     assert not any("READY=1" in m for m in notify.messages)
+
+
+def test_a_lock_held_by_another_process_is_ridden_out_and_every_reading_written_once(tmp_path, models_dir):
+    # A person's `sqlite3 segread.db` left in BEGIN IMMEDIATE longer than a write waits for it
+    # (limits.lock_wait_s; 10 s by default, 0.5 s here): the service reads on and feeds the
+    # watchdog, says once that the lock began and once that it ended, and then writes what it
+    # kept, in order, each reading once, with the time it was read.
+    folder = tmp_path / "frames-in"
+    texts = write_workout(folder, seconds=8, per_second=20)  # 160 frames, paced at 20 fps
+    cfg = write_config(tmp_path / "segread.json", models_dir, folder, source={"fps": 20}, limits={"lock_wait_s": 0.5})
+    db, log = tmp_path / "state" / "segread.db", tmp_path / "serve.log"
+    notify = NotifySocket()
+    proc = serve(cfg, notify, log)
+    holder = None
+    try:
+        notify.wait_for("READY=1")
+        wait_readings(db, 20, proc)
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        locked_at = time.time()
+        deadline = time.monotonic() + 20
+        while "locked by another process" not in log.read_text():
+            assert proc.poll() is None, f"service exited with {proc.returncode}: {log.read_text()}"
+            assert time.monotonic() < deadline, "the service never said the database is locked"
+            time.sleep(0.05)
+        notify.drain()
+        notify.messages.clear()
+        notify.wait_for("WATCHDOG=1")  # sent while locked: the loop goes on, systemd's watchdog is fed
+        while time.time() < locked_at + 3:  # six times as long as a write waits
+            assert proc.poll() is None, f"service exited with {proc.returncode}: {log.read_text()}"
+            time.sleep(0.05)
+        holder.execute("ROLLBACK")
+        freed_at = time.time()
+        assert proc.wait(timeout=30) == 0, log.read_text()  # the folder ended
+    finally:
+        proc.kill()
+        notify.close()
+        if holder is not None:
+            holder.close()
+    lines = log.read_text().splitlines()
+    assert len([line for line in lines if "locked by another process" in line]) == 1, lines
+    assert len([line for line in lines if "free again" in line]) == 1, lines
+    assert not [line for line in lines if "error" in line.lower()], lines
+    store = open_db(db)
+    rows = list(store.query("SELECT frame, text, status, wall FROM readings ORDER BY id"))
+    assert [r["frame"] for r in rows] == [f"{i}.png" for i in range(len(texts))]  # each once, in order
+    assert [r["text"] for r in rows] == texts and {r["status"] for r in rows} == {"accepted"}
+    assert any(locked_at < r["wall"] < freed_at for r in rows)  # read while locked, stamped when read
+    (session,) = list(store.query("SELECT * FROM sessions"))
+    assert (session["readings"], session["end_reason"]) == (len(texts), "source ended")
+    (locked,) = [e["detail"] for e in store.query("SELECT detail FROM events WHERE kind = 'db_locked'")]
+    assert locked.startswith("locked for ") and "written late" in locked
