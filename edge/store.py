@@ -2,7 +2,7 @@
 
 Every accepted or held reading is committed before the next frame is read, so a kill at any
 moment leaves a database that opens with every reading accepted before it (or kept in memory while
-another process holds the database's lock, and written in order once it lets go: `edge.writes`).
+another process holds the database's lock, and written in order once it lets go: `edge.deferred`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Callable
 
 import sqlite_utils
 
+from edge.deferred import LOCK_WAIT_S, DeferredWrites
 from edge.errors import StoreError
 from edge.reading import show_value
 from edge.writer import this_writer, writer_gone
-from edge.writes import LOCK_WAIT_S, Writer
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
@@ -145,7 +145,7 @@ def _migrate(db: sqlite_utils.Database) -> None:
             raise
 
 
-class SessionLog(Writer):
+class SessionLog(DeferredWrites):
     """Writes readings and groups them into rowing sessions.
 
     A session opens at the first accepted reading; a new one starts when the time resets (the
@@ -158,7 +158,7 @@ class SessionLog(Writer):
     track instead of ending as a reset.
 
     Each call is one transaction, kept in memory while another process holds the database and
-    written in order later (`Writer`): `session_id` is the session the database holds so far.
+    written in order later (`DeferredWrites`): `session_id` is the session the database holds so far.
     """
 
     STATE = ("session_id", "_last_value", "_last_accepted_t", "_last_change_t", "_rows", "_track_row", "withdrawn")

@@ -24,12 +24,12 @@ import cv2
 import sqlite_utils
 
 from edge.capture import Frame
+from edge.deferred import locked
 from edge.files import write_bytes
-from edge.result import FrameResult
 from edge.reading import DisplayFormat
+from edge.result import FrameResult
 from edge.review.select import Candidate, SelectConfig, Selector
 from edge.review.suggest import Suggester
-from edge.writes import locked
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 
 from edge.capture import Frame, open_source
 from edge.dedup import DedupGate
+from edge.deferred import locked
 from edge.detect import OnnxDetector
 from edge.errors import SegreadError, StoreError
 from edge.export_tcx import export_session
@@ -34,7 +35,6 @@ from edge.service.hotswap import ModelWatcher
 from edge.service.status import Heartbeat
 from edge.service.systemd import Notifier
 from edge.store import SessionLog, close_abandoned, open_db
-from edge.writes import locked
 
 log = logging.getLogger(__name__)
 

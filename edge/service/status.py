@@ -15,10 +15,10 @@ from typing import Callable
 
 import sqlite_utils
 
+from edge.deferred import locked
 from edge.reading import show_value
 from edge.store import show_when
 from edge.writer import pid_alive, writer_gone
-from edge.writes import locked
 
 
 @dataclass

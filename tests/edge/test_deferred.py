@@ -9,7 +9,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from edge import writes
+from edge import deferred
 from edge.capture import Frame
 from edge.dedup import DedupGate
 from edge.errors import StoreError
@@ -54,7 +54,7 @@ def stored(path) -> tuple[list, list]:
 
 
 def test_a_lock_keeps_the_calls_and_writes_them_once_in_order_as_without_it(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(writes, "RETRY_S", 0.0)  # try again at each frame, not once a second
+    monkeypatch.setattr(deferred, "RETRY_S", 0.0)  # try again at each frame, not once a second
     read(session_log(tmp_path / "plain.db"), TEXTS)
     path = tmp_path / "locked.db"
     log, holder, behind = session_log(path), sqlite3.connect(path, isolation_level=None), {}

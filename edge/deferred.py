@@ -46,10 +46,10 @@ class Call:
     fn: Callable[..., None]
     args: tuple
     wall: float  # unix seconds when it was made: the time its rows say
-    context: dict  # the settings `Writer.CONTEXT` names, as they were
+    context: dict  # the settings `DeferredWrites.CONTEXT` names, as they were
 
 
-class Writer:
+class DeferredWrites:
     """The session log's base: each call one transaction on one connection, kept in order through a lock.
 
     A subclass makes each public call through `_call(fn, *args)` and its writes inside it through
