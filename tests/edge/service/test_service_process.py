@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 class NotifySocket:
-    """The manager's end of sd_notify: a bound datagram socket collecting messages."""
+    """The manager's end of sd_notify: a bound datagram socket whose messages a thread collects as
+    they come, as systemd reads them (the kernel queues only a few unread: net.unix.max_dgram_qlen,
+    10 here, and a service's later messages are then dropped, its STOPPING=1 among them)."""
 
     def __init__(self, abstract: bool = False) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -39,32 +42,39 @@ class NotifySocket:
             self.sock.bind(f"{self.dir}/notify")
             self.env = f"{self.dir}/notify"
         self.messages: list[str] = []
+        self.sock.settimeout(0.05)
+        self._closed, self._empty = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
 
-    def wait_for(self, line: str, timeout: float = 20.0) -> int:
-        """Index of the first message containing `line`, receiving until it comes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.messages):
-                if line in m.split("\n"):
-                    return i
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {line} within {timeout} s; got {self.messages}")
-            self.sock.settimeout(left)
+    def _receive(self) -> None:
+        while not self._closed.is_set():
             try:
                 self.messages.append(self.sock.recv(4096).decode())
             except socket.timeout:
-                pass
+                self._empty.set()  # nothing was waiting
+            except OSError:
+                return
+
+    def wait_for(self, line: str, timeout: float = 20.0) -> int:
+        """Index of the first message containing `line`, waiting until it comes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, m in enumerate(list(self.messages)):
+                if line in m.split("\n"):
+                    return i
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {line} within {timeout} s; got {self.messages}")
+            time.sleep(0.01)
 
     def drain(self) -> None:
-        self.sock.settimeout(0.05)
-        try:
-            while True:
-                self.messages.append(self.sock.recv(4096).decode())
-        except (socket.timeout, BlockingIOError):
-            pass
+        """Return once every message sent before the call is in `messages`."""
+        self._empty.clear()
+        assert self._empty.wait(5.0), "the notify socket was never empty"
 
     def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
         self.sock.close()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
