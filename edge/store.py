@@ -37,7 +37,7 @@ def open_db(path: str | Path, readonly: bool = False, lock_wait: float = LOCK_WA
         db.execute("PRAGMA foreign_keys=ON")
         migrate(db)
         # Prove we can write before the first frame is read, not after; leave nothing behind.
-        with db.conn:
+        with db.atomic():  # one write: a failed DROP leaves no table behind
             db.execute("CREATE TABLE IF NOT EXISTS _write_check (x)")
             db.execute("DROP TABLE _write_check")
     except (sqlite3.Error, OSError) as exc:

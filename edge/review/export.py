@@ -289,5 +289,5 @@ def export(db: sqlite_utils.Database, out: Path, fmt: str = "yolo", status: str 
 
 def mark_exported(db: sqlite_utils.Database, item_ids: list[int]) -> None:
     """Stamp exported items: a person may be labeling them in a tool, so the queue never thins them."""
-    with db.conn:
+    with db.atomic():
         db.conn.executemany("UPDATE review_items SET exported = ? WHERE id = ?", [(time.time(), i) for i in item_ids])

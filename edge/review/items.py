@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy as np
 import sqlite_utils
 
 from edge.detections import box_iou
-from edge.errors import ReviewError
+from edge.errors import ReviewError, StoreError
 from edge.labels import DIGIT_TO_CLASS, LabelBox
 from edge.reading import DisplayFormat
 from edge.review.suggest import SEPARATOR
@@ -182,13 +183,17 @@ def decide(
     db: sqlite_utils.Database, item_id: int, action: str, status: str, who: str,
     labels: list[dict] | None = None, digits: str | None = None,
 ) -> None:
-    """Record one decision and the item's new status in one transaction."""
-    with db.conn:
-        db["review_decisions"].insert(
-            {"item_id": item_id, "action": action, "digits": digits,
-             "labels": json.dumps(labels) if labels is not None else None, "who": who, "wall": time.time()}
-        )
-        db.execute("UPDATE review_items SET status = ? WHERE id = ?", [status, item_id])
+    """Record one decision and the item's new status in one transaction: StoreError, with neither
+    stored, when it cannot be written."""
+    try:
+        with db.atomic():
+            db["review_decisions"].insert(
+                {"item_id": item_id, "action": action, "digits": digits,
+                 "labels": json.dumps(labels) if labels is not None else None, "who": who, "wall": time.time()}
+            )
+            db.execute("UPDATE review_items SET status = ? WHERE id = ?", [status, item_id])
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot store the answer to item {item_id}: {exc}") from None
 
 
 def answerable(item: Item) -> Item:

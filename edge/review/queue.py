@@ -200,7 +200,7 @@ class ReviewQueue:
             "status_read": c.result.status, "format": str(self.fmt), "suggestion": None, "status": "pending", "phash": f"{c.phash:016x}",
         }
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 table = self.db["review_items"]
                 table.insert(row)
                 item_id = table.last_pk
@@ -228,7 +228,7 @@ class ReviewQueue:
     def _thin(self, item_id: int) -> None:
         """Mark a pending item `thinned` and delete its frame (the row stays, so the history is whole)."""
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 row = self.db.execute(
                     f"SELECT image FROM review_items WHERE id = ? AND {THINNABLE}", [item_id]
                 ).fetchone()
@@ -248,7 +248,7 @@ class ReviewQueue:
         if not settled or self.stopped:
             return
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 for item_id, suggestion in settled:
                     self.db.execute(
                         "UPDATE review_items SET suggestion = ? WHERE id = ? AND status = 'pending'", [suggestion, item_id]
@@ -260,7 +260,7 @@ class ReviewQueue:
         self.stopped = why
         log.error("review queue stopped: %s; reading goes on without queueing frames", why)
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 self.db["events"].insert(
                     {"wall": time.time(), "kind": "review-queue-stopped", "detail": why,
                      "session_id": getattr(self.session, "session_id", None)}

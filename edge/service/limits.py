@@ -52,7 +52,7 @@ def _delete_items(db: sqlite_utils.Database, base: Path, where: str, limit: int,
         return 0
     ids = [r["id"] for r in rows]
     marks = ",".join("?" * len(ids))
-    with db.conn:
+    with db.atomic():
         if keep_rows:
             db.execute(f"UPDATE review_items SET image = NULL WHERE id IN ({marks})", ids)
         else:
@@ -105,7 +105,7 @@ def prune_db(db: sqlite_utils.Database, db_path: Path, max_mb: float) -> dict[st
             if kind == "reviewed items":
                 n = _delete_items(db, base, what, BATCH)
             else:
-                with db.conn:
+                with db.atomic():
                     n = db.execute(what).rowcount
             if n <= 0:
                 break

@@ -38,7 +38,7 @@ class Heartbeat:
             detail = detail()
         self._next = now + self.every
         try:
-            with self.db.conn:
+            with self.db.atomic():
                 self.db["service_status"].upsert(
                     {"id": 1, "pid": os.getpid(), "started_at": self.started_at, "updated_at": time.time(),
                      "state": state, "detail": json.dumps(detail)},

@@ -185,3 +185,18 @@ def test_fix_takes_only_ascii_digits(queued_db, tmp_path, capsys, typed):
     assert err.count("\n") == 1 and "is not digits 0-9" in err
     assert queued_db.db["review_items"].get(1)["status"] == "pending"
     assert cli(queued_db.db_path, "export", str(tmp_path / "out")) == 0
+
+
+def test_an_answer_that_cannot_be_stored_whole_leaves_no_half_of_it(queued_db, capsys):
+    # The decision row and the item's new status are one write: should the second fail (a full
+    # disk, say), the item is pending with no decision, never "answered" in its history only.
+    import sqlite3
+
+    conn = sqlite3.connect(queued_db.db_path)
+    conn.execute("CREATE TRIGGER fail BEFORE UPDATE OF status ON review_items "
+                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    conn.commit()
+    assert cli(queued_db.db_path, "accept", "1") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("database or disk is full")
+    assert conn.execute("SELECT count(*) FROM review_decisions").fetchone()[0] == 0
+    assert conn.execute("SELECT status FROM review_items WHERE id = 1").fetchone()[0] == "pending"
