@@ -50,12 +50,53 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
+# A marker, past any fill bytes: not a stuffed 0xFF (0x00), a TEM (0x01) or a restart (0xD0-0xD7),
+# which stand inside scan data.
+_MARKER = re.compile(rb"\xff+([^\x00\x01\xd0-\xd7\xff])")
+
+
+def truncated_jpeg(data: bytes) -> bool:
+    """True for a JPEG whose data stops before its end-of-image marker (a copy cut short, a frame
+    still being written). OpenCV decodes such a file without an error, the missing part grey (and
+    libjpeg says so on stderr), so a reader would read digits it no longer shows and a trainer learn
+    them. The file's markers are walked (a segment by its length, scan data to its next marker), so
+    the end marker of an EXIF thumbnail inside a segment is not taken for the image's, and data a
+    camera appends after the image (a phone's motion photo) does not hide it."""
+    if not data.startswith(b"\xff\xd8"):
+        return False  # not a JPEG, whatever its name: the decoder judges it
+    pos = 2
+    while (marker := _MARKER.search(data, pos)) is not None:
+        if marker.group(1) == b"\xd9":  # end of image
+            return False
+        if marker.end() + 2 > len(data):
+            return True
+        pos = marker.end() + int.from_bytes(data[marker.end():marker.end() + 2], "big")  # past the segment
+    return True
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray | None, str | None]:
+    """The colour image in a file, or (None, why not): a file that cannot be read, a JPEG cut
+    short (never decoded: `truncated_jpeg`), or one OpenCV cannot decode. EXIF orientation is
+    applied, as `cv2.imread` does."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    if truncated_jpeg(data):
+        return None, "cut short (the JPEG stops before its end marker)"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if image is None or image.size == 0:
+        return None, "not an image OpenCV can decode"
+    return image, None
+
+
 class FolderSource:
     """Images in a folder, in natural order, replayed as a camera.
 
     With `fps`, frames are paced at that rate and stamped `index / fps`; without it they come as
     fast as the reader takes them, stamped `index * interval` (the nominal capture interval).
-    Unreadable images are skipped with a warning and counted in `corrupt`.
+    Unreadable images (a JPEG cut short among them) are skipped with a warning and counted in
+    `corrupt`.
     """
 
     def __init__(self, folder: str | Path, fps: float | None = None, interval: float = 1.0) -> None:
@@ -89,10 +130,10 @@ class FolderSource:
                 delay = start + given / self.fps - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None or image.size == 0:
+            image, why = read_image(path)
+            if image is None:
                 self.corrupt.append(path.name)
-                log.warning("skipping unreadable image %s", path)
+                log.warning("skipping image %s: %s", path, why)
                 continue
             given += 1
             yield Frame(image, path.name, index, index * self.interval)
@@ -114,9 +155,9 @@ class ImageSource:
         self.path = Path(path)
         self.name = str(self.path)
         self.corrupt: list[str] = []
-        self.image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
-        if self.image is None or self.image.size == 0:
-            raise SourceError(f"cannot read image {self.path}: not a readable {self.path.suffix} file")
+        self.image, why = read_image(self.path)
+        if self.image is None:
+            raise SourceError(f"cannot read image {self.path}: {why}")
 
     def __len__(self) -> int:
         return 1

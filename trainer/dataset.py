@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
-
+from edge.capture import read_image
 from edge.classnames import class_digits
 from edge.errors import DatasetError, LabelError
 from edge.labels import CLASS_NAMES, DIGIT_TO_CLASS, IMAGE_SUFFIXES, LabelBox, parse_label_line
@@ -93,34 +92,6 @@ def read_labels(path: Path, num_classes: int = len(CLASS_NAMES)) -> tuple[list[L
 
 
 # A JPEG ends with the end-of-image marker; some cameras pad the file after it with these bytes.
-def truncated_jpeg(path: Path) -> bool:
-    """True for a JPEG whose data stops before its end-of-image marker (a copy cut short). OpenCV
-    decodes such a file without an error, the missing part grey, so the photo would train and test
-    under labels for digits it no longer shows. The file's markers are walked (a segment by its
-    length, scan data to its next marker), so the end marker of an EXIF thumbnail inside a segment
-    is not taken for the image's, and data a camera appends after the image (a phone's motion
-    photo) does not hide it."""
-    data = Path(path).read_bytes()
-    if not data.startswith(b"\xff\xd8"):
-        return False  # not a JPEG, whatever its name: the decoder judges it
-    pos = 2
-    while True:
-        pos = data.find(b"\xff", pos)
-        while 0 <= pos < len(data) - 1 and data[pos + 1] == 0xFF:  # fill bytes before a marker
-            pos += 1
-        if pos < 0 or pos + 1 >= len(data):
-            return True
-        marker = data[pos + 1]
-        if marker == 0xD9:  # end of image
-            return False
-        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # a stuffed 0xFF or a restart, in scan data
-            pos += 2
-            continue
-        if pos + 4 > len(data):
-            return True
-        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")  # past the segment; scan data follows an SOS
-
-
 def images_by_stem(images_dir: Path) -> tuple[dict[str, Path], list[Problem]]:
     """{stem: image}, with every image that shares its stem with another reported and left out:
     one label file cannot say which of `X.jpg` and `X.png` it labels, and keeping either one would
@@ -168,12 +139,9 @@ def gather_folder(folder: Path, allow_background: bool = False, option: str | No
         if not boxes and not allow_background:
             problems.append(Problem(label_path, 0, "empty label file (no digits)"))
             continue
-        if truncated_jpeg(image_path):
-            problems.append(Problem(image_path, 0, "truncated image (the JPEG stops before its end marker)"))
-            continue
-        image = cv2.imread(str(image_path))
+        image, why = read_image(image_path)
         if image is None:
-            problems.append(Problem(image_path, 0, "unreadable image"))
+            problems.append(Problem(image_path, 0, f"unreadable image: {why}"))
             continue
         h, w = image.shape[:2]
         boxes = [replace(b, cls=to_project[b.cls]) for b in boxes]

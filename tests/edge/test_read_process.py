@@ -141,3 +141,22 @@ def test_a_disk_full_before_the_database_is_made_is_one_line_saying_so(tmp_path,
                          capture_output=True, text=True, timeout=120, preexec_fn=full_disk)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [f"segread: error: cannot open database {db} for writing: disk I/O error"]
+
+
+def test_a_jpeg_cut_short_in_a_folder_is_skipped_and_named_never_read_half_grey(tmp_path, tiny_onnx):
+    # A frame copied while it was still being written: OpenCV would decode it with the lost part
+    # grey (and libjpeg print its own line); the reader skips it like any unreadable frame.
+    frames = still_frames(tmp_path / "frames", 4)
+    rng = np.random.default_rng(0)
+    import cv2
+
+    cv2.imwrite(str(frames / "002.jpg"), rng.integers(0, 255, (240, 320, 3), np.uint8))
+    (frames / "002.jpg").write_bytes((frames / "002.jpg").read_bytes()[:20000])
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run(segread_cmd("read", frames, "--model", tiny_onnx, "--db", tmp_path / "s.db", "--no-dedup",
+                                      "--no-queue", "--jsonl", out), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == ["000.jpg", "001.jpg", "003.jpg"]
+    assert "skipped 1 unreadable image(s): 002.jpg" in done.stderr
+    assert "002.jpg: cut short" in done.stderr
+    assert "Premature end of JPEG" not in done.stderr and "Corrupt JPEG" not in done.stderr

@@ -168,8 +168,8 @@ def test_a_jpeg_cut_short_is_reported_as_truncated_and_left_out(tmp_path):
 
     assert sorted(i.image.name for i in found.items) == ["motion.jpg", "padded.jpg", "whole.jpg"]
     assert sorted(str(p) for p in found.problems) == [
-        f"{cut}: truncated image (the JPEG stops before its end marker)",
-        f"{thumb}: truncated image (the JPEG stops before its end marker)",
+        f"{cut}: unreadable image: cut short (the JPEG stops before its end marker)",
+        f"{thumb}: unreadable image: cut short (the JPEG stops before its end marker)",
     ]
 
 
