@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
@@ -115,16 +116,38 @@ def prune_db(db: sqlite_utils.Database, db_path: Path, max_mb: float) -> dict[st
     return removed
 
 
-def enforce(db: sqlite_utils.Database, db_path: Path, max_mb: float, max_frames: int) -> str | None:
-    """Apply both limits; a one-line summary of what was pruned, or None when nothing was."""
-    parts = []
+@dataclass(frozen=True)
+class Pruned:
+    """What one check of the limits deleted, and where the database stands after it."""
+
+    frames: int  # queued frame images
+    rows: dict[str, int]  # database rows, per kind (`_db_steps`)
+    used_mb: float
+    max_mb: float
+    max_frames: int
+
+    @property
+    def over(self) -> bool:
+        """Still over the size limit: what is left is never pruned (the open session's readings,
+        every session's summary row, pending items' rows)."""
+        return self.used_mb > self.max_mb
+
+    @property
+    def only_notes(self) -> bool:
+        """Only events went: over the limit, the service's own notes since the last check."""
+        return not self.frames and set(self.rows) <= {"events"}
+
+    def summary(self) -> str:
+        parts = [f"{self.frames} queued frames (limit {self.max_frames})"] if self.frames else []
+        parts += [f"{n} {kind}" for kind, n in self.rows.items()]
+        still = "; still over: the rest is never pruned" if self.over else ""
+        return "pruned " + ", ".join(parts) + f"; database {self.used_mb:.1f} MB in use (limit {self.max_mb:g} MB){still}"
+
+
+def enforce(db: sqlite_utils.Database, db_path: Path, max_mb: float, max_frames: int) -> Pruned | None:
+    """Apply both limits; what was pruned, or None when nothing was."""
     frames = prune_frames(db, db_path, max_frames)
-    if frames:
-        parts.append(f"{frames} queued frames (limit {max_frames})")
-    for kind, n in prune_db(db, db_path, max_mb).items():
-        parts.append(f"{n} {kind}")
-    if not parts:
+    rows = prune_db(db, db_path, max_mb)
+    if not frames and not rows:
         return None
-    summary = "pruned " + ", ".join(parts) + f"; database {used_mb(db):.1f} MB in use (limit {max_mb:g} MB)"
-    log.warning(summary)
-    return summary
+    return Pruned(frames, rows, used_mb(db), max_mb, max_frames)

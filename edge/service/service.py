@@ -88,6 +88,7 @@ class Service:
         self._next_limits = 0.0
         self._queue_off: str | None = None
         self._unexported: set[int] = set()  # sessions whose export failed, tried again at each limits check
+        self._over_limit = False  # the last pruning left the database over max_db_mb (and said so)
         self._queue_size = 0
         self.review = None
 
@@ -243,13 +244,18 @@ class Service:
             self._export(session_id)
         lim = self.cfg.limits
         try:
-            summary = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
+            pruned = limits.enforce(self.db, self.cfg.database, lim.max_db_mb, lim.max_queued_frames)
         except sqlite3.OperationalError as exc:
             if not locked(exc):
                 raise
-            summary = None  # another process holds the database: pruning waits for the next check
-        if summary:
-            self._event("pruned", summary)
+            pruned = None  # another process holds the database: pruning waits for the next check
+        if pruned is not None:
+            # Over a limit nothing more can meet, each check would prune the last check's note and
+            # write another: said once, until pruning deletes more than notes again.
+            if not (pruned.over and pruned.only_notes and self._over_limit):
+                log.warning(pruned.summary())
+                self._event("pruned", pruned.summary())
+            self._over_limit = pruned.over
         low = limits.free_mb(self.cfg.frames_dir) < lim.min_free_mb
         if low and self._queue_off is None:
             self._queue_off = f"less than {lim.min_free_mb:g} MB free for {self.cfg.frames_dir}: queueing stopped, reading goes on"

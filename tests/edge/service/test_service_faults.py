@@ -253,6 +253,25 @@ def test_an_export_that_failed_is_written_at_a_later_limits_check(tmp_path, mode
     assert kinds.count("export_failed") == 1 and kinds[-1] == "exported"
 
 
+def test_a_size_limit_nothing_more_can_meet_is_said_once_not_at_every_check(tmp_path, models_dir, caplog):
+    # max_db_mb below what is never pruned (the sessions' rows, the schema): the first check prunes
+    # what it may and says the database is still over; later checks would only prune that note
+    # and write another, each time.
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder, limits={"max_db_mb": 0.001}))
+    svc = Service(cfg)
+    svc.run(threading.Event())  # its own checks pruned what the open session allowed
+    svc.check_limits()  # the closed session's readings go now
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edge.service.service"):
+        for _ in range(4):
+            svc.check_limits()
+    assert not [r.getMessage() for r in caplog.records if r.getMessage().startswith("pruned")]
+    kinds = [e["kind"] for e in open_db(cfg.database).query("SELECT kind FROM events ORDER BY id")]
+    assert kinds.count("pruned") <= 1
+
+
 def test_a_loop_that_fails_records_why_not_that_the_source_ended(tmp_path, models_dir):
     # A bug escaping the read loop (here the model's runtime, on the fourth frame) ends the service,
     # and systemd restarts it; the log says why it stopped.

@@ -121,8 +121,8 @@ def test_database_bounded_by_pruning_held_readings_then_closed_sessions(tmp_path
     log.close()
     before = limits.used_mb(db)
     target = before * 0.6
-    summary = limits.enforce(db, tmp_path / "s.db", target, 100)
-    assert summary and "held readings" in summary
+    pruned = limits.enforce(db, tmp_path / "s.db", target, 100)
+    assert "held readings" in pruned.summary() and not pruned.over
     assert limits.used_mb(db) <= target
     assert db["sessions"].count == 1  # the summary row stays
     assert db.execute("SELECT count(*) FROM readings WHERE status = 'held'").fetchone()[0] == 0
