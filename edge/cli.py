@@ -16,7 +16,6 @@ import click
 from edge.errors import SegreadError
 
 DEFAULT_DB = "segread.db"
-SQLITE_MAX_INT = 2**63 - 1  # an id beyond it is none SQLite could hold
 
 
 # Commands of edge/ that live beside their stage, imported only when used.
@@ -213,7 +212,7 @@ def sessions(ctx, db):
 
 
 @sessions.command("export")
-@click.argument("session_id", type=click.IntRange(1, SQLITE_MAX_INT))
+@click.argument("session_id", type=int)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV (default).")
 @click.option("--json", "as_json", is_flag=True, help="JSON.")
 @click.option("--tcx", "as_tcx", is_flag=True, help="TCX (Garmin Training Center; Strava and Garmin Connect import it).")
@@ -221,12 +220,13 @@ def sessions(ctx, db):
 @click.pass_context
 def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
     """Write one session's readings to stdout as CSV, JSON or TCX."""
-    from edge.store import open_db, session_readings
+    from edge.store import SQLITE_IDS, open_db, session_readings
 
     if as_csv + as_json + as_tcx > 1:
         raise click.UsageError("choose one of --csv, --json and --tcx")
     db = open_db(ctx.obj["db"], readonly=True)
-    session = db["sessions"].get(session_id) if db["sessions"].count_where("id = ?", [session_id]) else None
+    session = db["sessions"].get(session_id) if session_id in SQLITE_IDS and db["sessions"].count_where(
+        "id = ?", [session_id]) else None
     if session is None:
         raise click.ClickException(f"no session {session_id}")
     if as_tcx:

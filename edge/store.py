@@ -20,6 +20,8 @@ from edge.reading import show_value
 from edge.schema import MIGRATIONS, migrate
 from edge.writer import this_writer, writer_gone
 
+SQLITE_IDS = range(-(2**63), 2**63)  # SQLite's INTEGER: an id outside it names no row (and SQLite could not be asked)
+
 
 def open_db(path: str | Path, readonly: bool = False, lock_wait: float = LOCK_WAIT_S) -> sqlite_utils.Database:
     """Open (creating if needed) the database and run the migrations it has not seen; `readonly`,

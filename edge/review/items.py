@@ -21,6 +21,7 @@ from edge.errors import ReviewError, StoreError
 from edge.labels import DIGIT_TO_CLASS, LabelBox
 from edge.reading import DisplayFormat
 from edge.review.suggest import SEPARATOR
+from edge.store import SQLITE_IDS
 
 STATUSES = ("pending", "accepted", "fixed", "skipped", "thinned")  # thinned: dropped to keep a full hour's queue spread
 ANSWERED = ("accepted", "fixed")
@@ -73,12 +74,8 @@ def who_default() -> str:
         return "unknown"
 
 
-# SQLite's INTEGER range: an id outside it names no item (and SQLite could not even be asked).
-MIN_ID, MAX_ID = -(2**63), 2**63 - 1
-
-
 def get_item(db: sqlite_utils.Database, item_id: int) -> Item:
-    rows = list(db.query("SELECT * FROM review_items WHERE id = ?", [item_id])) if MIN_ID <= item_id <= MAX_ID else []
+    rows = list(db.query("SELECT * FROM review_items WHERE id = ?", [item_id])) if item_id in SQLITE_IDS else []
     if not rows:
         raise ReviewError(f"no review item {item_id} (see `segread review list --status all`)")
     return Item.from_row(rows[0])

@@ -328,6 +328,8 @@ def test_sessions_list_and_export(tmp_path, capsys):
     # The file goes to other people and tools: this machine's name and boot are not in it.
     assert exported["session"]["first_value"] == 60 and "writer" not in exported["session"]
     assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "9"]) == 2
+    assert main(["sessions", "--db", str(tmp_path / "s.db"), "export", "99999999999999999999"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("no session 99999999999999999999")
 
 
 def test_the_live_line_to_a_log_ends_with_the_last_frame_once():
