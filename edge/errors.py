@@ -17,6 +17,10 @@ class StoreError(SegreadError):
     """The session database cannot be opened or written."""
 
 
+class DatabaseLocked(StoreError):
+    """Another process holds the session database's write lock (a backup, a sqlite3 shell): it may be free later."""
+
+
 class LabelError(SegreadError):
     """A label file or labeled folder is malformed."""
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from edge.deferred import LOCK_WAIT_S, DeferredWrites
-from edge.errors import StoreError
+from edge.deferred import LOCK_WAIT_S, DeferredWrites, locked
+from edge.errors import DatabaseLocked, StoreError
 from edge.reading import show_value
 from edge.schema import MIGRATIONS, migrate
 from edge.writer import this_writer, writer_gone
@@ -29,7 +29,7 @@ def open_db(path: str | Path, readonly: bool = False, lock_wait: float = LOCK_WA
     `lock_wait` seconds for another process's lock."""
     if readonly:
         return open_readonly(path)
-    path = Path(path)
+    path, conn = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=lock_wait, isolation_level=None)
@@ -43,7 +43,10 @@ def open_db(path: str | Path, readonly: bool = False, lock_wait: float = LOCK_WA
             db.execute("CREATE TABLE IF NOT EXISTS _write_check (x)")
             db.execute("DROP TABLE _write_check")
     except (sqlite3.Error, OSError) as exc:
-        raise StoreError(f"cannot open database {path} for writing: {exc}") from None
+        if conn is not None:
+            conn.close()
+        error = DatabaseLocked if locked(exc) else StoreError
+        raise error(f"cannot open database {path} for writing: {exc}") from None
     return db
 
 

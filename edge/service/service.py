@@ -20,7 +20,7 @@ from edge.capture import Frame, open_source
 from edge.dedup import DedupGate
 from edge.deferred import locked
 from edge.detect import OnnxDetector
-from edge.errors import SegreadError, StoreError
+from edge.errors import DatabaseLocked, SegreadError, StoreError
 from edge.export_tcx import export_session
 from edge.files import can_write
 from edge.pipeline import Reader
@@ -106,9 +106,30 @@ class Service:
         except SegreadError as exc:
             log.error("cannot log event %s (%s): %s", kind, detail, exc)
 
+    def _open_database(self, stop: threading.Event):
+        """The database, waited for while another process holds its lock (a backup at boot, a
+        sqlite3 shell left in a transaction): systemd hears why the start takes long, rather than
+        restarting a service that fails at once until its start limit gives up on it."""
+        wait = self.cfg.limits.lock_wait_s
+        told = False
+        while True:
+            try:
+                db = open_db(self.cfg.database, lock_wait=wait)
+                if told:
+                    log.warning("%s is free again: starting", self.cfg.database)
+                return db
+            except DatabaseLocked as exc:
+                if stop.is_set():
+                    raise
+                if not told:
+                    log.warning("%s; waiting for it", exc)
+                    told = True
+                self.notifier.extend_start(2 * wait + 5, f"waiting for {self.cfg.database}: another process holds its lock")
+                stop.wait(1.0)
+
     def open(self, stop: threading.Event) -> None:
         cfg = self.cfg
-        self.db = open_db(cfg.database, lock_wait=cfg.limits.lock_wait_s)
+        self.db = self._open_database(stop)
         self._lock = lock_database(cfg.database)
         self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix

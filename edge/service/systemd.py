@@ -56,6 +56,10 @@ class Notifier:
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text[:200]}")
 
+    def extend_start(self, seconds: float, status: str) -> bool:
+        """Ask for `seconds` more to start (systemd 236 and later; TimeoutStartSec otherwise), saying why."""
+        return self.send(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}", f"STATUS={status[:200]}")
+
     def reloading(self) -> bool:
         return self.send("RELOADING=1")
 

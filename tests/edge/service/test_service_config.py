@@ -127,6 +127,8 @@ def test_notifier_sends_to_an_abstract_socket_and_throttles_watchdog_pings():
         now[0] = 1.01
         assert n.watchdog()
         assert server.recv(512) == b"WATCHDOG=1" and server.recv(512) == b"WATCHDOG=1"
+        n.extend_start(25, "waiting for the database")
+        assert server.recv(512) == b"EXTEND_TIMEOUT_USEC=25000000\nSTATUS=waiting for the database"
         n.stopping()
         assert server.recv(512) == b"STOPPING=1"
     finally:

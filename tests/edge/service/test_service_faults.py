@@ -369,3 +369,32 @@ def test_status_trusts_a_slow_heartbeat_for_three_of_its_beats(tmp_path):
     assert read_status(db)["service"]["state"] == "running"  # 100 s since a beat every 60 s
     db.execute("UPDATE service_status SET updated_at = updated_at - 100")
     assert read_status(db)["service"]["state"].startswith("not running")
+
+
+def test_a_service_started_while_another_process_holds_the_database_waits_for_it(tmp_path, models_dir, caplog):
+    # A backup at boot holds the database: failing at once, systemd would restart the service five
+    # times in a minute and then give up on it for good.
+    import sqlite3
+
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder, limits={"lock_wait_s": 0.2}))
+    open_db(cfg.database).conn.close()  # made by an earlier start
+    holder = sqlite3.connect(cfg.database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    svc, outcome = Service(cfg), []
+    thread = threading.Thread(target=lambda: outcome.append(svc.run(threading.Event())), daemon=True)
+    with caplog.at_level("WARNING", logger="edge.service.service"):
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not any("waiting for it" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # several tries, each 0.2 s
+        assert thread.is_alive()
+        holder.execute("COMMIT")
+        thread.join(timeout=60)
+    assert outcome == [0]
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("waiting for it" in m for m in said) == 1 and any("is free again: starting" in m for m in said)
+    db = open_db(cfg.database)
+    assert db.execute("SELECT count(*) FROM readings WHERE status = 'accepted'").fetchone()[0] > 0
