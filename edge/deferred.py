@@ -122,7 +122,7 @@ class DeferredWrites:
         """Run one call as one transaction; False, with nothing written and this log as it was,
         when the database is locked."""
         saved = {k: getattr(self, k) for k in self.STATE}
-        saved = {k: v.copy() if isinstance(v, deque) else v for k, v in saved.items()}
+        saved = {k: v.copy() if isinstance(v, (deque, list)) else v for k, v in saved.items()}
         live = {k: getattr(self, k) for k in self.CONTEXT}
         vars(self).update(call.context)
         self.now = call.wall

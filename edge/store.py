@@ -93,7 +93,7 @@ class SessionLog(DeferredWrites):
     written in order later (`DeferredWrites`): `session_id` is the session the database holds so far.
     """
 
-    STATE = ("session_id", "_last_value", "_last_accepted_t", "_last_change_t", "_rows", "_track_row", "withdrawn")
+    STATE = ("session_id", "_last_value", "_last_accepted_t", "_last_change_t", "_rows", "_track_row", "withdrawn", "ended")
     CONTEXT = ("model", "fmt")
     DROPPABLE = ("_record", "_revise", "_tick")  # a frame's; never a session's close or an event
 
@@ -103,6 +103,7 @@ class SessionLog(DeferredWrites):
         self.source, self.model, self.fmt = source, model, fmt
         self.gap, self.idle = gap, idle
         self.session_id: int | None = None
+        self.ended: list[int] = []  # sessions closed since the owner last took them (`take_ended`)
         self._last_value: float | None = None
         self._last_accepted_t: float | None = None
         self._last_change_t: float | None = None
@@ -261,6 +262,13 @@ class SessionLog(DeferredWrites):
             "UPDATE sessions SET status = 'closed', end_reason = ? WHERE id = ?", [reason, sid]
         ))
         self.session_id = None
+        self.ended.append(sid)
+
+    def take_ended(self) -> list[int]:
+        """The sessions closed since the last call, oldest first: each once, even where several
+        opened and closed while a lock kept the writes in memory."""
+        ended, self.ended = self.ended, []
+        return ended
 
     def event(self, kind: str, detail: str) -> None:
         self._call(self._event, kind, detail)

@@ -84,7 +84,6 @@ class Service:
         self.notifier = notifier or Notifier()
         self.live = live
         self.exported: list[Path] = []
-        self._session_id: int | None = None
         self._next_limits = 0.0
         self._queue_off: str | None = None
         self._unexported: set[int] = set()  # sessions whose export failed, tried again at each limits check
@@ -186,7 +185,7 @@ class Service:
             raise
         finally:
             self.notifier.stopping("stopping")
-            self._session_ended(None)
+            self._export_ended()
             try:
                 self.heartbeat.beat("stopped", self.detail(), force=True)
                 self._event("stop", ended or ("stopped by signal" if stop.is_set() else "source ended"))
@@ -201,8 +200,7 @@ class Service:
         self.notifier.watchdog()
         if self.review is not None and self._queue_off is None:
             self.review.consider(frame, result)  # commits before the next frame, like the reading
-        if self.session_log.session_id != self._session_id:
-            self._session_ended(self.session_log.session_id)
+        self._export_ended()
         self._apply_pending()
         self.heartbeat.beat("running", self.detail)
         now = time.monotonic()
@@ -236,10 +234,9 @@ class Service:
         self._event("model_swap", f"{old} -> {detector.model_id} on {detector.device_name}")
         self.notifier.status(f"reading with {detector.model_id} on {detector.device_name}")
 
-    def _session_ended(self, new_id: int | None) -> None:
-        old, self._session_id = self._session_id, new_id
-        if old is not None:
-            self._export(old)
+    def _export_ended(self) -> None:
+        for session_id in self.session_log.take_ended():
+            self._export(session_id)
 
     def _export(self, session_id: int) -> bool:
         """Write a finished session's exports; one that fails (a full disk) is tried again at each

@@ -109,3 +109,19 @@ def test_a_full_disk_is_no_lock_it_ends_the_read_with_the_readings_before_it_kep
     assert 0 < len(readings) == session[3] < len(texts)
     assert session[4:] == ("closed", "error: cannot write to the session database: database or disk is full")
     assert not [r for r in caplog.records if "locked" in r.getMessage()]
+
+
+def test_each_session_closed_inside_a_lock_is_told_once_for_its_export(tmp_path, monkeypatch):
+    # Two sessions end (the display stood still) while the database is locked: they open and close
+    # in memory, and the service, which exports each closed session, must hear of both once the
+    # lock lets go.
+    monkeypatch.setattr(deferred, "RETRY_S", 0.0)
+    still = [f"01{s:02d}" for s in range(6)] + ["0105"] * 5 + [f"01{s:02d}" for s in range(6, 10)] + ["0109"] * 5
+    texts = still + [f"01{s:02d}" for s in range(10, 14)]
+    path = tmp_path / "s.db"
+    log, holder, told = session_log(path, idle=3.0), sqlite3.connect(path, isolation_level=None), {}
+    read(log, texts, holder=holder, lock=range(1, 22), seen=lambda i: told.setdefault(i, log.take_ended()))
+    _, sessions = stored(path)
+    assert [s[5] for s in sessions] == ["idle", "idle", "source ended"]
+    assert not any(ids for i, ids in told.items() if i <= 22)  # nothing written, so nothing closed yet
+    assert sorted(i for ids in told.values() for i in ids) + log.take_ended() == [1, 2, 3]
