@@ -111,7 +111,7 @@ class DeferredWrites:
                 raise
             if not written:
                 if self._locked_since is None:
-                    self._lock_began()
+                    self._lock_began(self.unwritten[0].wall)
                 self._next_try = time.monotonic() + RETRY_S
                 return
             self.unwritten.popleft()
@@ -144,8 +144,9 @@ class DeferredWrites:
             vars(self).update(live)
         return True
 
-    def _lock_began(self) -> None:
-        self._locked_since, self._late, self._dropped_now, self._dropping = time.time(), 0, 0, False
+    def _lock_began(self, since: float) -> None:
+        """`since`: when the call the lock held up was made, before it waited for the lock."""
+        self._locked_since, self._late, self._dropped_now, self._dropping = since, 0, 0, False
         self._wait_ms = self.db.conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._wait(0)  # nothing on this connection waits for it meanwhile: the reading must go on
         log.warning("the session database is locked by another process: reading goes on, and what cannot be "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -125,3 +126,23 @@ def test_each_session_closed_inside_a_lock_is_told_once_for_its_export(tmp_path,
     assert [s[5] for s in sessions] == ["idle", "idle", "source ended"]
     assert not any(ids for i, ids in told.items() if i <= 22)  # nothing written, so nothing closed yet
     assert sorted(i for ids in told.values() for i in ids) + log.take_ended() == [1, 2, 3]
+
+
+def test_the_lock_event_says_how_long_the_lock_held_its_wait_included(tmp_path, monkeypatch):
+    # The first write waits `lock_wait` for the lock before the reading goes on: the lock held
+    # through that wait too, and `segread status` says so.
+    monkeypatch.setattr(deferred, "RETRY_S", 0.0)
+    path = tmp_path / "s.db"
+    log = SessionLog(open_db(path, lock_wait=2.0), "test", "fake", "time")
+    holder, held = sqlite3.connect(path, isolation_level=None), {}
+
+    def seen(i):
+        if i == 1:
+            held["from"] = time.monotonic()
+        if i == 3:
+            held["for"] = time.monotonic() - held["from"]
+
+    read(log, TEXTS[:5], holder=holder, lock=range(1, 3), seen=seen)
+    (detail,) = [e["detail"] for e in open_db(path).query("SELECT detail FROM events WHERE kind = 'db_locked'")]
+    said = float(detail.split()[2])  # "locked for N s: ..."
+    assert said >= held["for"] - 0.6, (detail, held)
