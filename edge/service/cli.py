@@ -58,6 +58,9 @@ def serve(config_path, quiet):
     service = Service(cfg, Path(config_path), live=live)
     with stop_on_signals(stop), reload_on_sighup(reload):
         service.run(stop, reload)
+    if not service.started:
+        click.echo("segread: stopped while waiting for the database: nothing was read", err=True)
+        return
     s = service.reader.stats
     click.echo(
         f"segread: stopped: frames {s.frames} read {s.read} accepted {s.accepted} held {s.held} skipped {s.skipped} "

@@ -108,7 +108,8 @@ class Service:
     def _open_database(self, stop: threading.Event):
         """The database, waited for while another process holds its lock (a backup at boot, a
         sqlite3 shell left in a transaction): systemd hears why the start takes long, rather than
-        restarting a service that fails at once until its start limit gives up on it."""
+        restarting a service that fails at once until its start limit gives up on it. None when
+        `stop` ended the wait (`systemctl stop` meanwhile: a stop, no failure)."""
         wait = self.cfg.limits.lock_wait_s
         told = False
         while True:
@@ -118,17 +119,23 @@ class Service:
                     log.warning("%s is free again: starting", self.cfg.database)
                 return db
             except DatabaseLocked as exc:
-                if stop.is_set():
-                    raise
                 if not told:
                     log.warning("%s; waiting for it", exc)
                     told = True
                 self.notifier.extend_start(2 * wait + 5, f"waiting for {self.cfg.database}: another process holds its lock")
-                stop.wait(1.0)
+                if stop.wait(1.0):
+                    return None
+
+    @property
+    def started(self) -> bool:
+        """Whether `open` got as far as reading (not when a stop ended its wait for the database)."""
+        return hasattr(self, "reader")
 
     def open(self, stop: threading.Event) -> None:
         cfg = self.cfg
         self.db = self._open_database(stop)
+        if self.db is None:
+            return
         self._lock = lock_database(cfg.database)
         self.watcher = ModelWatcher(cfg.model.pointer, self._load_model, self._event, poll_s=cfg.model.poll_s)
         detector = self.watcher.first()  # a model that cannot load at start is the user's to fix
@@ -175,8 +182,11 @@ class Service:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, reload: threading.Event | None = None) -> int:
         self.stop, self.reload = stop, reload or threading.Event()
-        if not hasattr(self, "reader"):
+        if not self.started:
             self.open(stop)
+            if not self.started:  # stopped while it waited for the database: nothing to close
+                self.notifier.stopping("stopped while waiting for the database")
+                return 0
         ended = None  # why the loop ended, when an exception escaped it (`end_reason`)
         try:
             run(self.camera, self.reader, self.session_log, stop=stop, on_result=self._after_frame)

@@ -305,3 +305,30 @@ def test_a_lock_held_by_another_process_is_ridden_out_and_every_reading_written_
     assert (session["readings"], session["end_reason"]) == (len(texts), "source ended")
     (locked,) = [e["detail"] for e in store.query("SELECT detail FROM events WHERE kind = 'db_locked'")]
     assert locked.startswith("locked for ") and "written late" in locked
+
+
+def test_sigterm_while_waiting_for_a_locked_database_at_start_is_a_clean_stop(tmp_path, models_dir, workout):
+    # `systemctl stop` while the service waits for a backup's lock: a stop asked for, no failure.
+    folder, _ = workout
+    cfg = write_config(tmp_path / "segread.json", models_dir, folder, limits={"lock_wait_s": 0.2})
+    db, log = tmp_path / "state" / "segread.db", tmp_path / "serve.log"
+    open_db(db).conn.close()  # made by an earlier start
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    notify = NotifySocket()
+    proc = serve(cfg, notify, log)
+    try:
+        deadline = time.monotonic() + 20
+        while "waiting for it" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        proc.kill()
+        notify.close()
+        holder.close()
+    lines = log.read_text().splitlines()
+    assert not [line for line in lines if "error" in line.lower()], lines
+    assert lines[-1] == "segread: stopped while waiting for the database: nothing was read", lines
+    assert not any("READY=1" in m for m in notify.messages)
