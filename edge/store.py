@@ -18,7 +18,7 @@ from edge.deferred import LOCK_WAIT_S, DeferredWrites, locked
 from edge.errors import DatabaseLocked, StoreError
 from edge.reading import show_value
 from edge.schema import MIGRATIONS, migrate
-from edge.writer import this_writer, writer_gone
+from edge.writer import this_writer, writer_gone, writer_role
 
 SQLITE_IDS = range(-(2**63), 2**63)  # SQLite's INTEGER: an id outside it names no row (and SQLite could not be asked)
 
@@ -98,9 +98,10 @@ class SessionLog(DeferredWrites):
     DROPPABLE = ("_record", "_revise", "_tick")  # a frame's; never a session's close or an event
 
     def __init__(self, db: sqlite_utils.Database, source: str, model: str, fmt: str, gap: float = 120.0, idle: float = 90.0,
-                 max_unwritten: int = 20_000):
+                 max_unwritten: int = 20_000, role: str = "read"):
         super().__init__(db, max_unwritten)
         self.source, self.model, self.fmt = source, model, fmt
+        self.role = role  # the command writing: "read" or "serve" (`edge.writer`)
         self.gap, self.idle = gap, idle
         self.session_id: int | None = None
         self.ended: list[int] = []  # sessions closed since the owner last took them (`take_ended`)
@@ -243,7 +244,7 @@ class SessionLog(DeferredWrites):
                 {
                     "started_at": now, "ended_at": now, "source": self.source, "model": self.model,
                     "format": self.fmt, "first_value": value, "last_value": value, "readings": 0,
-                    "status": "open", "end_reason": None, "writer": this_writer(),
+                    "status": "open", "end_reason": None, "writer": this_writer(self.role),
                 }
             )
             self.session_id = table.last_pk
@@ -289,13 +290,20 @@ def show_when(ts: float | None, seconds: bool = False) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) if ts else "-"
 
 
-def close_abandoned(db: sqlite_utils.Database, unowned: bool = False) -> list[int]:
+def close_abandoned(db: sqlite_utils.Database, service: bool = False) -> list[int]:
     """Close as `interrupted` the open sessions whose writer is gone (`edge.writer`): killed, or
-    stopped by a full disk, where closing its session failed too. `unowned`: also those no writer
-    was recorded for (an older segread's), for a writer that knows no other runs. The ids closed."""
+    stopped by a full disk, where closing its session failed too. A `segread read` leaves a dead
+    service's session to the service, which exports what it closes at its next start; the service
+    (`service`) closes every one, and those no writer was recorded for (an older segread's: no other
+    service runs beside it). The ids closed."""
     closed = []
     for row in list(db.query("SELECT id, writer FROM sessions WHERE status = 'open'")):
-        if not (writer_gone(row["writer"]) or (unowned and row["writer"] is None)):
+        writer = row["writer"]
+        if service:
+            abandoned = writer is None or writer_gone(writer)
+        else:
+            abandoned = writer_gone(writer) and writer_role(writer) != "serve"
+        if not abandoned:
             continue
         try:  # `status = 'open'` again: another writer starting may have closed it since
             if db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' "

@@ -53,9 +53,18 @@ def _writer(pid: int) -> dict:
             "pid": pid, "start": started(pid)}
 
 
-def this_writer() -> str:
-    """This process, as a session row records its writer (JSON)."""
-    return json.dumps(_writer(os.getpid()))
+def this_writer(role: str) -> str:
+    """This process, as a session row records its writer (JSON); `role` says which command it is
+    ("serve" or "read")."""
+    return json.dumps({**_writer(os.getpid()), "role": role})
+
+
+def writer_role(writer: str | None) -> str | None:
+    """The command a session row names as its writer ("serve", "read"), or None where unknown."""
+    try:
+        return json.loads(writer).get("role")
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def writer_gone(writer: str | None) -> bool:

@@ -146,7 +146,7 @@ class Service:
                              confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan)
         self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s,
-                                      max_unwritten=cfg.limits.max_unwritten)
+                                      max_unwritten=cfg.limits.max_unwritten, role="serve")
         self._close_interrupted()
         self.review = self._open_review()
         self.heartbeat = Heartbeat(self.db, every=cfg.status.heartbeat_s)
@@ -176,7 +176,7 @@ class Service:
         """Sessions left open by a process that is gone (killed, or stopped by a full disk): close
         them as interrupted and export them. A `segread read` running beside keeps its own; one
         no writer was recorded for is an older segread's, and no other service runs (the lock)."""
-        for session_id in close_abandoned(self.db, unowned=True):
+        for session_id in close_abandoned(self.db, service=True):
             self._export(session_id)
 
     # -- the loop ------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ real ONNX Runtime sessions and real image files; only the camera is scripted."""
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +21,7 @@ from edge.service.camera import ResilientSource
 from edge.service.config import load_config
 from edge.service.service import Service
 from edge.store import open_db
-from tests.conftest import read_beside, sessions_by_source, still_frames
+from tests.conftest import read_beside, segread_cmd, sessions_by_source, still_frames
 from tests.edge.service.conftest import strip_image, write_config, write_workout
 
 
@@ -333,6 +336,34 @@ def test_a_service_starting_leaves_open_the_session_of_a_read_beside_it(tmp_path
         proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert sessions_by_source(cfg.database)[str(frames)]["end_reason"] == "stopped"
+
+def test_a_killed_service_s_session_is_left_by_a_read_for_the_service_to_close_and_export(tmp_path, models_dir, tiny_onnx):
+    # kill -9 of the service, then a `segread read` on its database before it restarts: the read
+    # leaves the service's session open; the service's next start closes it and writes its exports.
+    write_workout(tmp_path / "in", seconds=3)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, tmp_path / "in"))
+    killed = Service(cfg)
+    killed.open(threading.Event())
+    killed.session_log.record(killed.reader.process(next(iter(killed.camera))))  # a held first reading
+    killed.session_log.record(killed.reader.process(next(iter(killed.camera))))
+    sid = killed.session_log.session_id
+    assert sid is not None
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with open_db(cfg.database).conn as conn:  # its writer as a killed process leaves it: not running
+        writer = json.loads(conn.execute("SELECT writer FROM sessions WHERE id = ?", [sid]).fetchone()[0])
+        conn.execute("UPDATE sessions SET writer = ? WHERE id = ?", [json.dumps({**writer, "pid": int(dead.stdout)}), sid])
+    killed._lock.close()
+    read = subprocess.run(segread_cmd("read", still_frames(tmp_path / "later", 3), "--model", tiny_onnx, "--db",
+                                      cfg.database, "--no-dedup", "--no-queue"), capture_output=True, text=True, timeout=120)
+    assert read.returncode == 0, read.stderr
+    assert open_db(cfg.database)["sessions"].get(sid)["status"] == "open"
+    again = Service(cfg)
+    again.open(threading.Event())
+    again._lock.close()
+    session = open_db(cfg.database)["sessions"].get(sid)
+    assert (session["status"], session["end_reason"]) == ("closed", "interrupted")
+    assert sorted(p.name.split("-")[1] for p in cfg.exports_dir.iterdir()) == [f"{sid:05d}"] * 2
+
 
 def test_a_reload_during_an_outage_fixes_the_camera_and_keeps_the_database(tmp_path, models_dir):
     # The camera index was wrong: `systemctl reload` with the right source must work while no frame
