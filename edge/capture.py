@@ -30,8 +30,8 @@ def quiet_opencv() -> None:
     complains of a file it cannot open ("moov atom not found"). segread says what failed itself.
     Either stays as the user set it (OPENCV_LOG_LEVEL, OPENCV_FFMPEG_LOGLEVEL). Called where a
     source is opened, not at import: the level is the process's, and importing segread sets nothing.
-    libjpeg's "Premature end of JPEG file" for a truncated frame is printed by libjpeg itself,
-    past OpenCV's log; it stays."""
+    libjpeg's "Premature end of JPEG file" is printed by libjpeg itself, past OpenCV's log: a
+    truncated frame file is never decoded (`read_image`), so it has nothing to say."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV reads it on its first FFmpeg open
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)

@@ -141,7 +141,7 @@ class Pruned:
         parts = [f"{self.frames} queued frames (limit {self.max_frames})"] if self.frames else []
         parts += [f"{n} {kind}" for kind, n in self.rows.items()]
         still = "; still over: the rest is never pruned" if self.over else ""
-        return "pruned " + ", ".join(parts) + f"; database {self.used_mb:.1f} MB in use (limit {self.max_mb:g} MB){still}"
+        return "pruned " + ", ".join(parts) + f"; database {self.used_mb:.3g} MB in use (limit {self.max_mb:g} MB){still}"
 
 
 def enforce(db: sqlite_utils.Database, db_path: Path, max_mb: float, max_frames: int) -> Pruned | None:
