@@ -217,13 +217,31 @@ def sessions(ctx, db):
 @click.option("--json", "as_json", is_flag=True, help="JSON.")
 @click.option("--tcx", "as_tcx", is_flag=True, help="TCX (Garmin Training Center; Strava and Garmin Connect import it).")
 @click.option("--all", "include_held", is_flag=True, help="Include held readings.")
+@click.option("--start-at", "start_at", default=None, metavar="WHEN",
+              help="With --tcx: the workout began at WHEN (YYYY-MM-DD HH:MM[:SS], local time, or ISO 8601 with "
+                   "its offset), each point where the display puts it: for a folder or video recorded earlier.")
 @click.pass_context
-def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
-    """Write one session's readings to stdout as CSV, JSON or TCX."""
+def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held, start_at):
+    """Write one session's readings to stdout as CSV, JSON or TCX.
+
+    \b
+      segread sessions export 3 --tcx > workout.tcx
+      segread sessions export 3 --tcx --start-at "2026-12-01 07:30" > workout.tcx
+    """
+    import datetime as dt
+
     from edge.store import SQLITE_IDS, open_db, session_readings
 
     if as_csv + as_json + as_tcx > 1:
         raise click.UsageError("choose one of --csv, --json and --tcx")
+    if start_at is not None:
+        if not as_tcx:
+            raise click.UsageError("--start-at goes with --tcx (CSV and JSON keep the times the frames were read)")
+        try:
+            start_at = dt.datetime.fromisoformat(start_at.strip()).timestamp()  # a naive time is local
+        except ValueError:
+            raise click.BadParameter(f"{start_at!r} is no date and time: give YYYY-MM-DD HH:MM[:SS]",
+                                     param_hint="--start-at") from None
     db = open_db(ctx.obj["db"], readonly=True)
     session = db["sessions"].get(session_id) if session_id in SQLITE_IDS and db["sessions"].count_where(
         "id = ?", [session_id]) else None
@@ -232,7 +250,7 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held):
     if as_tcx:
         from edge.export_tcx import session_tcx
 
-        click.echo(session_tcx(db, session_id), nl=False)
+        click.echo(session_tcx(db, session_id, start_at), nl=False)
         return
     rows = session_readings(db, session_id, accepted_only=not include_held)
     if as_json:

@@ -29,24 +29,40 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def display_seconds(values: list[float]) -> float:
-    """How far a time display advanced over `values`, counting a wrap (99:59 -> 00:00) forward."""
-    total = 0.0
+def display_advance(values: list[float]) -> list[float]:
+    """How far a time display had advanced at each of `values` since the first, counting a wrap
+    (99:59 -> 00:00) forward."""
+    total, out = 0.0, [0.0] if values else []
     for a, b in zip(values, values[1:]):
         step = b - a
         if step < -60:  # a rollover; small backward steps are fading segments, not time
             step += 6000 if a >= 5940 else 3600 if a < 3600 else 5940
         total += max(step, 0.0)
-    return total
+        out.append(total)
+    return out
 
 
-def session_tcx(db: sqlite_utils.Database, session_id: int) -> str:
-    """The TCX document of one session, as text."""
+def display_seconds(values: list[float]) -> float:
+    """How far a time display advanced over `values`."""
+    return display_advance(values)[-1] if values else 0.0
+
+
+def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | None = None) -> str:
+    """The TCX document of one session, as text. Its times are the wall clock at which each
+    reading was taken; with `start_at` (unix seconds: a folder or video recorded earlier, read
+    later and faster than it ran) the workout starts then and each point lies where the display
+    says (a time display's advance; another display's frame times)."""
     session = db["sessions"].get(session_id)
     rows = session_readings(db, session_id, accepted_only=True)
     values = [r["value"] for r in rows if r["value"] is not None]
-    start = rows[0]["wall"] if rows else session["started_at"]
-    end = rows[-1]["wall"] if rows else (session["ended_at"] or start)
+    if start_at is None:
+        times = [r["wall"] for r in rows]
+    elif session["format"] == "time" and len(values) == len(rows):
+        times = [start_at + a for a in display_advance(values)]
+    else:
+        times = [start_at + r["t"] - rows[0]["t"] for r in rows]
+    start = times[0] if rows else (start_at if start_at is not None else session["started_at"])
+    end = times[-1] if rows else (session["ended_at"] or start)
     if session["format"] == "time" and len(values) > 1:
         total = display_seconds(values)
     else:
@@ -62,11 +78,11 @@ def session_tcx(db: sqlite_utils.Database, session_id: int) -> str:
         ET.SubElement(lap, f"{{{NS}}}{tag}").text = text
     track = ET.SubElement(lap, f"{{{NS}}}Track")
     last = object()
-    for r in rows:
+    for r, when in zip(rows, times):
         if r["value"] == last:
             continue
         last = r["value"]
-        ET.SubElement(ET.SubElement(track, f"{{{NS}}}Trackpoint"), f"{{{NS}}}Time").text = _iso(r["wall"])
+        ET.SubElement(ET.SubElement(track, f"{{{NS}}}Trackpoint"), f"{{{NS}}}Time").text = _iso(when)
     shown = (f"{show_value(values[0], session['format'])} -> {show_value(values[-1], session['format'])}"
              if values else "no readings")
     ET.SubElement(lap, f"{{{NS}}}Notes").text = f"segread session {session_id}: display {shown} ({session['format']})"

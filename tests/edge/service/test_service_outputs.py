@@ -83,6 +83,27 @@ def test_sessions_export_tcx_command(tmp_path, capsys):
     assert out.startswith("<?xml") and "TrainingCenterDatabase" in out and "<TotalTimeSeconds>2.0<" in out
 
 
+def test_a_workout_read_later_is_exported_at_the_time_it_was_rowed(tmp_path, capsys):
+    # A folder recorded on the 1st and read today, faster than it ran: with --start-at the TCX
+    # starts then, and each point lies where the display puts it (here across a rollover).
+    import datetime as dt
+
+    db_path = tmp_path / "s.db"
+    log_workout(open_db(db_path), [5997, 5998, 5998, 5999, 1, 3]).close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx", "--start-at", "2026-12-01 07:30"]) == 0
+    root = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    start = dt.datetime(2026, 12, 1, 7, 30).astimezone(dt.timezone.utc)
+    (activity,) = root.iter(T + "Activity")
+    assert activity.find(T + "Id").text == start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    times = [dt.datetime.strptime(tp.find(T + "Time").text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+             for tp in root.iter(T + "Trackpoint")]
+    assert [(t - start).total_seconds() for t in times] == [0, 1, 2, 4, 6]
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx", "--start-at", "yesterday"]) == 2
+    assert "'yesterday' is no date and time" in capsys.readouterr().err
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--csv", "--start-at", "2026-12-01 07:30"]) == 2
+    assert "--start-at goes with --tcx" in capsys.readouterr().err
+
+
 def add_items(db, base, n, status):
     (base / "frames").mkdir(exist_ok=True)
     for _ in range(n):
