@@ -7,6 +7,7 @@ index otherwise) and a timestamp in seconds since the source started.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -192,9 +193,8 @@ class VideoSource:
                 if self.is_file:
                     return
                 raise SourceError(f"video source {self.spec!r} stopped delivering frames")
-            if self.is_file and self.file_fps > 0:
-                t = index / self.file_fps  # a file's own clock, not the replay speed
-            else:
+            t = self._file_time(index) if self.is_file else None  # a file's own clock, not the replay speed
+            if t is None:
                 t = time.monotonic() - start
             if self.fps:
                 delay = start + index / self.fps - time.monotonic()
@@ -202,6 +202,23 @@ class VideoSource:
                     time.sleep(delay)
             yield Frame(image, str(index), index, t)
             index += 1
+
+    def _file_time(self, index: int) -> float | None:
+        """The time of the frame just read in a video file: its own timestamp from the first
+        frame's (a phone records at a frame rate that drops in dim light, so index / fps runs
+        fast or slow), else one frame interval past the last (a container with no timestamps, or
+        one that repeats); None where the file says neither."""
+        ms = self.capture.get(cv2.CAP_PROP_POS_MSEC)
+        if index == 0:
+            self._t0, self._t = ms, 0.0
+            return 0.0
+        t = (ms - self._t0) / 1000.0 if math.isfinite(ms) and math.isfinite(self._t0) else None
+        if t is None or t <= self._t:
+            if not self.file_fps > 0:
+                return None
+            t = self._t + 1.0 / self.file_fps
+        self._t = t
+        return t
 
     def close(self) -> None:
         self.capture.release()

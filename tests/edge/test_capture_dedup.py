@@ -64,6 +64,39 @@ def test_video_file_source(tmp_path):
     assert len(frames) == 5 and frames[1].t == pytest.approx(0.1)
 
 
+def mjpeg_mkv(path, times_ms: list[int], size=(64, 48)):
+    """A Matroska file of MJPEG frames stamped at `times_ms`, as a phone's variable frame rate
+    leaves them (OpenCV writes only a constant rate)."""
+
+    def element(id_hex: str, data) -> bytes:
+        if isinstance(data, int):
+            data = data.to_bytes(max(1, (data.bit_length() + 7) // 8), "big")
+        data = data.encode() if isinstance(data, str) else data
+        length = next(n for n in range(1, 9) if len(data) < (1 << (7 * n)) - 1)
+        return bytes.fromhex(id_hex) + (len(data) | (1 << (7 * length))).to_bytes(length, "big") + data
+
+    w, h = size
+    blocks = b"".join(
+        element("A3", b"\x81" + int(ms).to_bytes(2, "big") + b"\x80"
+                + cv2.imencode(".jpg", np.full((h, w, 3), 20 * i, np.uint8))[1].tobytes())
+        for i, ms in enumerate(times_ms)
+    )
+    header = element("1A45DFA3", element("4282", "matroska") + element("4287", 4) + element("4285", 2))
+    info = element("1549A966", element("2AD7B1", 1_000_000))  # timestamps in milliseconds
+    video = element("E0", element("B0", w) + element("BA", h))
+    tracks = element("1654AE6B", element("AE", element("D7", 1) + element("73C5", 1) + element("83", 1)
+                                         + element("86", "V_MJPEG") + video))
+    path.write_bytes(header + element("18538067", info + tracks + element("1F43B675", element("E7", 0) + blocks)))
+    return path
+
+
+def test_a_video_at_a_variable_frame_rate_is_timed_by_its_frames_own_timestamps(tmp_path):
+    # index / fps would put the 4th frame at 0.15 s, where it was taken at 0.4 s.
+    path = mjpeg_mkv(tmp_path / "phone.mkv", [0, 100, 150, 400, 1000, 1100])
+    frames = list(open_source(str(path)))
+    assert [f.t for f in frames] == pytest.approx([0.0, 0.1, 0.15, 0.4, 1.0, 1.1])
+
+
 def test_dedup_skips_unchanged_and_too_soon_but_reads_at_max_interval():
     gate = DedupGate(min_interval=0.5, max_interval=3.0, min_change=4.0)
     a = np.full((60, 80, 3), 100, np.uint8)
