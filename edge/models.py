@@ -2,7 +2,8 @@
 
 `models/current` is a one-line text file naming the promoted model. It is replaced atomically
 (`edge.files.write_bytes`: a temporary file, fsync, os.replace), so a running reader that re-reads it never sees a
-half-written pointer.
+half-written pointer. A link to a model (`ln -sfn NAME.onnx current`, as people point at a release)
+or a copy of one is read as that model.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ def resolve_model(path: str | Path | None = None) -> Path:
     if path.is_dir():
         path = path / POINTER
     if path.name == POINTER and path.is_file():
-        name = path.read_text().strip()
+        if path.is_symlink():
+            return path.resolve()  # a link to the model: it is the pointer
+        try:
+            name = path.read_text().strip()
+        except UnicodeDecodeError:
+            return path  # no line of text: a copy of the model itself, which loading judges
         if not name:
             raise ModelError(f"{path} is empty; it should name a model in {path.parent}")
         target = path.parent / (name if name.endswith(".onnx") else f"{name}.onnx")
@@ -38,6 +44,14 @@ def resolve_model(path: str | Path | None = None) -> Path:
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
     return path
+
+
+def current_name(models_dir: Path) -> str | None:
+    """The name of the model `models_dir/current` leads to, or None where it leads to none."""
+    try:
+        return resolve_model(Path(models_dir) / POINTER).stem
+    except (ModelError, OSError):
+        return None
 
 
 def read_card(model_path: Path) -> dict:

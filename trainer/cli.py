@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from edge.errors import SegreadError
-from edge.models import DEFAULT_MODELS_DIR, POINTER
+from edge.models import DEFAULT_MODELS_DIR, current_name
 from trainer.train import MAX_SIZE, MIN_SIZE, TrainSettings
 
 
@@ -57,19 +57,11 @@ def sigterm_raises():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _pointer(models_dir: Path | None) -> str | None:
-    """The name models/current holds, or None."""
-    try:
-        return (Path(models_dir) / POINTER).read_text().strip() if models_dir is not None else None
-    except OSError:
-        return None
-
-
 def _run(fn, *args, models_dir: Path | None = None, **kwargs):
     """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
     stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2. Ctrl-C
     or SIGTERM stops it with one line saying where models/current points (exit 130 or 143)."""
-    before = _pointer(models_dir)
+    before = current_name(models_dir) if models_dir is not None else None
     try:
         with stdout_to_stderr(), sigterm_raises():
             return fn(*args, **kwargs)
@@ -77,7 +69,7 @@ def _run(fn, *args, models_dir: Path | None = None, **kwargs):
         raise UserError(str(exc)) from None
     except KeyboardInterrupt as exc:
         how, code = ("stopped by SIGTERM", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
-        after = _pointer(models_dir)
+        after = current_name(models_dir) if models_dir is not None else None
         if models_dir is None:
             click.echo(how, err=True)
         elif after == before:

@@ -70,7 +70,8 @@ def read_status(db: sqlite_utils.Database, events: int = 5, stale_after: float =
         out["last_session"] = next(db.query("SELECT * FROM sessions ORDER BY id DESC LIMIT 1"), None)
     if "readings" in tables:
         out["last_reading"] = next(db.query(
-            "SELECT wall, t, text, value, confidence, model FROM readings WHERE status = 'accepted' ORDER BY id DESC LIMIT 1"
+            "SELECT r.wall, r.t, r.text, r.value, r.confidence, r.model, s.format FROM readings r "
+            "LEFT JOIN sessions s ON s.id = r.session_id WHERE r.status = 'accepted' ORDER BY r.id DESC LIMIT 1"
         ), None)
         out["readings"] = db.execute("SELECT count(*) FROM readings WHERE status = 'accepted'").fetchone()[0]
     if "events" in tables:
@@ -103,7 +104,8 @@ def format_status(status: dict) -> list[str]:
         lines.append("session: none open" + (f" (last: {last['id']}, {last['end_reason'] or last['status']})" if last else ""))
     r = status["last_reading"]
     lines.append(
-        f"last reading: {r['text']} at {show_when(r['wall'], seconds=True)} (conf {r['confidence']:.2f}, {r['model']})" if r else "last reading: none"
+        f"last reading: {show_value(r['value'], r['format']) if r['format'] else r['text']} at "
+        f"{show_when(r['wall'], seconds=True)} (conf {r['confidence']:.2f}, {r['model']})" if r else "last reading: none"
     )
     lines.append(f"accepted readings: {status['readings']}")
     for e in status["events"]:

@@ -189,6 +189,30 @@ def test_a_pointer_naming_a_missing_model_is_refused_without_loading(tmp_path, m
     assert watcher.wait() == models_dir / "strip-b.onnx"
 
 
+def test_current_as_a_link_to_a_model_is_read_and_followed_when_it_is_pointed_elsewhere(tmp_path, models_dir):
+    # `ln -sfn strip-a.onnx current`, as people point at a release: the link is the pointer (its
+    # contents are the model's bytes, no name), and pointing it elsewhere swaps the model.
+    import os
+
+    from edge.models import current_name, resolve_model
+    from edge.service.hotswap import ModelWatcher
+
+    pointer = models_dir / "current"
+    pointer.unlink()
+    pointer.symlink_to("strip-a.onnx")
+    assert resolve_model(models_dir) == models_dir / "strip-a.onnx" and current_name(models_dir) == "strip-a"
+    watcher = ModelWatcher(pointer, lambda p: p, lambda k, d: None, poll_s=0.0)
+    assert watcher.first() == models_dir / "strip-a.onnx"
+    (models_dir / "next").symlink_to("strip-b.onnx")
+    os.replace(models_dir / "next", pointer)
+    watcher.poll()
+    assert watcher.wait() == models_dir / "strip-b.onnx"
+    # A copy of a model named `current` is that model.
+    pointer.unlink()
+    pointer.write_bytes((models_dir / "strip-a.onnx").read_bytes())
+    assert resolve_model(models_dir) == pointer
+
+
 @pytest.mark.parametrize("image", [None, np.zeros((0, 5, 3), np.uint8), np.zeros(7, np.uint8), "frame"])
 def test_garbage_frames_are_not_passed_to_the_reader(image):
     from edge.service.camera import usable

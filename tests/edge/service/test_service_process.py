@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -137,6 +138,7 @@ def test_ready_after_warmup_watchdog_pings_and_sigterm_closes_the_session(tmp_pa
         assert status.returncode == 0, status.stderr
         assert "service: running" in status.stdout and "model strip-a" in status.stdout
         assert "session 1: open" in status.stdout
+        assert re.search(r"^last reading: \d\d:\d\d at ", status.stdout, re.M)  # as the display shows it, like the session
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0, (tmp_path / "serve.log").read_text()
         notify.drain()
