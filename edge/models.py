@@ -46,8 +46,10 @@ def resolve_model(path: str | Path | None = None) -> Path:
     return path
 
 
-def current_name(models_dir: Path) -> str | None:
-    """The name of the model `models_dir/current` leads to, or None where it leads to none."""
+def current_name(models_dir: Path | None) -> str | None:
+    """The name of the model `models_dir/current` leads to, or None where it leads to none (or no folder is given)."""
+    if models_dir is None:
+        return None
     try:
         return resolve_model(Path(models_dir) / POINTER).stem
     except (ModelError, OSError):

@@ -61,7 +61,7 @@ def _run(fn, *args, models_dir: Path | None = None, **kwargs):
     """Run a command's work with its output on stderr (Ultralytics prints progress on stdout), so
     stdout carries the command's JSON alone; a SegreadError becomes one line and exit code 2. Ctrl-C
     or SIGTERM stops it with one line saying where models/current points (exit 130 or 143)."""
-    before = current_name(models_dir) if models_dir is not None else None
+    before = current_name(models_dir)
     try:
         with stdout_to_stderr(), sigterm_raises():
             return fn(*args, **kwargs)
@@ -69,7 +69,7 @@ def _run(fn, *args, models_dir: Path | None = None, **kwargs):
         raise UserError(str(exc)) from None
     except KeyboardInterrupt as exc:
         how, code = ("stopped by SIGTERM", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
-        after = current_name(models_dir) if models_dir is not None else None
+        after = current_name(models_dir)
         if models_dir is None:
             click.echo(how, err=True)
         elif after == before:

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-import sqlite_utils
 
 from edge.errors import StoreError
 from edge.store import open_readonly

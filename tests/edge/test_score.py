@@ -3,7 +3,7 @@
 import pytest
 
 from edge.errors import LabelError
-from edge.score import load_truth, score_results, score_session
+from edge.score import load_truth, score_results
 
 HEADER = "frame,reading,alt,mode,note\n"
 
