@@ -1,9 +1,11 @@
 """A frame source that survives faults: a camera that disappears, stalls or sends garbage.
 
-A capture thread iterates the real source into a small queue (frigate `video/ffmpeg.py`): for a
-live camera the put never blocks and a full queue drops the frame (counted); for a file or a
-folder it waits, so a replay loses nothing. The reader side waits with `queue.get(timeout=...)`;
-no usable frame for `stall_s` seconds, an exception, or a live source that ends is an outage: it
+A capture thread opens the real source and iterates it into a small queue (frigate
+`video/ffmpeg.py`): for a live camera the put never blocks and a full queue drops the frame
+(counted); for a file or a folder it waits, so a replay loses nothing. The reader side waits with
+`queue.get(timeout=...)`, so a stop and the watchdog are heard even while a network camera holds
+the open; a source that does not open within `open_s` seconds, no usable frame for `stall_s`
+seconds, an exception, or a live source that ends is an outage: it
 is reported once through `on_event("outage", why)`, the source is reopened with exponential
 backoff, and the first good frame after it reports `on_event("recovered", ...)`.
 
@@ -13,6 +15,7 @@ service started), so a short outage is a gap in time, not a new session.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -33,19 +36,48 @@ def usable(image) -> bool:
     return isinstance(image, np.ndarray) and image.size > 0 and image.ndim in (2, 3) and min(image.shape[:2]) > 0
 
 
-class _Feed:
-    """One opened source iterated by a daemon thread into a bounded queue."""
+def _resume(source, index: int) -> None:
+    """A folder reopened after a fault goes on after the last frame it gave."""
+    if hasattr(source, "resume_after"):
+        source.resume_after(index)
 
-    def __init__(self, source: Iterable[Frame], size: int, live: bool) -> None:
-        self.source, self.live = source, live
+
+class _OpenFailed:
+    """What a feed puts on its queue when its source would not open."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _Feed:
+    """One source, opened and iterated by a daemon thread into a bounded queue.
+
+    The open is in the thread too: a network camera that accepts the connection and never answers
+    holds OpenCV's open for its own timeout (30 s), and the reader side must go on feeding the
+    watchdog and hearing a stop meanwhile. `opened` is set once the source is open."""
+
+    def __init__(self, opener: Callable[[], Iterable[Frame]], size: int, live: bool,
+                 prepare: Callable[[Iterable[Frame]], None] | None = None) -> None:
+        self.opener, self.prepare, self.live = opener, prepare, live
         self.q: queue.Queue = queue.Queue(maxsize=size)
         self.halt = threading.Event()
+        self.opened = threading.Event()
         self.dropped = 0
         self.thread = threading.Thread(target=self._run, name="segread-capture", daemon=True)
 
     def _run(self) -> None:
         try:
-            for frame in self.source:
+            source = self.opener()
+        except Exception as exc:  # noqa: BLE001 - SourceError, or whatever OpenCV raises
+            self._put(_OpenFailed(exc))
+            return
+        self.opened.set()
+        try:
+            if self.halt.is_set():  # given up on while it opened
+                return
+            if self.prepare is not None:
+                self.prepare(source)
+            for frame in source:
                 if self.halt.is_set():
                     return
                 if self.live:
@@ -59,7 +91,7 @@ class _Feed:
         except Exception as exc:  # noqa: BLE001 - any failure of a source is an outage
             self._put(exc)
         finally:
-            close = getattr(self.source, "close", None)
+            close = getattr(source, "close", None)
             if close is not None:
                 try:
                     close()
@@ -74,7 +106,7 @@ class _Feed:
             except queue.Full:
                 continue
 
-    def stop(self) -> None:
+    def stop(self, warn: bool = True) -> None:
         self.halt.set()
         while True:  # wake a blocked put
             try:
@@ -82,8 +114,9 @@ class _Feed:
             except queue.Empty:
                 break
         self.thread.join(timeout=1.0)
-        if self.thread.is_alive():
-            log.warning("capture thread still blocked in the old source; leaving it behind")
+        if self.thread.is_alive() and warn:  # at a stop the process is going, and the thread with it
+            doing = "reading" if self.opened.is_set() else "opening"
+            log.info("capture thread still blocked %s the old source; leaving it behind", doing)
 
 
 class ResilientSource:
@@ -103,6 +136,7 @@ class ResilientSource:
         stop: threading.Event,
         live: bool,
         stall_s: float = 5.0,
+        open_s: float = 30.0,
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
         buffer: int = 4,
@@ -113,7 +147,8 @@ class ResilientSource:
         name: str = "source",
     ) -> None:
         self.open_source, self.stop, self.live = open_source, stop, live
-        self.stall_s, self.backoff_min, self.backoff_max, self.buffer = stall_s, backoff_min, backoff_max, buffer
+        self.stall_s, self.open_s, self.buffer = stall_s, open_s, buffer
+        self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.on_event = on_event or (lambda kind, detail: None)
         self.on_wait = on_wait or (lambda: None)
         self.tick, self.clock, self.name = tick, clock, name
@@ -151,20 +186,14 @@ class ResilientSource:
         self._t0 = self.clock()
         while not self.stop.is_set():
             self._restart = False
-            try:
-                source = self.open_source()
-            except Exception as exc:  # noqa: BLE001 - SourceError, or whatever OpenCV raises
-                self._fault(f"cannot open {self.name}: {exc}")
-                self._backoff()
-                continue
-            if not self.live and self._given is not None and hasattr(source, "resume_after"):
-                source.resume_after(self._given)  # a folder goes on where it was
-            feed = self._feed = _Feed(source, self.buffer, self.live)
+            given = None if self.live else self._given
+            prepare = None if given is None else functools.partial(_resume, index=given)
+            feed = self._feed = _Feed(self.open_source, self.buffer, self.live, prepare)
             feed.thread.start()
             try:
                 ended = yield from self._drain(feed)
             finally:
-                feed.stop()
+                feed.stop(warn=not self.stop.is_set())
                 self._dropped_before += feed.dropped
                 self._feed = None
             if ended:
@@ -175,9 +204,15 @@ class ResilientSource:
     def _drain(self, feed: _Feed):
         """Yield good frames; True when a file or folder came to its end, False to reopen."""
         last_good = self.clock()
+        opened = False
         while not self.stop.is_set() and not self._restart:
-            left = last_good + self.stall_s - self.clock()
+            if not opened and feed.opened.is_set():
+                opened, last_good = True, self.clock()  # the stall clock starts once it is open
+            left = last_good + (self.stall_s if opened else self.open_s) - self.clock()
             if left <= 0:
+                if not opened:
+                    self._fault(f"{self.name} did not open within {self.open_s:g} s")
+                    return False
                 extra = f" ({self.garbage} unusable so far)" if self.garbage else ""
                 self._fault(f"no usable frame from {self.name} for {self.stall_s:g} s{extra}")
                 return False
@@ -186,6 +221,9 @@ class ResilientSource:
             except queue.Empty:
                 self.on_wait()
                 continue
+            if isinstance(item, _OpenFailed):
+                self._fault(f"cannot open {self.name}: {item.exc}")
+                return False
             if item is _END:
                 if self.live:
                     self._fault(f"{self.name} stopped delivering frames")

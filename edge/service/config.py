@@ -109,6 +109,7 @@ class QueueConfig(Section):
 
 class CameraConfig(Section):
     stall_s: float = Field(5.0, gt=0, le=600, description="No usable frame for this long counts as an outage; the source is reopened.")
+    open_s: float = Field(30.0, gt=0, le=600, description="A source not open after this long (a network camera that takes the connection and never answers) counts as an outage; the source is reopened.")
     backoff_min: float = Field(0.5, gt=0, description="First wait before reopening a failed source, doubled per failure.")
     backoff_max: float = Field(30.0, gt=0, description="Longest wait between reopen attempts.")
     buffer: int = Field(4, ge=1, le=256, description="Frames held between the capture thread and the reader; a live source drops beyond it.")

@@ -152,7 +152,7 @@ class Service:
         self.heartbeat = Heartbeat(self.db, every=cfg.status.heartbeat_s)
         self.camera = ResilientSource(
             lambda: self.source_factory(self.cfg.source), stop, live=cfg.source.is_live(),
-            stall_s=cfg.camera.stall_s, backoff_min=cfg.camera.backoff_min, backoff_max=cfg.camera.backoff_max,
+            stall_s=cfg.camera.stall_s, open_s=cfg.camera.open_s, backoff_min=cfg.camera.backoff_min, backoff_max=cfg.camera.backoff_max,
             buffer=cfg.camera.buffer, on_event=self._event, on_wait=self._waiting, name=f"source {cfg.source.spec}",
         )
         self._event("start", f"model {detector.model_id} on {detector.device_name}, source {cfg.source.spec}")
@@ -338,7 +338,8 @@ class Service:
         self.session_log.gap, self.session_log.idle = new.session.gap_s, new.session.idle_s
         self.session_log.max_unwritten = new.limits.max_unwritten
         cam = self.camera
-        cam.stall_s, cam.backoff_min, cam.backoff_max = new.camera.stall_s, new.camera.backoff_min, new.camera.backoff_max
+        cam.stall_s, cam.open_s = new.camera.stall_s, new.camera.open_s
+        cam.backoff_min, cam.backoff_max = new.camera.backoff_min, new.camera.backoff_max
         if new.source != old.source:
             cam.reopen_with(lambda: self.source_factory(self.cfg.source), live=new.source.is_live())
             cam.name = f"source {new.source.spec}"

@@ -453,3 +453,51 @@ def test_a_service_started_while_another_process_holds_the_database_waits_for_it
     assert sum("waiting for it" in m for m in said) == 1 and any("is free again: starting" in m for m in said)
     db = open_db(cfg.database)
     assert db.execute("SELECT count(*) FROM readings WHERE status = 'accepted'").fetchone()[0] > 0
+
+
+def test_a_source_that_hangs_opening_is_an_outage_and_the_next_open_reads(tmp_path):
+    # The first open never returns (a camera that took the connection and went silent): after
+    # open_s it is an outage, the next open reads, and the wait was heard by on_wait throughout.
+    folder = tmp_path / "in"
+    write_workout(folder, seconds=1, per_second=5)
+    hung, opens, waits, events = threading.Event(), [], [], []
+
+    def open_camera():
+        opens.append(1)
+        if len(opens) == 1:
+            hung.wait(60)
+        return FolderSource(folder)
+
+    stop = threading.Event()
+    live = ResilientSource(open_camera, stop, live=True, open_s=0.5, stall_s=0.5, tick=0.05, buffer=16,
+                           backoff_min=0.01, backoff_max=0.02, on_event=lambda kind, detail: events.append((kind, detail)),
+                           on_wait=lambda: waits.append(1), name="camera")
+    names = []
+    for frame in live:
+        names.append(frame.name)
+        if len(names) == 5:
+            stop.set()
+    hung.set()
+    assert names == [f"{i}.png" for i in range(5)]
+    assert events[0] == ("outage", "camera did not open within 0.5 s") and events[1][0] == "recovered"
+    assert len(waits) >= 5  # about every tick while the open hung
+
+
+def test_a_stop_is_heard_while_a_source_is_still_opening():
+    hung, waits = threading.Event(), []
+
+    def open_camera():
+        hung.wait(60)
+        raise SourceError("cannot open camera")
+
+    stop = threading.Event()
+    live = ResilientSource(open_camera, stop, live=True, open_s=60, tick=0.05, on_wait=lambda: waits.append(1))
+    reader = threading.Thread(target=lambda: list(live), daemon=True)
+    reader.start()
+    while len(waits) < 3:
+        assert reader.is_alive()
+        time.sleep(0.01)
+    stop.set()
+    reader.join(10)
+    hung.set()
+    assert not reader.is_alive() and live.outages == 0

@@ -334,3 +334,32 @@ def test_sigterm_while_waiting_for_a_locked_database_at_start_is_a_clean_stop(tm
     assert not [line for line in lines if "error" in line.lower()], lines
     assert lines[-1] == "segread: stopped while waiting for the database: nothing was read", lines
     assert not any("READY=1" in m for m in notify.messages)
+
+
+def test_a_network_camera_that_never_answers_leaves_the_watchdog_fed_and_a_stop_prompt(tmp_path, models_dir):
+    # A real socket that takes the connection and never answers the request: OpenCV's open waits
+    # for its own timeout (30 s). Before, the service waited inside it: no WATCHDOG=1 (systemd
+    # killed it at WatchdogSec=30) and a SIGTERM heard only when the open gave up.
+    camera = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    camera.bind(("127.0.0.1", 0))
+    camera.listen(8)  # the kernel completes the handshake; nobody reads the request
+    url = f"http://127.0.0.1:{camera.getsockname()[1]}/video.mjpg"
+    cfg = write_config(tmp_path / "segread.json", models_dir, url, source={"spec": url, "live": True},
+                       camera={"stall_s": 1.0, "open_s": 60.0})
+    notify, log = NotifySocket(), tmp_path / "serve.log"
+    proc = serve(cfg, notify, log, watchdog_usec=1_000_000)
+    try:
+        ready = notify.wait_for("READY=1")
+        deadline = time.monotonic() + 20
+        while sum(m == "WATCHDOG=1" for m in notify.messages[ready:]) < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, (notify.messages, log.read_text())
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, log.read_text()
+    finally:
+        proc.kill()
+        notify.close()
+        camera.close()
+    lines = log.read_text().splitlines()
+    assert lines[-1].startswith("segread: stopped: frames 0 read 0"), lines
+    assert not [line for line in lines if "WARNING" in line or "error" in line.lower()], lines
