@@ -262,6 +262,26 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held, star
     writer.writerows(rows)
 
 
+@sessions.command("close")
+@click.argument("session_id", type=int)
+@click.option("--force", is_flag=True, help="Close it even where its writer may still run (another host's, known to be gone).")
+@click.pass_context
+def sessions_close(ctx, session_id, force):
+    """Close an open session whose writer is gone, as `interrupted`.
+
+    `read` and `serve` close such sessions when they start; this is for one nothing will start
+    again for (a service taken down after it was killed). Its readings stay as they are.
+
+    \b
+      segread sessions close 3
+    """
+    from edge.store import close_session, open_db
+
+    if close_session(open_db(ctx.obj["db"]), session_id, force=force):
+        click.echo(f"closed session {session_id} as interrupted; segread sessions export {session_id} writes it")
+    else:
+        click.echo(f"session {session_id} is closed already")
+
 
 def main(argv=None) -> int:
     """Entry point: a user's mistake is one line on stderr and exit code 2; --debug shows tracebacks."""

@@ -18,7 +18,7 @@ from edge.deferred import LOCK_WAIT_S, DeferredWrites, locked
 from edge.errors import DatabaseLocked, StoreError
 from edge.reading import show_value
 from edge.schema import MIGRATIONS, migrate
-from edge.writer import this_writer, writer_gone, writer_role
+from edge.writer import describe_writer, this_writer, writer_gone, writer_role
 
 SQLITE_IDS = range(-(2**63), 2**63)  # SQLite's INTEGER: an id outside it names no row (and SQLite could not be asked)
 
@@ -312,6 +312,30 @@ def close_abandoned(db: sqlite_utils.Database, service: bool = False) -> list[in
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to the session database: {exc}") from None
     return closed
+
+
+def close_session(db: sqlite_utils.Database, session_id: int, force: bool = False) -> bool:
+    """Close an open session by hand as `interrupted`: one no start of `read` or `serve` will close
+    (a killed service that is not started again, an older segread's with no writer recorded).
+    A session whose writer still runs, or may (another host), is refused unless `force`. True when
+    closed now, False when it was closed already; StoreError for no such session or a live writer."""
+    row = next(iter(db.query("SELECT status, writer FROM sessions WHERE id = ?", [session_id])), None) \
+        if session_id in SQLITE_IDS else None
+    if row is None:
+        raise StoreError(f"no session {session_id}")
+    if row["status"] != "open":
+        return False
+    writer = row["writer"]
+    if writer is not None and not writer_gone(writer) and not force:
+        raise StoreError(f"session {session_id} is still written by {describe_writer(writer)}: stop it and it "
+                         f"closes the session itself (--force closes it anyway)")
+    try:
+        with db.atomic():
+            db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' WHERE id = ? AND status = 'open'",
+                       [session_id])
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot write to the session database: {exc}") from None
+    return True
 
 
 def list_sessions(db: sqlite_utils.Database) -> list[dict]:
