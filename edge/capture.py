@@ -178,6 +178,7 @@ class VideoSource:
         self.name = str(spec)
         self.fps = fps
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
+        self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
             raise SourceError(f"cannot open video source {spec!r}")

@@ -124,8 +124,10 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
                    "minute), or some left out, are followed at the pace the display shows.")
 @click.option("--queue/--no-queue", "queue", default=True, show_default=True,
               help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
+@click.option("--give-up", "give_up", default=60.0, show_default=True, type=click.FloatRange(min=0),
+              help="A camera or stream that stops sending is reopened with backoff; out this many seconds, the read ends.")
 def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
-         queue):
+         queue, give_up):
     """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL
     (or a single image, whose reading is judged on its own).
 
@@ -135,7 +137,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
       segread read 0 --db ~/rowing.db
     """
     from edge.capture import FolderSource, open_source
-    from edge.run import LiveLine, run, spacing_hint, stop_on_signals
+    from edge.run import LiveLine, ride_outages, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, close_abandoned, open_db
 
     from edge.files import open_lines
@@ -150,6 +152,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
     click.echo(f"segread: reading {source} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
     stop = threading.Event()
+    camera = ride_outages(src, lambda: open_source(source, fps=fps), stop, give_up) if getattr(src, "live", False) else None
     live, review_queue = LiveLine(), None
     if queue:
         from edge.review.queue import QueueLiveLine, ReviewQueue
@@ -158,7 +161,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         live = QueueLiveLine(live, review_queue)
     try:
         with stop_on_signals(stop):
-            run(src, reader, log, jsonl=out, live=live, stop=stop,
+            run(camera or src, reader, log, jsonl=out, live=live, stop=stop,
                 on_result=review_queue.consider if review_queue else None)
     finally:
         if out is not None:
@@ -172,7 +175,8 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         f"{f' ({log.withdrawn} withdrawn from the log: a track that was never the time)' if log.withdrawn else ''}"
         f"  held {s.held}  skipped {s.skipped} "
         f"(dedup: {reader.dedup.skipped_interval} interval, {reader.dedup.skipped_same} unchanged)  "
-        f"{s.fps:.1f} fps  finds {reader.tracker.finds}",
+        f"{s.fps:.1f} fps  finds {reader.tracker.finds}"
+        f"{f'  outages {camera.outages}  dropped {camera.dropped}' if camera and (camera.outages or camera.dropped) else ''}",
         err=True,
     )
     if review_queue is not None:

@@ -87,6 +87,19 @@ def end_reason(exc: BaseException) -> str:
     return f"error: {what}"[:200]
 
 
+def ride_outages(source, reopen: Callable[[], object], stop: threading.Event, give_up_s: float):
+    """An opened camera or stream (`source`) that rides out an outage, for `segread read`: a Wi-Fi
+    blip or a replugged webcam is reopened with backoff (`reopen()`), the frames stamped on one clock
+    through it, and only an outage of `give_up_s` seconds ends the read (SourceError). Frames are
+    taken by a capture thread, so a stop is heard while a stream hangs, and dropped when the reader
+    falls behind the camera (counted in `dropped`)."""
+    from edge.service.camera import ResilientSource
+
+    first = [source]
+    return ResilientSource(lambda: first.pop() if first else reopen(), stop, live=True, give_up_s=give_up_s,
+                           name=f"camera {source.name}")
+
+
 @contextmanager
 def stop_on_signals(stop: threading.Event):
     """SIGINT/SIGTERM set `stop` so the loop ends between frames and closes the session."""

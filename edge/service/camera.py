@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from edge.capture import Frame
+from edge.errors import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ class ResilientSource:
 
     `on_wait()` is called about every `tick` seconds while no frame comes (waiting, backing off),
     so the caller can keep its watchdog and heartbeat going through an outage.
+
+    With `give_up_s`, an outage that lasts that long ends the iteration with a SourceError saying
+    why (a `segread read` of a camera unplugged for good); without it, reopening goes on (the service).
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class ResilientSource:
         live: bool,
         stall_s: float = 5.0,
         open_s: float = 30.0,
+        give_up_s: float | None = None,
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
         buffer: int = 4,
@@ -147,7 +152,7 @@ class ResilientSource:
         name: str = "source",
     ) -> None:
         self.open_source, self.stop, self.live = open_source, stop, live
-        self.stall_s, self.open_s, self.buffer = stall_s, open_s, buffer
+        self.stall_s, self.open_s, self.buffer, self.give_up_s = stall_s, open_s, buffer, give_up_s
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.on_event = on_event or (lambda kind, detail: None)
         self.on_wait = on_wait or (lambda: None)
@@ -159,6 +164,7 @@ class ResilientSource:
         self._feed: _Feed | None = None
         self._delay = backoff_min
         self._outage_since: float | None = None
+        self._why = ""  # the last fault
         self._attempts = 0
         self._restart = False
         self._t0: float | None = None
@@ -199,6 +205,7 @@ class ResilientSource:
             if ended:
                 return
             if not self._restart:
+                self._give_up_if_long()
                 self._backoff()
 
     def _drain(self, feed: _Feed):
@@ -254,6 +261,7 @@ class ResilientSource:
 
     def _fault(self, why: str) -> None:
         self._attempts += 1
+        self._why = why
         if self._outage_since is None:
             self._outage_since = self.clock()
             self.outages += 1
@@ -270,8 +278,17 @@ class ResilientSource:
         log.warning("%s recovered after %.1f s", self.name, took)
         self._outage_since, self._attempts, self._delay = None, 0, self.backoff_min
 
+    def _give_up_if_long(self) -> None:
+        if self.give_up_s is None or self._outage_since is None:
+            return
+        out = self.clock() - self._outage_since
+        if out >= self.give_up_s:
+            raise SourceError(f"{self.name} out for {out:.0f} s, giving up; the last try: {self._why}")
+
     def _backoff(self) -> None:
         until = self.clock() + self._delay
+        if self.give_up_s is not None and self._outage_since is not None:
+            until = min(until, self._outage_since + self.give_up_s)  # one last try when the time is up
         self._delay = min(self._delay * 2, self.backoff_max)
         while not self.stop.is_set():
             left = until - self.clock()

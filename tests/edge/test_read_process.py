@@ -160,3 +160,106 @@ def test_a_jpeg_cut_short_in_a_folder_is_skipped_and_named_never_read_half_grey(
     assert "skipped 1 unreadable image(s): 002.jpg" in done.stderr
     assert "002.jpg: cut short" in done.stderr
     assert "Premature end of JPEG" not in done.stderr and "Corrupt JPEG" not in done.stderr
+
+
+class MjpegCamera:
+    """A network camera on a real socket: an HTTP MJPEG stream of a still display at 20 frames a
+    second, which `down()` cuts (open connections end, new ones are hung up on) until `up()`."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import cv2
+
+        jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 100, np.uint8))[1].tobytes()
+        self.is_down = threading.Event()
+        camera = self
+
+        class Stream(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if camera.is_down.is_set():
+                    self.close_connection = True
+                    return  # hung up on: no response at all
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not camera.is_down.is_set():
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                         % (len(jpeg), jpeg))
+                        time.sleep(0.05)
+                except OSError:
+                    pass  # the reader went away
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Stream)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        self.is_down.set()
+
+    def up(self) -> None:
+        self.is_down.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_records(out, n: int, proc, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while not out.exists() or len(out.read_text().splitlines()) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else n
+        time.sleep(0.05)
+    return len(out.read_text().splitlines())
+
+
+def test_a_stream_cut_for_a_moment_is_reopened_and_the_session_goes_on(tmp_path, tiny_onnx):
+    # A Wi-Fi blip mid-workout: before, `segread read` of a stream ended at it with an error.
+    camera = MjpegCamera()
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    proc = subprocess.Popen(segread_cmd("read", camera.url, "--model", tiny_onnx, "--db", db, "--no-dedup",
+                                        "--no-queue", "--jsonl", out), stderr=subprocess.PIPE, text=True)
+    try:
+        before = wait_records(out, 5, proc)
+        camera.down()
+        time.sleep(1.5)  # refused meanwhile: each reopen is hung up on
+        camera.up()
+        wait_records(out, before + 10, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        camera.close()
+    assert proc.returncode == 0, err
+    assert "outage:" in err and "recovered after" in err and "outages 1" in err.splitlines()[-1]
+    store = sqlite_utils.Database(db)
+    (session,) = list(store.query("select * from sessions"))
+    assert session["status"] == "closed" and session["end_reason"] == "stopped"
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    accepted = sum(r["status"] == "accepted" for r in records)
+    assert accepted > before and session["readings"] == accepted
+
+
+def test_a_stream_gone_for_good_ends_the_read_after_give_up_with_one_line(tmp_path, tiny_onnx):
+    camera = MjpegCamera()
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    proc = subprocess.Popen(segread_cmd("read", camera.url, "--model", tiny_onnx, "--db", db, "--no-dedup",
+                                        "--no-queue", "--jsonl", out, "--give-up", 2), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_records(out, 5, proc)
+        camera.down()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        camera.close()
+    assert proc.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"segread: error: camera {camera.url} out for ") and ", giving up; the last try: " in last, err
+    (session,) = list(sqlite_utils.Database(db).query("select * from sessions"))
+    assert session["status"] == "closed" and session["end_reason"].startswith("error: ") and "giving up" in session["end_reason"]
