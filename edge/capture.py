@@ -11,6 +11,7 @@ import math
 import os
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,15 @@ from edge.errors import SourceError
 from edge.labels import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
+
+
+def shown_source(spec: str) -> str:
+    """A source as segread says it and logs it: a URL's password (`rtsp://user:pass@cam/`) masked,
+    so it is in no message, session row, status row or export."""
+    parts = urllib.parse.urlsplit(spec) if "://" in spec else None
+    if parts is None or parts.password is None:
+        return spec
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}"))
 
 
 def quiet_opencv() -> None:
@@ -175,13 +185,13 @@ class VideoSource:
 
     def __init__(self, spec: str | int, fps: float | None = None) -> None:
         self.spec = spec
-        self.name = str(spec)
+        self.name = shown_source(str(spec))
         self.fps = fps
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
-            raise SourceError(f"cannot open video source {spec!r}")
+            raise SourceError(f"cannot open video source {self.name!r}")
         self.corrupt: list[str] = []
         self.file_fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
 
@@ -193,7 +203,7 @@ class VideoSource:
             if not ok or image is None:
                 if self.is_file:
                     return
-                raise SourceError(f"video source {self.spec!r} stopped delivering frames")
+                raise SourceError(f"video source {self.name!r} stopped delivering frames")
             t = self._file_time(index) if self.is_file else None  # a file's own clock, not the replay speed
             if t is None:
                 t = time.monotonic() - start
@@ -226,7 +236,8 @@ class VideoSource:
 
 
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
-    """A folder, an image file, a webcam index ("0"), a video file, or an rtsp/http(s) URL."""
+    """A folder, an image file, a webcam index ("0"), a video file, an rtsp/http(s) stream URL, or an
+    http(s) URL that answers with one still image (polled: `edge.snapshot`)."""
     quiet_opencv()
     path = Path(spec)
     if path.is_dir():
@@ -235,7 +246,12 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
         return ImageSource(path)
     if spec.isdigit():
         return VideoSource(int(spec), fps=fps)
-    if path.is_file() or re.match(r"^(rtsp|rtmp|https?)://", spec):
+    if re.match(r"^https?://", spec, re.I):
+        from edge.snapshot import SnapshotSource, probe
+
+        first = probe(spec)  # one still per request (a snapshot URL), or a stream for OpenCV
+        return VideoSource(spec, fps=fps) if first is None else SnapshotSource(spec, fps=fps, first=first)
+    if path.is_file() or re.match(r"^(rtsp|rtmp)://", spec, re.I):
         return VideoSource(spec, fps=fps)
     if not path.exists() and (path.suffix or len(path.parts) > 1):  # meant as a file or folder
         raise SourceError(f"source {spec!r}: no such file or folder")

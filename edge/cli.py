@@ -136,7 +136,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
       segread read ../shared/data/sessions/run3_0800-1200 --no-dedup --jsonl out.jsonl
       segread read 0 --db ~/rowing.db
     """
-    from edge.capture import FolderSource, open_source
+    from edge.capture import FolderSource, open_source, shown_source
     from edge.run import LiveLine, ride_outages, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, close_abandoned, open_db
 
@@ -149,8 +149,8 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     src = open_source(source, fps=fps, interval=interval)
     if getattr(src, "still", False):
         reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
-    log = SessionLog(store, source=str(source), model=reader.detector.model_id, fmt=str(reader.fmt))
-    click.echo(f"segread: reading {source} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
+    log = SessionLog(store, source=shown_source(source), model=reader.detector.model_id, fmt=str(reader.fmt))
+    click.echo(f"segread: reading {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
     stop = threading.Event()
     camera = ride_outages(src, lambda: open_source(source, fps=fps), stop, give_up) if getattr(src, "live", False) else None
     live, review_queue = LiveLine(), None

@@ -77,12 +77,13 @@ def check_config(path, show):
     Example:
       segread check-config /etc/segread/segread.toml
     """
+    from edge.capture import shown_source
     from edge.service.config import load_config
 
     cfg = load_config(path)
     if show:
         click.echo(json.dumps(cfg.model_dump(mode="json"), indent=2))
-    click.echo(f"{path}: ok (source {cfg.source.spec}, model {cfg.model.pointer}, database {cfg.database})", err=True)
+    click.echo(f"{path}: ok (source {shown_source(cfg.source.spec)}, model {cfg.model.pointer}, database {cfg.database})", err=True)
     spec = cfg.source.spec
     if not spec.isdigit() and "://" not in spec and not Path(spec).exists():  # valid, yet maybe a typo
         click.echo(f"{path}: warning: source {spec} does not exist (yet); the service waits for it as an outage", err=True)

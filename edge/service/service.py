@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from edge.capture import Frame, open_source
+from edge.capture import Frame, open_source, shown_source
 from edge.dedup import DedupGate
 from edge.deferred import locked
 from edge.detect import OnnxDetector
@@ -144,7 +144,7 @@ class Service:
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
                              denoise=cfg.reader.denoise, stretch=cfg.reader.stretch, vote_decode=cfg.reader.vote_decode,
                              confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan)
-        self.session_log = SessionLog(self.db, source=cfg.source.spec, model=detector.model_id,
+        self.session_log = SessionLog(self.db, source=shown_source(cfg.source.spec), model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s,
                                       max_unwritten=cfg.limits.max_unwritten, role="serve")
         self._close_interrupted()
@@ -153,11 +153,11 @@ class Service:
         self.camera = ResilientSource(
             lambda: self.source_factory(self.cfg.source), stop, live=cfg.source.is_live(),
             stall_s=cfg.camera.stall_s, open_s=cfg.camera.open_s, backoff_min=cfg.camera.backoff_min, backoff_max=cfg.camera.backoff_max,
-            buffer=cfg.camera.buffer, on_event=self._event, on_wait=self._waiting, name=f"source {cfg.source.spec}",
+            buffer=cfg.camera.buffer, on_event=self._event, on_wait=self._waiting, name=f"source {shown_source(cfg.source.spec)}",
         )
-        self._event("start", f"model {detector.model_id} on {detector.device_name}, source {cfg.source.spec}")
+        self._event("start", f"model {detector.model_id} on {detector.device_name}, source {shown_source(cfg.source.spec)}")
         self.heartbeat.beat("running", self.detail(), force=True)
-        self.notifier.ready(status=f"reading {cfg.source.spec} with {detector.model_id} on {detector.device_name}")
+        self.notifier.ready(status=f"reading {shown_source(cfg.source.spec)} with {detector.model_id} on {detector.device_name}")
 
     def _open_review(self):
         """The review stage's queue with this config's selection settings, when it is installed."""
@@ -342,7 +342,8 @@ class Service:
         cam.backoff_min, cam.backoff_max = new.camera.backoff_min, new.camera.backoff_max
         if new.source != old.source:
             cam.reopen_with(lambda: self.source_factory(self.cfg.source), live=new.source.is_live())
-            cam.name = f"source {new.source.spec}"
+            cam.name = f"source {shown_source(new.source.spec)}"
+            self.session_log.source = shown_source(new.source.spec)  # the sessions from now on
         self.heartbeat.every = new.status.heartbeat_s
         self.watcher.retarget(new.model.pointer, new.model.poll_s)  # SIGHUP reloads the model too
         self._next_limits = 0.0
@@ -357,7 +358,7 @@ class Service:
             self._queue_size = limits.queued_frames(self.db)
         return {
             "model": reader.detector.model_id if reader else None,
-            "source": self.cfg.source.spec,
+            "source": shown_source(self.cfg.source.spec),
             "frames": s.frames if s else 0, "read": s.read if s else 0, "accepted": s.accepted if s else 0,
             "held": s.held if s else 0, "skipped": s.skipped if s else 0, "fps": round(s.fps, 2) if s else 0.0,
             "dropped": self.camera.dropped if hasattr(self, "camera") else 0,

@@ -412,6 +412,7 @@ def test_a_reload_during_an_outage_fixes_the_camera_and_keeps_the_database(tmp_p
     events = {e["kind"]: e["detail"] for e in db.query("SELECT kind, detail FROM events ORDER BY id")}
     assert "recovered" in events and f"database stays {cfg.database} until a restart" in events["config_reloaded"]
     assert db.execute("SELECT count(*) FROM readings").fetchone()[0] == 3
+    assert [r["source"] for r in db.query("SELECT source FROM sessions")] == [str(folder)]  # the camera it read
     assert svc.cfg.database == cfg.database and not (tmp_path / "elsewhere").exists()
 
 

@@ -1,0 +1,119 @@
+"""An HTTP camera that answers each request with one still image: an IP camera's snapshot URL, an
+ESP32-CAM's `/capture`. OpenCV opens such a URL as a one-frame video, so it would end after a
+frame; here it is polled, `fps` times a second.
+
+`probe(url)` tells a snapshot URL from a stream (MJPEG's `multipart/x-mixed-replace`, or any other
+body OpenCV should open) by one request, and turns a URL that cannot work into one line saying why
+(refused, not found, a password wanted) before OpenCV is asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from edge.capture import Frame, shown_source
+from edge.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 2.0  # a rowing display changes once a second
+MAX_BYTES = 32 << 20  # more than any still a camera sends; a body past it is no snapshot
+
+
+def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
+    """The URL without its `user:password@`, and an opener that answers a Basic or Digest
+    challenge with them (urllib would take them for part of the host name)."""
+    parts = urllib.parse.urlsplit(url)
+    handlers: list = []
+    if parts.username is not None:
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+        passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        passwords.add_password(None, url, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+        handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
+    return url, urllib.request.build_opener(*handlers)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}" + (" (a user and password in the URL?)" if exc.code == 401 else "")
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return "no answer (timed out)"
+    return getattr(reason, "strerror", None) or str(reason) or type(exc).__name__
+
+
+def probe(url: str, timeout: float = 10.0) -> bytes | None:
+    """One GET of `url`: the image when it answers with one (a snapshot URL), None when it answers
+    with something else for OpenCV to open (a stream). SourceError when it cannot be reached or
+    refuses (an HTTP error); a TLS certificate it cannot check gives None too, for OpenCV, which
+    does not check one (a camera's own certificate)."""
+    plain, opener = _opener(url)
+    try:
+        with opener.open(urllib.request.Request(plain, headers={"User-Agent": "segread"}), timeout=timeout) as answer:
+            kind = answer.headers.get_content_type()
+            if not kind.startswith("image/"):
+                return None
+            return answer.read(MAX_BYTES + 1)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLError):
+            return None
+        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
+    except (OSError, ValueError) as exc:  # a reset, a timeout while reading, a malformed URL
+        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
+
+
+class SnapshotSource:
+    """Polls a snapshot URL at `fps` (2 a second by default), each answer one frame, stamped when it
+    came. A request that fails raises SourceError (the caller reopens it, `ResilientSource`); an
+    answer that is no image is skipped and counted in `corrupt`."""
+
+    live = True
+
+    def __init__(self, url: str, fps: float | None = None, timeout: float = 10.0, first: bytes | None = None) -> None:
+        self.url, self.name, self.timeout = url, shown_source(url), timeout
+        self.interval = 1.0 / (fps or DEFAULT_FPS)
+        self._plain, self._opener = _opener(url)
+        self._first = first
+        self.corrupt: list[str] = []
+
+    def _fetch(self) -> bytes:
+        try:
+            request = urllib.request.Request(self._plain, headers={"User-Agent": "segread"})
+            with self._opener.open(request, timeout=self.timeout) as answer:
+                return answer.read(MAX_BYTES + 1)
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            raise SourceError(f"snapshot from {self.name} failed: {_why(exc)}") from None
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = time.monotonic()
+        index = 0
+        while True:
+            due = start + index * self.interval
+            if (wait := due - time.monotonic()) > 0:
+                time.sleep(wait)
+            data, self._first = (self._first, None) if self._first is not None else (self._fetch(), None)
+            t = time.monotonic() - start
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if 0 < len(data) <= MAX_BYTES else None
+            if image is None:
+                if len(self.corrupt) < 1000:
+                    self.corrupt.append(f"snapshot {index}")
+                log.warning("snapshot %d from %s is no image it can decode; skipped", index, self.name)
+            else:
+                yield Frame(image, str(index), index, t)
+            index += 1
+            if time.monotonic() - due > self.interval:  # a slow camera or reader: no burst to catch up
+                start = time.monotonic() - index * self.interval
+
+    def close(self) -> None:
+        pass

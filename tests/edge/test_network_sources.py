@@ -1,0 +1,198 @@
+"""Network cameras on real sockets: an MJPEG stream cut for a moment or for good, a snapshot URL
+polled, a password in the URL that reaches the camera and nothing segread writes."""
+
+import base64
+import json
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import cv2
+import numpy as np
+import sqlite_utils
+
+from tests.conftest import segread_cmd
+
+
+class NetworkCamera:
+    """A network camera on a real socket showing a still display (the tiny model reads 12:34):
+    an MJPEG stream at 20 frames a second, or with `snapshot` one JPEG per request. `down()` cuts
+    it (open connections end, new ones are hung up on) until `up()`; with `password`, a request
+    without Basic auth as `rower` gets 401."""
+
+    def __init__(self, snapshot: bool = False, password: str | None = None) -> None:
+        jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 100, np.uint8))[1].tobytes()
+        self.is_down = threading.Event()
+        self.requests = 0
+        camera = self
+        wanted = "Basic " + base64.b64encode(f"rower:{password}".encode()).decode() if password else None
+
+        class Stream(BaseHTTPRequestHandler):
+            def do_GET(self):
+                camera.requests += 1
+                if camera.is_down.is_set():
+                    self.close_connection = True
+                    return  # hung up on: no response at all
+                if wanted and self.headers.get("Authorization") != wanted:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if self.path != "/video":
+                    self.send_error(404)
+                    return
+                if snapshot:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.send_header("Content-Length", str(len(jpeg)))
+                    self.end_headers()
+                    self.wfile.write(jpeg)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not camera.is_down.is_set():
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                         % (len(jpeg), jpeg))
+                        time.sleep(0.05)
+                except OSError:
+                    pass  # the reader went away
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Stream)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/video"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        self.is_down.set()
+
+    def up(self) -> None:
+        self.is_down.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_records(out, n: int, proc, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while not out.exists() or len(out.read_text().splitlines()) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else n
+        time.sleep(0.05)
+    return len(out.read_text().splitlines())
+
+
+def test_a_stream_cut_for_a_moment_is_reopened_and_the_session_goes_on(tmp_path, tiny_onnx):
+    # A Wi-Fi blip mid-workout: before, `segread read` of a stream ended at it with an error.
+    camera = NetworkCamera()
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    proc = subprocess.Popen(segread_cmd("read", camera.url, "--model", tiny_onnx, "--db", db, "--no-dedup",
+                                        "--no-queue", "--jsonl", out), stderr=subprocess.PIPE, text=True)
+    try:
+        before = wait_records(out, 5, proc)
+        camera.down()
+        time.sleep(1.5)  # refused meanwhile: each reopen is hung up on
+        camera.up()
+        wait_records(out, before + 10, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        camera.close()
+    assert proc.returncode == 0, err
+    assert "outage:" in err and "recovered after" in err and "outages 1" in err.splitlines()[-1]
+    store = sqlite_utils.Database(db)
+    (session,) = list(store.query("select * from sessions"))
+    assert session["status"] == "closed" and session["end_reason"] == "stopped"
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    accepted = sum(r["status"] == "accepted" for r in records)
+    assert accepted > before and session["readings"] == accepted
+
+
+def test_a_stream_gone_for_good_ends_the_read_after_give_up_with_one_line(tmp_path, tiny_onnx):
+    camera = NetworkCamera()
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    proc = subprocess.Popen(segread_cmd("read", camera.url, "--model", tiny_onnx, "--db", db, "--no-dedup",
+                                        "--no-queue", "--jsonl", out, "--give-up", 2), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_records(out, 5, proc)
+        camera.down()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        camera.close()
+    assert proc.returncode == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"segread: error: camera {camera.url} out for ") and ", giving up; the last try: " in last, err
+    (session,) = list(sqlite_utils.Database(db).query("select * from sessions"))
+    assert session["status"] == "closed" and session["end_reason"].startswith("error: ") and "giving up" in session["end_reason"]
+
+
+
+def read_a_while(url: str, model, tmp_path, records: int = 8, *args) -> tuple[int, str, list[dict]]:
+    """`segread read URL` until `records` frames are out, then Ctrl-C: exit code, stderr, records."""
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    proc = subprocess.Popen(segread_cmd("read", url, "--model", model, "--db", db, "--no-dedup", "--no-queue",
+                                        "--jsonl", out, *args), stderr=subprocess.PIPE, text=True)
+    try:
+        wait_records(out, records, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err, [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_a_snapshot_url_is_polled_at_fps_not_read_as_a_one_frame_video(tmp_path, tiny_onnx):
+    # An ESP32-CAM's /capture, an IP camera's snapshot URL: one JPEG per request. OpenCV opened it as
+    # a video of one frame, which ended at once (and with reopening, one outage per frame).
+    camera = NetworkCamera(snapshot=True)
+    try:
+        rc, err, records = read_a_while(camera.url, tiny_onnx, tmp_path, 8, "--fps", 10)
+    finally:
+        camera.close()
+    assert rc == 0, err
+    assert "outage" not in err and "WARNING" not in err
+    assert sum(r["status"] == "accepted" for r in records) >= 6 and {r["reading"] for r in records} == {"1234"}
+    assert camera.requests <= len(records) + 3  # one request a frame, polled, not hammered
+    (session,) = list(sqlite_utils.Database(tmp_path / "s.db").query("select * from sessions"))
+    assert session["end_reason"] == "stopped" and session["source"] == camera.url
+
+
+def test_a_password_in_the_url_reaches_the_camera_and_nothing_segread_writes(tmp_path, tiny_onnx):
+    camera = NetworkCamera(snapshot=True, password="s3cret")
+    url = f"http://rower:s3cret@127.0.0.1:{camera.port}/video"
+    try:
+        rc, err, _ = read_a_while(url, tiny_onnx, tmp_path, 4, "--fps", 10)
+        wrong = subprocess.run(segread_cmd("read", url.replace("s3cret", "guess"), "--model", tiny_onnx,
+                                           "--db", tmp_path / "s.db"), capture_output=True, text=True, timeout=60)
+        missing = subprocess.run(segread_cmd("read", url.replace("/video", "/nothing"), "--model", tiny_onnx,
+                                             "--db", tmp_path / "s.db"), capture_output=True, text=True, timeout=60)
+    finally:
+        camera.close()
+    assert rc == 0, err
+    shown = f"http://rower:***@127.0.0.1:{camera.port}/video"
+    assert f"reading {shown} with tiny" in err
+    (session,) = list(sqlite_utils.Database(tmp_path / "s.db").query("select * from sessions"))
+    assert session["source"] == shown
+    listed = subprocess.run(segread_cmd("sessions", "--db", tmp_path / "s.db"), capture_output=True, text=True)
+    exported = subprocess.run(segread_cmd("sessions", "--db", tmp_path / "s.db", "export", 1, "--json"),
+                              capture_output=True, text=True)
+    assert shown in listed.stdout and exported.returncode == 0
+    written = b"".join(f.read_bytes() for f in tmp_path.iterdir() if f.is_file())
+    for text in (err, wrong.stderr, missing.stderr, listed.stdout, exported.stdout):
+        assert "s3cret" not in text and "guess" not in text
+    assert b"s3cret" not in written
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"segread: error: cannot open http://rower:***@127.0.0.1:{camera.port}/video: "
+        "HTTP 401 Unauthorized (a user and password in the URL?)")
+    assert missing.returncode == 2 and missing.stderr.strip() == (
+        f"segread: error: cannot open http://rower:***@127.0.0.1:{camera.port}/nothing: HTTP 404 Not Found")
