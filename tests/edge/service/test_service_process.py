@@ -111,6 +111,15 @@ def wait_readings(db: Path, n: int, proc: subprocess.Popen, timeout: float = 20.
     raise AssertionError(f"fewer than {n} readings after {timeout} s")
 
 
+def wait_until(check, proc: subprocess.Popen, log: Path, timeout: float = 20.0) -> None:
+    """Return once `check()` is true; fail when the service exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert proc.poll() is None, f"service exited with {proc.returncode}: {log.read_text()}"
+        assert time.monotonic() < deadline, f"not within {timeout} s: {log.read_text()}"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def workout(tmp_path) -> tuple[Path, list[str]]:
     folder = tmp_path / "frames-in"
@@ -170,17 +179,13 @@ def test_sighup_reloads_config_and_model_and_a_bad_config_is_refused(tmp_path, m
         write_config(cfg, models_dir, folder, source={"fps": 20}, reader={"min_conf": 0.4})
         proc.send_signal(signal.SIGHUP)
         notify.wait_for("RELOADING=1")
-        deadline = time.monotonic() + 15
-        while "model_swap" not in kinds(db) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert "config_reloaded" in kinds(db) and "model_swap" in kinds(db)
+        wait_until(lambda: "model_swap" in kinds(db), proc, tmp_path / "serve.log", timeout=15)
+        assert "config_reloaded" in kinds(db)
         seen = accepted_count(db)
         wait_readings(db, seen + 5, proc)  # still reading, with the new model
         cfg.write_text(json.dumps({"source": {"spec": str(folder)}, "camera": {"stall_s": -1}}))
         proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while "config_refused" not in kinds(db) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: "config_refused" in kinds(db), proc, tmp_path / "serve.log", timeout=10)
         refused = list(open_db(db).query("SELECT detail FROM events WHERE kind = 'config_refused'"))
         assert refused and "camera.stall_s" in refused[0]["detail"]
         seen = accepted_count(db)
@@ -275,11 +280,7 @@ def test_a_lock_held_by_another_process_is_ridden_out_and_every_reading_written_
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         locked_at = time.time()
-        deadline = time.monotonic() + 20
-        while "locked by another process" not in log.read_text():
-            assert proc.poll() is None, f"service exited with {proc.returncode}: {log.read_text()}"
-            assert time.monotonic() < deadline, "the service never said the database is locked"
-            time.sleep(0.05)
+        wait_until(lambda: "locked by another process" in log.read_text(), proc, log)
         notify.drain()
         notify.messages.clear()
         notify.wait_for("WATCHDOG=1")  # sent while locked: the loop goes on, systemd's watchdog is fed
@@ -320,10 +321,7 @@ def test_sigterm_while_waiting_for_a_locked_database_at_start_is_a_clean_stop(tm
     notify = NotifySocket()
     proc = serve(cfg, notify, log)
     try:
-        deadline = time.monotonic() + 20
-        while "waiting for it" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        wait_until(lambda: "waiting for it" in log.read_text(), proc, log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, log.read_text()
     finally:
@@ -350,10 +348,7 @@ def test_a_network_camera_that_never_answers_leaves_the_watchdog_fed_and_a_stop_
     proc = serve(cfg, notify, log, watchdog_usec=1_000_000)
     try:
         ready = notify.wait_for("READY=1")
-        deadline = time.monotonic() + 20
-        while sum(m == "WATCHDOG=1" for m in notify.messages[ready:]) < 4:
-            assert proc.poll() is None and time.monotonic() < deadline, (notify.messages, log.read_text())
-            time.sleep(0.05)
+        wait_until(lambda: sum(m == "WATCHDOG=1" for m in notify.messages[ready:]) >= 4, proc, log)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0, log.read_text()
     finally:
