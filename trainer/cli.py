@@ -80,7 +80,11 @@ def _run(fn, *args, models_dir: Path | None = None, **kwargs):
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """The trainer's progress (split sizes, crops made, the device, parity, the verdict) on stderr:
+    `segread`'s own handler shows warnings only, and a second basicConfig would change nothing."""
+    trainer_log = logging.getLogger("trainer")
+    if trainer_log.getEffectiveLevel() > logging.INFO:
+        trainer_log.setLevel(logging.INFO)
 
 
 data_option = click.option(

@@ -322,8 +322,16 @@ def retrain(options: RetrainOptions) -> dict:
         card["finished_from"] = "training completed in an earlier process; export, checks and promotion ran with --finish"
     card["decision"] = {"promoted": promoted, "reasons": reasons, "run_dir": str(run_dir.resolve())}
     card["path"] = str(promote.install(options.models_dir, name, onnx_path, result.best_pt, card, promoted))
-    log.info("%s %s: %s", name, "promoted" if promoted else "kept aside", "; ".join(reasons))
+    _say_verdict(name, card)
     return card
+
+
+def _say_verdict(name: str, card: dict) -> None:
+    """One line on what became of the candidate and why: where it is, and the gate's reasons."""
+    decision = card["decision"]
+    where = "promoted: models/current points at it" if decision["promoted"] else \
+        f"kept aside ({Path(card['path']).with_suffix('.json')})"
+    log.info("%s %s; %s", name, where, "; ".join(decision["reasons"]))
 
 
 def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path | None = None,
@@ -372,5 +380,5 @@ def rejudge(candidate: Path, data: list[Path], models_dir: Path, sessions: Path 
     if promoted and candidate.resolve().parent != Path(models_dir).resolve():
         for old in (candidate, pt, candidate.with_suffix(".json")):
             old.unlink(missing_ok=True)
-    log.info("%s %s: %s", candidate.stem, "promoted" if promoted else "kept aside", "; ".join(reasons))
+    _say_verdict(candidate.stem, card)
     return card

@@ -123,6 +123,7 @@ def test_sigterm_mid_training_stops_with_one_line_and_leaves_current_untouched(t
     finally:
         proc.kill()
     assert proc.returncode == 143, err[-2000:]
+    assert "segread: INFO: split: " in err and "segread: INFO: training " in err  # the trainer's progress shows
     assert err.strip().splitlines()[-1] == f"stopped by SIGTERM: models/current is unchanged ({shipped})"
     assert out == ""  # no report: nothing was judged
     assert (models / "current").read_text() == shipped + "\n"
@@ -130,9 +131,13 @@ def test_sigterm_mid_training_stops_with_one_line_and_leaves_current_untouched(t
 
 
 @pytest.mark.slow
-def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
+def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path, caplog):
     pytest.importorskip("ultralytics")
+    import logging
+
     from edge.detect import OnnxDetector
+
+    caplog.set_level(logging.INFO, logger="trainer")
 
     data = tiny_set(tmp_path / "set", {"train": 8, "val": 2, "test": 2})
     models = tmp_path / "models"
@@ -149,6 +154,9 @@ def test_retrain_trains_exports_checks_parity_and_files_a_card(tmp_path):
     assert not card["decision"]["promoted"] and "floor" in card["decision"]["reasons"][0]
     assert not (models / "current").exists()
     folder = models / "candidates"
+    # The last line says what became of it, where it is and why, as the journal shows it.
+    assert caplog.records[-1].getMessage() == (f"{card['name']} kept aside ({folder / card['name']}.json); "
+                                               f"{card['decision']['reasons'][0]}")
     assert json.loads((folder / f"{card['name']}.json").read_text())["name"] == card["name"]
     assert (folder / f"{card['name']}.pt").is_file()
     split_sizes = card["data"]["split"]
