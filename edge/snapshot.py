@@ -36,7 +36,7 @@ def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
     parts = urllib.parse.urlsplit(url)
     handlers: list = []
     if parts.username is not None:
-        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        host = parts.netloc.rpartition("@")[2]  # as written: an IPv6 address keeps its brackets
         url = urllib.parse.urlunsplit(parts._replace(netloc=host))
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         passwords.add_password(None, url, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))

@@ -196,3 +196,13 @@ def test_a_password_in_the_url_reaches_the_camera_and_nothing_segread_writes(tmp
         "HTTP 401 Unauthorized (a user and password in the URL?)")
     assert missing.returncode == 2 and missing.stderr.strip() == (
         f"segread: error: cannot open http://rower:***@127.0.0.1:{camera.port}/nothing: HTTP 404 Not Found")
+
+
+def test_a_password_beside_an_ipv6_address_keeps_the_brackets_on_the_url_asked():
+    # The host was rebuilt from its parsed name, brackets dropped: http://[::1]/ became http://::1/,
+    # which urllib reads as host "::" port 1 (with a port given, it worked by luck).
+    from edge.snapshot import _opener
+
+    assert _opener("http://rower:pw@[::1]/video")[0] == "http://[::1]/video"
+    assert _opener("http://rower:pw@[fe80::1%25eth0]:8080/video")[0] == "http://[fe80::1%25eth0]:8080/video"
+    assert _opener("http://rower:p%40w@Cam.local:81/video")[0] == "http://Cam.local:81/video"
