@@ -32,14 +32,16 @@ MAX_BYTES = 32 << 20  # more than any still a camera sends; a body past it is no
 
 def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
     """The URL without its `user:password@`, and an opener that answers a Basic or Digest
-    challenge with them (urllib would take them for part of the host name)."""
+    challenge with them (urllib would take them for part of the host name): on any path of that
+    host, as a camera's snapshot URL often redirects to another (/snapshot.cgi to /tmp/snap.jpg)."""
     parts = urllib.parse.urlsplit(url)
     handlers: list = []
     if parts.username is not None:
         host = parts.netloc.rpartition("@")[2]  # as written: an IPv6 address keeps its brackets
         url = urllib.parse.urlunsplit(parts._replace(netloc=host))
         passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        passwords.add_password(None, url, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+        site = urllib.parse.urlunsplit((parts.scheme, host, "/", "", ""))
+        passwords.add_password(None, site, urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
         handlers = [urllib.request.HTTPBasicAuthHandler(passwords), urllib.request.HTTPDigestAuthHandler(passwords)]
     return url, urllib.request.build_opener(*handlers)
 

@@ -41,6 +41,12 @@ class NetworkCamera:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if self.path == "/moved":  # a snapshot URL that redirects to the image
+                    self.send_response(302)
+                    self.send_header("Location", "/video")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path != "/video":
                     self.send_error(404)
                     return
@@ -206,3 +212,16 @@ def test_a_password_beside_an_ipv6_address_keeps_the_brackets_on_the_url_asked()
     assert _opener("http://rower:pw@[::1]/video")[0] == "http://[::1]/video"
     assert _opener("http://rower:pw@[fe80::1%25eth0]:8080/video")[0] == "http://[fe80::1%25eth0]:8080/video"
     assert _opener("http://rower:p%40w@Cam.local:81/video")[0] == "http://Cam.local:81/video"
+
+
+def test_a_password_goes_along_a_redirect_to_another_path_of_the_camera(tmp_path, tiny_onnx):
+    # /snapshot.cgi -> /tmp/snap.jpg: the password was given for the first path only, so the image
+    # asked for its own got none, and the read ended with "HTTP 401 Unauthorized".
+    camera = NetworkCamera(snapshot=True, password="s3cret")
+    try:
+        rc, err, records = read_a_while(f"http://rower:s3cret@127.0.0.1:{camera.port}/moved", tiny_onnx, tmp_path, 4,
+                                        "--fps", 10)
+    finally:
+        camera.close()
+    assert rc == 0, err
+    assert "outage" not in err and {r["reading"] for r in records} == {"1234"}
