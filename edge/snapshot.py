@@ -9,6 +9,7 @@ body OpenCV should open) by one request, and turns a URL that cannot work into o
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import ssl
@@ -49,6 +50,8 @@ def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}" + (" (a user and password in the URL?)" if exc.code == 401 else "")
+    if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
+        return "it answers, but not in HTTP (another protocol on that port?)"
     reason = getattr(exc, "reason", exc)
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return "no answer (timed out)"
@@ -60,8 +63,8 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
     with something else for OpenCV to open (a stream). SourceError when it cannot be reached or
     refuses (an HTTP error); a TLS certificate it cannot check gives None too, for OpenCV, which
     does not check one (a camera's own certificate)."""
-    plain, opener = _opener(url)
     try:
+        plain, opener = _opener(url)
         with opener.open(urllib.request.Request(plain, headers={"User-Agent": "segread"}), timeout=timeout) as answer:
             kind = answer.headers.get_content_type()
             if not kind.startswith("image/"):
@@ -71,7 +74,7 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
         if isinstance(exc.reason, ssl.SSLError):
             return None
         raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
-    except (OSError, ValueError) as exc:  # a reset, a timeout while reading, a malformed URL
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # a reset, a timeout, a malformed URL or port, no HTTP
         raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
 
 
@@ -94,7 +97,7 @@ class SnapshotSource:
             request = urllib.request.Request(self._plain, headers={"User-Agent": "segread"})
             with self._opener.open(request, timeout=self.timeout) as answer:
                 return answer.read(MAX_BYTES + 1)
-        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors
             raise SourceError(f"snapshot from {self.name} failed: {_why(exc)}") from None
 
     def __iter__(self) -> Iterator[Frame]:

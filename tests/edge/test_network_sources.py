@@ -4,6 +4,7 @@ polled, a password in the URL that reaches the camera and nothing segread writes
 import base64
 import json
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -225,3 +226,34 @@ def test_a_password_goes_along_a_redirect_to_another_path_of_the_camera(tmp_path
         camera.close()
     assert rc == 0, err
     assert "outage" not in err and {r["reading"] for r in records} == {"1234"}
+
+
+def test_a_url_that_answers_no_http_or_names_no_port_is_one_line_not_a_traceback(tmp_path, tiny_onnx):
+    # An http:// URL on a port that speaks another protocol (http.client's BadStatusLine), or with a
+    # port that is no number: neither error is an OSError, so both escaped as a traceback.
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def banner():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.recv(4096)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            conn.close()
+
+    threading.Thread(target=banner, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        for url, why in ((f"http://127.0.0.1:{port}/video", "it answers, but not in HTTP (another protocol on that port?)"),
+                         ("http://rower:s3cret@127.0.0.1:8o8o/video", "nonnumeric port: '8o8o'")):
+            done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db"),
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2 and done.stderr.strip() == f"segread: error: cannot open {shown(url)}: {why}", done.stderr
+    finally:
+        server.close()
+
+
+def shown(url: str) -> str:
+    return url.replace("s3cret", "***")
