@@ -58,6 +58,23 @@ def _why(exc: BaseException) -> str:
     return getattr(reason, "strerror", None) or str(reason) or type(exc).__name__
 
 
+def _still(answer) -> bytes | None:
+    """The body of `answer` where it is one still image: one typed image/*, or one typed as nothing
+    or as bytes (application/octet-stream) that starts as a JPEG or PNG does (a cheap camera's
+    snapshot; OpenCV would open it as a one-frame video, an outage a frame). None otherwise: a
+    stream for OpenCV, as is an untyped body past `MAX_BYTES`."""
+    kind = answer.headers.get_content_type()
+    if kind.startswith("image/"):
+        return answer.read(MAX_BYTES + 1)
+    if answer.headers.get("Content-Type") is not None and kind != "application/octet-stream":
+        return None
+    head = answer.read(4)
+    if not head.startswith((b"\xff\xd8\xff", b"\x89PNG")):
+        return None
+    body = head + answer.read(MAX_BYTES + 1 - len(head))
+    return body if len(body) <= MAX_BYTES else None
+
+
 def probe(url: str, timeout: float = 10.0) -> bytes | None:
     """One GET of `url`: the image when it answers with one (a snapshot URL), None when it answers
     with something else for OpenCV to open (a stream). SourceError when it cannot be reached or
@@ -66,10 +83,7 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
     try:
         plain, opener = _opener(url)
         with opener.open(urllib.request.Request(plain, headers={"User-Agent": "segread"}), timeout=timeout) as answer:
-            kind = answer.headers.get_content_type()
-            if not kind.startswith("image/"):
-                return None
-            return answer.read(MAX_BYTES + 1)
+            return _still(answer)
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):
             return None

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
+import pytest
 import sqlite_utils
 
 from tests.conftest import segread_cmd
@@ -21,9 +22,9 @@ class NetworkCamera:
     """A network camera on a real socket showing a still display (the tiny model reads 12:34):
     an MJPEG stream at 20 frames a second, or with `snapshot` one JPEG per request. `down()` cuts
     it (open connections end, new ones are hung up on) until `up()`; with `password`, a request
-    without Basic auth as `rower` gets 401."""
+    without Basic auth as `rower` gets 401. A snapshot's Content-Type is `kind` (None: none)."""
 
-    def __init__(self, snapshot: bool = False, password: str | None = None) -> None:
+    def __init__(self, snapshot: bool = False, password: str | None = None, kind: str | None = "image/jpeg") -> None:
         jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 100, np.uint8))[1].tobytes()
         self.is_down = threading.Event()
         self.requests = 0
@@ -53,7 +54,8 @@ class NetworkCamera:
                     return
                 if snapshot:
                     self.send_response(200)
-                    self.send_header("Content-Type", "image/jpeg")
+                    if kind is not None:
+                        self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(jpeg)))
                     self.end_headers()
                     self.wfile.write(jpeg)
@@ -257,3 +259,17 @@ def test_a_url_that_answers_no_http_or_names_no_port_is_one_line_not_a_traceback
 
 def shown(url: str) -> str:
     return url.replace("s3cret", "***")
+
+
+@pytest.mark.parametrize("kind", [None, "application/octet-stream"])
+def test_a_snapshot_sent_untyped_or_as_bytes_is_polled_too(tmp_path, tiny_onnx, kind):
+    # A cheap camera's JPEG with no Content-Type, or application/octet-stream: it went to OpenCV as a
+    # one-frame video, so every frame was an outage and a reopen.
+    camera = NetworkCamera(snapshot=True, kind=kind)
+    try:
+        rc, err, records = read_a_while(camera.url, tiny_onnx, tmp_path, 8, "--fps", 10)
+    finally:
+        camera.close()
+    assert rc == 0, err
+    assert "outage" not in err and {r["reading"] for r in records} == {"1234"}
+    assert camera.requests <= len(records) + 3
