@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 2.0  # a rowing display changes once a second
 MAX_BYTES = 32 << 20  # more than any still a camera sends; a body past it is no snapshot
+BAD_IN_A_ROW = 5  # answers that are no image, one after another, that make an outage
 
 
 def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
@@ -95,7 +96,9 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
 class SnapshotSource:
     """Polls a snapshot URL at `fps` (2 a second by default), each answer one frame, stamped when it
     came. A request that fails raises SourceError (the caller reopens it, `ResilientSource`); an
-    answer that is no image is skipped and counted in `corrupt`."""
+    answer that is no image is skipped and counted in `corrupt`, and `BAD_IN_A_ROW` of them raise
+    SourceError too: a source that yields nothing never comes back to its capture thread's halt
+    check, so one given up on for a stall would poll on unseen, one more poller each outage."""
 
     live = True
 
@@ -116,7 +119,7 @@ class SnapshotSource:
 
     def __iter__(self) -> Iterator[Frame]:
         start = time.monotonic()
-        index = 0
+        index = bad = 0
         while True:
             due = start + index * self.interval
             if (wait := due - time.monotonic()) > 0:
@@ -128,7 +131,11 @@ class SnapshotSource:
                 if len(self.corrupt) < 1000:
                     self.corrupt.append(f"snapshot {index}")
                 log.warning("snapshot %d from %s is no image it can decode; skipped", index, self.name)
+                bad += 1
+                if bad >= BAD_IN_A_ROW:
+                    raise SourceError(f"{bad} snapshots in a row from {self.name} were no image it can decode")
             else:
+                bad = 0
                 yield Frame(image, str(index), index, t)
             index += 1
             if time.monotonic() - due > self.interval:  # a slow camera or reader: no burst to catch up

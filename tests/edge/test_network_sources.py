@@ -273,3 +273,41 @@ def test_a_snapshot_sent_untyped_or_as_bytes_is_polled_too(tmp_path, tiny_onnx, 
     assert rc == 0, err
     assert "outage" not in err and {r["reading"] for r in records} == {"1234"}
     assert camera.requests <= len(records) + 3
+
+
+def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path, tiny_onnx):
+    # Each answer "image/jpeg" but no JPEG: the snapshot source skipped them and yielded nothing, so
+    # its thread never saw that it was given up on (a stall, then a reopen) and polled on: one more
+    # poller hammering the camera each outage. Now a run of such answers ends it as an outage.
+    busy, most, lock = [0], [0], threading.Lock()
+
+    class Junk(BaseHTTPRequestHandler):
+        def do_GET(self):
+            with lock:
+                busy[0] += 1
+                most[0] = max(most[0], busy[0])
+            time.sleep(0.2)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"not a jpeg")
+            with lock:
+                busy[0] -= 1
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Junk)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/capture"
+    try:
+        done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db", "--no-queue",
+                                          "--fps", 5, "--give-up", 8), capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2 and "giving up" in done.stderr.splitlines()[-1], done.stderr
+    assert most[0] == 1, done.stderr
+    assert f"outage: camera {url} failed: 5 snapshots in a row from {url} were no image it can decode" in done.stderr
