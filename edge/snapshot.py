@@ -84,6 +84,9 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
     try:
         plain, opener = _opener(url)
         with opener.open(urllib.request.Request(plain, headers={"User-Agent": "segread"}), timeout=timeout) as answer:
+            if answer.headers.get_content_type() == "text/html":  # OpenCV would say no more than that it cannot open it
+                raise SourceError(f"cannot open {shown_source(url)}: it answers with a web page (text/html), not an image "
+                                  "or a video stream (a login page? the camera's snapshot or stream URL is another)")
             return _still(answer)
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):

@@ -311,3 +311,33 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
     assert done.returncode == 2 and "giving up" in done.stderr.splitlines()[-1], done.stderr
     assert most[0] == 1, done.stderr
     assert f"outage: camera {url} failed: 5 snapshots in a row from {url} were no image it can decode" in done.stderr
+
+
+def test_a_camera_answering_a_web_page_says_so_in_one_line(tmp_path, tiny_onnx):
+    # A login page, or the camera's own page given for its snapshot URL: it went to OpenCV, and the
+    # read ended with "cannot open video source", nothing saying what the URL answered.
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            page = b"<html><body><form>User <input name=user> Password <input name=pw></form></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db"),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"segread: error: cannot open {url}: it answers with a web page (text/html), not an image or a video stream "
+        "(a login page? the camera's snapshot or stream URL is another)"), done.stderr
