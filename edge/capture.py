@@ -247,9 +247,15 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
     if spec.isdigit():
         return VideoSource(int(spec), fps=fps)
     if re.match(r"^https?://", spec, re.I):
-        from edge.snapshot import SnapshotSource, probe
+        from edge.snapshot import SnapshotSource, TLSRefused, probe
 
-        first = probe(spec)  # one still per request (a snapshot URL), or a stream for OpenCV
+        try:
+            first = probe(spec)  # one still per request (a snapshot URL), or a stream for OpenCV
+        except TLSRefused as refused:
+            try:
+                return VideoSource(spec, fps=fps)  # an FFmpeg that checks no certificate
+            except SourceError:
+                raise refused from None
         return VideoSource(spec, fps=fps) if first is None else SnapshotSource(spec, fps=fps, first=first)
     if path.is_file() or re.match(r"^(rtsp|rtmp)://", spec, re.I):
         return VideoSource(spec, fps=fps)

@@ -48,6 +48,19 @@ def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
     return url, urllib.request.build_opener(*handlers)
 
 
+class TLSRefused(SourceError):
+    """The URL's TLS handshake failed (a camera's self-signed certificate). OpenCV is asked still,
+    as an FFmpeg that checks no certificate opens it; where it cannot either, this says why
+    (FFmpeg 8 checks, and OpenCV says only that it cannot open the URL)."""
+
+
+def _tls_why(reason: ssl.SSLError) -> str:
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (f"its TLS certificate is not trusted ({reason.verify_message}); for a camera's own certificate, "
+                "SSL_CERT_FILE=its .pem trusts it, or use http://")
+    return f"TLS failed ({reason.reason or reason})"
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}" + (" (a user and password in the URL?)" if exc.code == 401 else "")
@@ -79,8 +92,7 @@ def _still(answer) -> bytes | None:
 def probe(url: str, timeout: float = 10.0) -> bytes | None:
     """One GET of `url`: the image when it answers with one (a snapshot URL), None when it answers
     with something else for OpenCV to open (a stream). SourceError when it cannot be reached or
-    refuses (an HTTP error); a TLS certificate it cannot check gives None too, for OpenCV, which
-    does not check one (a camera's own certificate)."""
+    refuses (an HTTP error); TLSRefused when the TLS handshake fails (see there)."""
     try:
         plain, opener = _opener(url)
         with opener.open(urllib.request.Request(plain, headers={"User-Agent": "segread"}), timeout=timeout) as answer:
@@ -90,7 +102,7 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
             return _still(answer)
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):
-            return None
+            raise TLSRefused(f"cannot open {shown_source(url)}: {_tls_why(exc.reason)}") from None
         raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:  # a reset, a timeout, a malformed URL or port, no HTTP
         raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None

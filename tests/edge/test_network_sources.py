@@ -3,8 +3,10 @@ polled, a password in the URL that reaches the camera and nothing segread writes
 
 import base64
 import json
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -341,3 +343,26 @@ def test_a_camera_answering_a_web_page_says_so_in_one_line(tmp_path, tiny_onnx):
     assert done.returncode == 2 and done.stderr.strip() == (
         f"segread: error: cannot open {url}: it answers with a web page (text/html), not an image or a video stream "
         "(a login page? the camera's snapshot or stream URL is another)"), done.stderr
+
+
+def test_a_camera_s_self_signed_certificate_is_named_as_what_stops_the_read(tmp_path, tiny_onnx):
+    # https with the camera's own certificate: the probe passed it on to OpenCV, whose FFmpeg checks
+    # it too (FFmpeg 8), and the read ended "cannot open video source", nothing said of the certificate.
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate with")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=camera"], check=True, capture_output=True)
+    camera = NetworkCamera(snapshot=True)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    camera.server.socket = tls.wrap_socket(camera.server.socket, server_side=True)
+    url = f"https://127.0.0.1:{camera.port}/video"
+    try:
+        done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db"),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        camera.close()
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"segread: error: cannot open {url}: its TLS certificate is not trusted (self-signed certificate); "
+        "for a camera's own certificate, SSL_CERT_FILE=its .pem trusts it, or use http://"), done.stderr
