@@ -186,12 +186,13 @@ class VideoSource:
     def __init__(self, spec: str | int, fps: float | None = None) -> None:
         self.spec = spec
         self.name = shown_source(str(spec))
+        self._shown = spec if isinstance(spec, int) else self.name  # as messages name it: 0, 'rtsp://u:***@cam/'
         self.fps = fps
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
-            raise SourceError(f"cannot open video source {self.name!r}")
+            raise SourceError(f"cannot open video source {self._shown!r}")
         self.corrupt: list[str] = []
         self.file_fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
 
@@ -203,7 +204,7 @@ class VideoSource:
             if not ok or image is None:
                 if self.is_file:
                     return
-                raise SourceError(f"video source {self.name!r} stopped delivering frames")
+                raise SourceError(f"video source {self._shown!r} stopped delivering frames")
             t = self._file_time(index) if self.is_file else None  # a file's own clock, not the replay speed
             if t is None:
                 t = time.monotonic() - start

@@ -305,13 +305,19 @@ def close_abandoned(db: sqlite_utils.Database, service: bool = False) -> list[in
             abandoned = writer_gone(writer) and writer_role(writer) != "serve"
         if not abandoned:
             continue
-        try:  # `status = 'open'` again: another writer starting may have closed it since
-            if db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' "
-                          "WHERE id = ? AND status = 'open'", [row["id"]]).rowcount:
-                closed.append(row["id"])
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to the session database: {exc}") from None
+        if _mark_interrupted(db, row["id"]):
+            closed.append(row["id"])
     return closed
+
+
+def _mark_interrupted(db: sqlite_utils.Database, session_id: int) -> bool:
+    """Close an open session as `interrupted`; False where it was closed already (`status = 'open'`
+    again: another writer starting may have closed it since it was looked at)."""
+    try:
+        return db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' "
+                          "WHERE id = ? AND status = 'open'", [session_id]).rowcount > 0
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot write to the session database: {exc}") from None
 
 
 def close_session(db: sqlite_utils.Database, session_id: int, force: bool = False) -> bool:
@@ -329,13 +335,7 @@ def close_session(db: sqlite_utils.Database, session_id: int, force: bool = Fals
     if writer is not None and not writer_gone(writer) and not force:
         raise StoreError(f"session {session_id} is still written by {describe_writer(writer)}: stop it and it "
                          f"closes the session itself (--force closes it anyway)")
-    try:
-        with db.atomic():
-            db.execute("UPDATE sessions SET status = 'closed', end_reason = 'interrupted' WHERE id = ? AND status = 'open'",
-                       [session_id])
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot write to the session database: {exc}") from None
-    return True
+    return _mark_interrupted(db, session_id)
 
 
 def list_sessions(db: sqlite_utils.Database) -> list[dict]:

@@ -91,8 +91,8 @@ def describe_writer(writer: str | None) -> str:
     """A session row's writer as a person would name it: `segread serve, pid 812 on rower-pi`."""
     try:
         w = json.loads(writer)
-        role, pid, host = w.get("role") or "a segread", w.get("pid"), w.get("host")
+        role, pid, host = w.get("role"), w.get("pid"), w.get("host")
     except (TypeError, ValueError, AttributeError):
         return "an unknown process"
     where = f" on {host}" if host and host != _writer(os.getpid())["host"] else ""
-    return f"segread {role}, pid {pid}{where}" if role != "a segread" else f"a segread, pid {pid}{where}"
+    return f"{f'segread {role}' if role else 'a segread'}, pid {pid}{where}"
