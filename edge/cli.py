@@ -137,7 +137,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
       segread read 0 --db ~/rowing.db
     """
     from edge.capture import FolderSource, open_source, shown_source
-    from edge.run import LiveLine, ride_outages, run, spacing_hint, stop_on_signals
+    from edge.run import LiveLine, open_heard, ride_outages, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, close_abandoned, open_db
 
     from edge.files import open_lines
@@ -146,7 +146,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
     store = open_db(db)
     close_abandoned(store)  # sessions of a reader that stopped without closing them (a full disk)
-    src = open_source(source, fps=fps, interval=interval)
+    src = open_heard(lambda: open_source(source, fps=fps, interval=interval))
     if getattr(src, "still", False):
         reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
     log = SessionLog(store, source=shown_source(source), model=reader.detector.model_id, fmt=str(reader.fmt))

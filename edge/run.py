@@ -87,6 +87,27 @@ def end_reason(exc: BaseException) -> str:
     return f"error: {what}"[:200]
 
 
+def open_heard(open_source: Callable[[], object]):
+    """`open_source()` run in a thread while this one waits, so Ctrl-C is heard meanwhile: an RTSP
+    camera that takes the connection and never answers holds OpenCV's open for its own 30 s, and a
+    signal reaches Python only once the call it interrupts returns. What it raises is raised here."""
+    done: dict = {}
+
+    def target() -> None:
+        try:
+            done["source"] = open_source()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it was
+            done["error"] = exc
+
+    thread = threading.Thread(target=target, name="segread-open", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if "error" in done:
+        raise done["error"]
+    return done["source"]
+
+
 def ride_outages(source, reopen: Callable[[], object], stop: threading.Event, give_up_s: float):
     """An opened camera or stream (`source`) that rides out an outage, for `segread read`: a Wi-Fi
     blip or a replugged webcam is reopened with backoff (`reopen()`), the frames stamped on one clock

@@ -366,3 +366,22 @@ def test_a_camera_s_self_signed_certificate_is_named_as_what_stops_the_read(tmp_
     assert done.returncode == 2 and done.stderr.strip() == (
         f"segread: error: cannot open {url}: its TLS certificate is not trusted (self-signed certificate); "
         "for a camera's own certificate, SSL_CERT_FILE=its .pem trusts it, or use http://"), done.stderr
+
+
+def test_ctrl_c_is_heard_while_an_rtsp_camera_holds_the_first_open(tmp_path, tiny_onnx):
+    # A camera that takes the connection and never answers: OpenCV's open waits 30 s, and before,
+    # Ctrl-C was heard only when it gave up.
+    camera = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    camera.bind(("127.0.0.1", 0))
+    camera.listen(4)
+    camera.settimeout(60)
+    proc = subprocess.Popen(segread_cmd("read", f"rtsp://127.0.0.1:{camera.getsockname()[1]}/live", "--model", tiny_onnx,
+                                        "--db", tmp_path / "s.db"), stderr=subprocess.PIPE, text=True)
+    try:
+        held, _ = camera.accept()  # segread is inside the open now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        camera.close()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "segread: aborted", err
