@@ -191,7 +191,8 @@ def export_cmd(ctx, out, fmt, status, order, overwrite, image_url):
               help="Labeled folder (images/ + labels/) the imported items are added to, for `segread retrain --corrections`.")
 @click.pass_context
 def import_cmd(ctx, source, out):
-    """Import corrected labels from a YOLO folder, a CVAT zip or a Label Studio JSON export.
+    """Import corrected labels from a YOLO folder, a CVAT zip or annotations.xml (Ultralytics YOLO,
+    or CVAT for images 1.1) or a Label Studio JSON export.
 
     Items are matched by id (file names item-<id>, Label Studio data.item_id); unknown ids, bad
     lines, missing images and items nobody annotated are reported and the rest imported. Class ids

@@ -1,4 +1,5 @@
-"""Import corrected labels: a YOLO folder (or a CVAT Ultralytics YOLO zip) or a Label Studio JSON export.
+"""Import corrected labels: a YOLO folder (or a CVAT Ultralytics YOLO zip), CVAT's own XML export
+(CVAT for images 1.1, or its zip) or a Label Studio JSON export.
 
 Items are found by the id that survived the round trip: file stems `item-<id>`, Label Studio's
 `data.item_id`. Each imported item gets a decision row (accepted when the labels equal the
@@ -25,6 +26,7 @@ from edge.classnames import class_digits, names_files
 from edge.errors import LabelError, OutputError, ReviewError
 from edge.labels import IMAGE_SUFFIXES, LabelBox, parse_label_line, write_classes
 from edge.review import label_studio
+from edge.review.cvat_xml import read_images
 from edge.review.export import write_pair
 from edge.review.items import ASCII_DIGITS, Item, answerable, decide, get_item, same_labels
 
@@ -178,6 +180,37 @@ def import_label_studio(db: sqlite_utils.Database, path: Path, out: Path, who: s
     return report
 
 
+def import_cvat_xml(db: sqlite_utils.Database, path: Path, out: Path, who: str, shown: str | None = None) -> ImportReport:
+    """CVAT for images 1.1: `annotations.xml`, the frames beside it under `images/` (its zip's);
+    boxes in pixels of the image as CVAT had it, scaled to the queued frame. An image nobody
+    annotated, a shape other than an upright box, or a label that is no digit is reported and its
+    item left as it was. `shown` names the source in messages (the zip it was unpacked from)."""
+    path, report = Path(path), ImportReport(Path(out))
+    images = read_images(path)
+    if not images:
+        raise ReviewError(f"{shown or path}: no <image> in its annotations")
+    folder = path.parent / "images"
+    files = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES} if folder.is_dir() else {}
+    report.out.mkdir(parents=True, exist_ok=True)
+    write_classes(report.out)
+    for found in images:
+        item = _item(db, item_id_from_name(found.name), found.where, report)
+        if item is None:
+            continue
+        if found.problem:
+            report.problems.append(f"{found.problem}; item {item.id} not imported")
+            continue
+        if not found.boxes:
+            report.problems.append(f"{found.where}: item {item.id} has no annotation; not imported "
+                                   f"(a frame with no display: segread review skip {item.id})")
+            continue
+        sx, sy = item.width / found.width, item.height / found.height
+        labels = [{"digit": b["digit"], "xyxy": [round(v * k, 1) for v, k in zip(b["xyxy"], (sx, sy, sx, sy))]}
+                  for b in found.boxes]
+        _apply(db, item, labels, report.out, who, files.get(Path(found.name).stem), found.where, report)
+    return report
+
+
 def zip_damage(source: Path) -> str:
     """Why `source` (named .zip) cannot be opened: a zip cut short, or no zip at all."""
     try:
@@ -203,16 +236,21 @@ def unzip(source: Path, folder: Path) -> None:
 
 
 def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) -> ImportReport:
-    """A YOLO folder, a CVAT Ultralytics YOLO zip, or a Label Studio .json export."""
+    """A YOLO folder, a CVAT zip (Ultralytics YOLO, or CVAT for images with its annotations.xml),
+    CVAT's annotations .xml, or a Label Studio .json export."""
     source = Path(source)
     if source.is_dir():
         return import_yolo(db, source, out, who)
     if source.suffix.lower() == ".json":
         return import_label_studio(db, source, out, who)
+    if source.suffix.lower() == ".xml":
+        return import_cvat_xml(db, source, out, who)
     if source.suffix.lower() == ".zip":
         if not zipfile.is_zipfile(source):
             raise ReviewError(f"{source}: {zip_damage(source)}")
         with tempfile.TemporaryDirectory() as tmp:
             unzip(source, Path(tmp))
+            if (Path(tmp) / "annotations.xml").is_file():
+                return import_cvat_xml(db, Path(tmp) / "annotations.xml", out, who, str(source))
             return import_yolo(db, Path(tmp), out, who, str(source))
-    raise ReviewError(f"{source}: not a YOLO folder, a .zip or a Label Studio .json export")
+    raise ReviewError(f"{source}: not a YOLO folder, a .zip, a CVAT .xml or a Label Studio .json export")

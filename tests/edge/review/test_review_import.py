@@ -4,6 +4,7 @@ import shutil
 import pytest
 
 from edge.cli import main
+from edge.errors import ReviewError
 from edge.labels import DIGIT_TO_CLASS, read_label_file
 from edge.review.export import export
 from edge.review.importer import import_labels
@@ -126,3 +127,79 @@ def test_a_full_disk_while_importing_stops_with_one_line_and_leaves_no_half_pair
     assert "\n" not in str(err.value)
     assert not any((out / "images").iterdir()) and not any((out / "labels").iterdir())
     assert [i.id for i in list_items(queued_db.db, "pending")] == [1, 2, 3]  # nothing decided
+
+
+def cvat_images_xml(items, edit=None) -> str:
+    """annotations.xml as CVAT writes it for "CVAT for images 1.1", each queued item one image with
+    its pre-labels as boxes (what a reviewer submits unchanged); `edit(item_id, image)` changes one."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("annotations")
+    ET.SubElement(root, "version").text = "1.1"
+    labels = ET.SubElement(ET.SubElement(ET.SubElement(root, "meta"), "task"), "labels")
+    for d in "0123456789":
+        ET.SubElement(ET.SubElement(labels, "label"), "name").text = d
+    for n, item in enumerate(items):
+        image = ET.SubElement(root, "image", id=str(n), name=f"images/train/item-{item.id}.jpg",
+                              width=str(item.width), height=str(item.height))
+        ET.SubElement(image, "tag", label="checked", source="manual")
+        for b in item.prelabels:
+            x1, y1, x2, y2 = b["xyxy"]
+            ET.SubElement(image, "box", label=b["digit"], source="manual", occluded="0", xtl=f"{x1:.2f}",
+                          ytl=f"{y1:.2f}", xbr=f"{x2:.2f}", ybr=f"{y2:.2f}", z_order="0")
+        if edit:
+            edit(item.id, image)
+    return ET.tostring(root, encoding="unicode")
+
+
+def test_cvat_s_own_xml_export_comes_back_alone_or_in_its_zip(queued_db, tmp_path):
+    # CVAT offers "CVAT for images 1.1" first when a task is exported; before, its zip was read as
+    # a YOLO folder and refused ("no label files under labels/").
+    import zipfile
+
+    db = queued_db.db
+    items = list_items(db, "pending")
+
+    def reviewed(item_id, image):
+        if item_id == 1:
+            image.findall("box")[3].set("label", "7")  # 07:56 -> 07:57
+        if item_id == 2:
+            image.findall("box")[0].set("rotation", "30.0")
+        if item_id == 3:
+            for box in image.findall("box"):
+                image.remove(box)  # nobody annotated it
+
+    xml = tmp_path / "annotations.xml"
+    xml.write_text(cvat_images_xml(items, reviewed))
+    report = import_labels(db, xml, tmp_path / "labeled", "ann")
+    assert report.imported == [1]
+    assert [p.split(": ", 1)[1] for p in report.problems] == [
+        "a box turned 30 degrees; draw it upright; item 2 not imported",
+        "item 3 has no annotation; not imported (a frame with no display: segread review skip 3)"]
+    assert get_item(db, 1).status == "fixed" and [i.id for i in list_items(db, "pending")] == [2, 3]
+    assert [b.digit for b in read_label_file(tmp_path / "labeled" / "labels" / "item-1.txt")] == list("0757")
+
+    # Its zip, the images beside it, the boxes in pixels of images CVAT had at half the size.
+    def halved(item_id, image):
+        image.set("width", str(get_item(db, item_id).width / 2))
+        image.set("height", str(get_item(db, item_id).height / 2))
+        for box in image.findall("box"):
+            for k in ("xtl", "ytl", "xbr", "ybr"):
+                box.set(k, str(float(box.get(k)) / 2))
+
+    rest = [i for i in items if i.id != 1]
+    with zipfile.ZipFile(tmp_path / "task_7_dataset.zip", "w") as zf:
+        zf.writestr("annotations.xml", cvat_images_xml(rest, halved))
+        for item in rest:
+            zf.write(image_path(db, item.image), f"images/train/item-{item.id}.jpg")
+    back = import_labels(db, tmp_path / "task_7_dataset.zip", tmp_path / "labeled", "ann")
+    assert back.imported == [2, 3] and back.problems == []
+    assert {i.status for i in list_items(db, "all")} == {"fixed", "accepted"}
+    for item in rest:
+        boxes = read_label_file(tmp_path / "labeled" / "labels" / f"item-{item.id}.txt")
+        assert abs(boxes[0].to_xyxy(item.width, item.height)[0] - item.prelabels[0]["xyxy"][0]) < 0.5
+
+    not_xml = tmp_path / "notes.xml"
+    not_xml.write_text("<html><body>a login page</body></html>")
+    with pytest.raises(ReviewError, match="not a CVAT XML export"):
+        import_labels(db, not_xml, tmp_path / "labeled", "ann")
