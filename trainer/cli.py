@@ -81,7 +81,11 @@ def _run(fn, *args, models_dir: Path | None = None, **kwargs):
 
 def _logging() -> None:
     """The trainer's progress (split sizes, crops made, the device, parity, the verdict) on stderr:
-    `segread`'s own handler shows warnings only, and a second basicConfig would change nothing."""
+    `segread`'s own handler shows warnings only, and a second basicConfig would change nothing. A
+    command called without `segread` (bench/gpu/run.sh calls `trainer.cli.retrain`) gets the same
+    handler first."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="segread: %(levelname)s: %(message)s")
     trainer_log = logging.getLogger("trainer")
     if trainer_log.getEffectiveLevel() > logging.INFO:
         trainer_log.setLevel(logging.INFO)

@@ -449,3 +449,11 @@ def test_a_sessions_table_that_cannot_score_stops_before_training(tmp_path, monk
                                           "--runs-dir", str(tmp_path / "runs"), "--from", "scratch", "--name", "gate"])
     assert result.exit_code == 2 and "s.csv: no reading column" in result.output
     assert not (tmp_path / "runs" / "gate").exists()
+
+
+def test_the_trainer_s_progress_shows_when_its_commands_are_called_without_segread():
+    # bench/gpu/run.sh calls trainer.cli.retrain directly: no `segread` group configured logging there.
+    code = ("import logging; from trainer.cli import _logging; _logging(); "
+            "logging.getLogger('trainer.retrain').info('split: 8 train'); logging.getLogger('other').info('not this')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.splitlines() == ["segread: INFO: split: 8 train"], done.stderr
