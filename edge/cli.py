@@ -120,7 +120,7 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
 @click.option("--fps", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Pace a folder or file at this rate (default: as fast as the reader goes).")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Seconds between a folder's frames when captured (their timestamps); frames further apart (up to a "
+              help="Seconds between a folder's frames when captured (their timestamps; with --fps they are stamped 1/fps apart instead); frames further apart (up to a "
                    "minute), or some left out, are followed at the pace the display shows.")
 @click.option("--queue/--no-queue", "queue", default=True, show_default=True,
               help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
