@@ -43,6 +43,13 @@ def _resume(source, index: int) -> None:
         source.resume_after(index)
 
 
+def _told(exc: BaseException, what: str) -> str:
+    """A source's fault in one line: a SourceError's own (it names its source: "cannot open
+    http://cam/: HTTP 404"), anything else after `what` ("source X failed: stale file handle")."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if isinstance(exc, SourceError) else f"{what}: {text}"
+
+
 class _OpenFailed:
     """What a feed puts on its queue when its source would not open."""
 
@@ -229,7 +236,7 @@ class ResilientSource:
                 self.on_wait()
                 continue
             if isinstance(item, _OpenFailed):
-                self._fault(f"cannot open {self.name}: {item.exc}")
+                self._fault(_told(item.exc, f"cannot open {self.name}"))
                 return False
             if item is _END:
                 if self.live:
@@ -237,7 +244,7 @@ class ResilientSource:
                     return False
                 return True
             if isinstance(item, BaseException):
-                self._fault(f"{self.name} failed: {str(item).splitlines()[0] if str(item) else type(item).__name__}")
+                self._fault(_told(item, f"{self.name} failed"))
                 return False
             if not usable(getattr(item, "image", None)):
                 self.garbage += 1
