@@ -92,6 +92,8 @@ def format_status(status: dict) -> list[str]:
             f"model {d.get('model', '-')}  {d.get('fps', 0):.1f} fps  frames {d.get('frames', 0)}  "
             f"dropped {d.get('dropped', 0)}  outages {d.get('outages', 0)}  queue {d.get('queue', 0)}"
         )
+        if d.get("source"):  # what it reads: after a reload that switched cameras, the new one
+            lines.append(f"source: {d['source']}")
     s = status["session"]
     if s is not None:
         gone = " (writer gone)" if writer_gone(s.get("writer")) else ""  # a `segread read` the disk stopped, say

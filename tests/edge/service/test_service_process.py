@@ -146,6 +146,7 @@ def test_ready_after_warmup_watchdog_pings_and_sigterm_closes_the_session(tmp_pa
         )
         assert status.returncode == 0, status.stderr
         assert "service: running" in status.stdout and "model strip-a" in status.stdout
+        assert f"\nsource: {folder}\n" in status.stdout
         assert "session 1: open" in status.stdout
         assert re.search(r"^last reading: \d\d:\d\d at ", status.stdout, re.M)  # as the display shows it, like the session
         proc.send_signal(signal.SIGTERM)
