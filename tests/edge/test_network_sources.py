@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -18,6 +19,20 @@ import pytest
 import sqlite_utils
 
 from tests.conftest import segread_cmd
+
+
+@contextmanager
+def serving(handler):
+    """`handler` (a BaseHTTPRequestHandler class) served on a free local port: its base URL, the
+    server shut down after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class NetworkCamera:
@@ -300,16 +315,10 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Junk)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/capture"
-    try:
+    with serving(Junk) as base:
+        url = f"{base}/capture"
         done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db", "--no-queue",
                                           "--fps", 5, "--give-up", 8), capture_output=True, text=True, timeout=120)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 2 and "giving up" in done.stderr.splitlines()[-1], done.stderr
     assert most[0] == 1, done.stderr
     assert f"outage: 5 snapshots in a row from {url} were no image it can decode; reopening" in done.stderr
@@ -330,16 +339,10 @@ def test_a_camera_answering_a_web_page_says_so_in_one_line(tmp_path, tiny_onnx):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
+    with serving(Page) as base:
+        url = f"{base}/"
         done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db"),
                               capture_output=True, text=True, timeout=60)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert done.returncode == 2 and done.stderr.strip() == (
         f"segread: error: cannot open {url}: it answers with a web page (text/html), not an image or a video stream "
         "(a login page? the camera's snapshot or stream URL is another)"), done.stderr
