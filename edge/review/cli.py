@@ -186,7 +186,7 @@ def export_cmd(ctx, out, fmt, status, order, overwrite, image_url):
 
 
 @review.command("import")
-@click.argument("source", type=click.Path(exists=True))
+@click.argument("source", type=click.Path())
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Labeled folder (images/ + labels/) the imported items are added to, for `segread retrain --corrections`.")
 @click.pass_context

@@ -239,6 +239,8 @@ def import_labels(db: sqlite_utils.Database, source: Path, out: Path, who: str) 
     """A YOLO folder, a CVAT zip (Ultralytics YOLO, or CVAT for images with its annotations.xml),
     CVAT's annotations .xml, or a Label Studio .json export."""
     source = Path(source)
+    if not source.exists():
+        raise ReviewError(f"{source}: no such file or folder")
     if source.is_dir():
         return import_yolo(db, source, out, who)
     if source.suffix.lower() == ".json":

@@ -318,3 +318,12 @@ def test_a_label_file_that_is_not_text_is_named(queued_db, tmp_path):
     assert report.imported == [2, 3]
     (problem,) = report.problems
     assert problem.startswith("labels/item-1.txt: unreadable label file (") and problem.endswith("item 1 not imported")
+
+
+def test_a_source_that_is_not_there_is_one_line_and_exit_2(queued_db, tmp_path, capsys):
+    # `import --help` promises one line for exit 2; click's check of the path printed its usage too.
+    code = main(["review", "--db", str(queued_db.db_path), "import", str(tmp_path / "ls-export.json"),
+                 "--out", str(tmp_path / "labeled")])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [f"segread: error: {tmp_path / 'ls-export.json'}: no such file or folder"]
+    assert not (tmp_path / "labeled").exists() and {i.status for i in list_items(queued_db.db, "all")} == {"pending"}
