@@ -184,7 +184,6 @@ class VideoSource:
     """A webcam index, a video file or a stream URL through OpenCV's VideoCapture."""
 
     def __init__(self, spec: str | int, fps: float | None = None) -> None:
-        self.spec = spec
         self.name = shown_source(str(spec))
         self._shown = spec if isinstance(spec, int) else self.name  # as messages name it: 0, 'rtsp://u:***@cam/'
         self.fps = fps
