@@ -27,11 +27,45 @@ log = logging.getLogger(__name__)
 
 def shown_source(spec: str) -> str:
     """A source as segread says it and logs it: a URL's password (`rtsp://user:pass@cam/`) masked,
-    so it is in no message, session row, status row or export."""
+    so it is in no message, session row, status row or export; also one typed with a `/`, `?` or
+    `#` in it, which ends the URL's host part early (`malformed_url`)."""
     parts = urllib.parse.urlsplit(spec) if "://" in spec else None
-    if parts is None or parts.password is None:
+    if parts is None:
+        return spec
+    if _early_end(spec):
+        scheme, rest = spec.split("://", 1)
+        user, _, after = rest.partition(":")
+        return f"{scheme}://{user}:***@{after.rpartition('@')[2]}"
+    if parts.password is None:
         return spec
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}"))
+
+
+def _early_end(spec: str) -> bool:
+    """True for a URL whose `user:password@` has a `/`, `?` or `#` in the password as typed:
+    `rtsp://admin:ab/cd@cam/live` parses as host `admin`, port `ab`, the rest of the password a path."""
+    parts = urllib.parse.urlsplit(spec)
+    try:
+        parts.port
+        return False
+    except ValueError:  # the port is the password's head: the host part ended before the '@'
+        return "@" not in parts.netloc and ":" in parts.netloc and "@" in spec.split("://", 1)[1]
+
+
+def malformed_url(spec: str) -> str | None:
+    """Why a URL cannot name a camera as written (a password that ends its host part early, a port
+    that is no number), or None. Said before any request, as the camera would get the password's
+    tail as a path and OpenCV says only that it cannot open it."""
+    if "://" not in spec:
+        return None
+    if _early_end(spec):
+        return (f"cannot open {shown_source(spec)}: its password holds a '/', '?' or '#', which ends a URL's host "
+                "part; write them as %2F, %3F and %23")
+    try:
+        urllib.parse.urlsplit(spec).port
+    except ValueError:
+        return f"cannot open {shown_source(spec)}: its port is not a number from 0 to 65535"
+    return None
 
 
 def quiet_opencv() -> None:
@@ -191,7 +225,8 @@ class VideoSource:
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
-            raise SourceError(f"cannot open video source {self._shown!r}")
+            why = _why_not(spec)
+            raise SourceError(f"cannot open video source {self._shown!r}" + (f": {why}" if why else ""))
         self.corrupt: list[str] = []
         self.file_fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
 
@@ -235,6 +270,15 @@ class VideoSource:
         self.capture.release()
 
 
+def _why_not(spec: str | int) -> str | None:
+    """What a network URL that OpenCV could not open answers (`edge.rtsp`); None for anything else."""
+    if isinstance(spec, str) and re.match(r"^(rtsps?|rtmps?)://", spec, re.I):
+        from edge.rtsp import why_not
+
+        return why_not(spec)
+    return None
+
+
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
     """A folder, an image file, a webcam index ("0"), a video file, an rtsp/http(s) stream URL, or an
     http(s) URL that answers with one still image (polled: `edge.snapshot`)."""
@@ -246,6 +290,8 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
         return ImageSource(path)
     if spec.isdigit():
         return VideoSource(int(spec), fps=fps)
+    if (why := malformed_url(spec)) is not None:
+        raise SourceError(why)
     if re.match(r"^https?://", spec, re.I):
         from edge.snapshot import SnapshotSource, TLSRefused, probe
 
@@ -257,7 +303,7 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
             except SourceError:
                 raise refused from None
         return VideoSource(spec, fps=fps) if first is None else SnapshotSource(spec, fps=fps, first=first)
-    if path.is_file() or re.match(r"^(rtsp|rtmp)://", spec, re.I):
+    if path.is_file() or re.match(r"^(rtsps?|rtmps?)://", spec, re.I):
         return VideoSource(spec, fps=fps)
     if not path.exists() and (path.suffix or len(path.parts) > 1):  # meant as a file or folder
         raise SourceError(f"source {spec!r}: no such file or folder")

@@ -2,7 +2,9 @@
 polled, a password in the URL that reaches the camera and nothing segread writes."""
 
 import base64
+import hashlib
 import json
+import re
 import shutil
 import signal
 import socket
@@ -266,7 +268,7 @@ def test_a_url_that_answers_no_http_or_names_no_port_is_one_line_not_a_traceback
     port = server.getsockname()[1]
     try:
         for url, why in ((f"http://127.0.0.1:{port}/video", "it answers, but not in HTTP (another protocol on that port?)"),
-                         ("http://rower:s3cret@127.0.0.1:8o8o/video", "nonnumeric port: '8o8o'")):
+                         ("http://rower:s3cret@127.0.0.1:8o8o/video", "its port is not a number from 0 to 65535")):
             done = subprocess.run(segread_cmd("read", url, "--model", tiny_onnx, "--db", tmp_path / "s.db"),
                                   capture_output=True, text=True, timeout=60)
             assert done.returncode == 2 and done.stderr.strip() == f"segread: error: cannot open {shown(url)}: {why}", done.stderr
@@ -388,3 +390,135 @@ def test_ctrl_c_is_heard_while_an_rtsp_camera_holds_the_first_open(tmp_path, tin
         proc.kill()
         camera.close()
     assert proc.returncode == 130 and err.strip().splitlines()[-1] == "segread: aborted", err
+
+
+class RtspCamera:
+    """An RTSP camera on a real socket: OPTIONS and DESCRIBE of `path` answered, with `password`
+    only for `rower` with that password by Digest (qop=auth with `qop`), else 401. A DESCRIBE it
+    takes gets 200 and no SDP, so no client can open a stream. `logins` counts the Authorization
+    headers it was sent, right or wrong."""
+
+    def __init__(self, password: str | None = None, path: str = "/live", qop: bool = False) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"rtsp://127.0.0.1:{self.server.getsockname()[1]}{path}"
+        self.password, self.path, self.qop, self.logins = password, path, qop, 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        data = b""
+        with conn:
+            while (chunk := conn.recv(4096)):
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, data = data.split(b"\r\n\r\n", 1)
+                    conn.sendall(self._answer(head.decode()).encode())
+
+    def _answer(self, head: str) -> str:
+        method, uri, _ = head.split("\r\n")[0].split(" ")
+        fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+        cseq = fields.get("CSeq", "1")
+        if "Authorization" in fields:
+            self.logins += 1
+        if self.password and not self._right(fields.get("Authorization", ""), method):
+            offer = 'Digest realm="cam", nonce="n0nce"' + (', qop="auth"' if self.qop else "")
+            return f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: {offer}\r\n\r\n"
+        if not uri.endswith(self.path):
+            return f"RTSP/1.0 404 Not Found\r\nCSeq: {cseq}\r\n\r\n"
+        return f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nPublic: OPTIONS, DESCRIBE\r\nContent-Length: 0\r\n\r\n"
+
+    def _right(self, said: str, method: str) -> bool:
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', said)) if said.startswith("Digest ") else {}
+        if fields.get("username") != "rower":
+            return False
+        md5 = lambda text: hashlib.md5(text.encode()).hexdigest()  # noqa: E731
+        ha1, ha2 = md5(f"rower:cam:{self.password}"), md5(f"{method}:{fields.get('uri')}")
+        if self.qop:
+            wanted = md5(f"{ha1}:n0nce:{fields.get('nc')}:{fields.get('cnonce')}:auth:{ha2}")
+        else:
+            wanted = md5(f"{ha1}:n0nce:{ha2}")
+        return fields.get("response") == wanted
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def read_error(url: str, model, tmp_path) -> str:
+    done = subprocess.run(segread_cmd("read", url, "--model", model, "--db", tmp_path / "s.db"),
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2, done.stderr
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize("qop", [False, True])
+def test_an_rtsp_camera_that_will_not_open_says_which_of_login_path_or_stream_is_wrong(tmp_path, tiny_onnx, qop):
+    # OpenCV says only "cannot open video source" for every one of these.
+    camera = RtspCamera(password="s3cret", qop=qop)
+    base = camera.url.replace("rtsp://", "rtsp://rower:s3cret@")
+    try:
+        said = {name: read_error(url, tiny_onnx, tmp_path) for name, url in (
+            ("no login", camera.url), ("wrong password", base.replace("s3cret", "guess")),
+            ("wrong path", base.replace("/live", "/stream1")), ("right", base))}
+    finally:
+        camera.close()
+    masked = shown(base)
+    assert said["no login"] == (f"segread: error: cannot open video source '{camera.url}': RTSP 401 Unauthorized: "
+                                "it wants a user and password (rtsp://user:password@host/...)")
+    assert said["wrong password"] == (f"segread: error: cannot open video source '{masked}': "
+                                      "RTSP 401 Unauthorized: the camera refused the user and password")
+    assert said["wrong path"].endswith("RTSP 404 Not Found: no stream at that path (the camera's manual names its stream URL)")
+    assert said["right"].endswith("so its address and login are right; what it streams could not be opened "
+                                  "(its codec, or RTP blocked on the way)")
+    assert not any("s3cret" in line or "guess" in line for line in said.values())
+
+
+def test_an_rtsp_camera_that_refuses_a_password_is_asked_with_it_once_not_at_every_reopen():
+    # A camera locks a user out after a few wrong logins; a service reopening it would ask each time.
+    from edge.rtsp import why_not
+
+    camera = RtspCamera(password="s3cret")
+    wrong = camera.url.replace("rtsp://", "rtsp://rower:guess@")
+    try:
+        said = [why_not(wrong) for _ in range(3)]
+    finally:
+        camera.close()
+    assert said == ["RTSP 401 Unauthorized: the camera refused the user and password"] * 3
+    assert camera.logins == 1
+
+
+def test_an_rtsp_url_with_nothing_there_or_no_rtsp_there_says_so(tmp_path, tiny_onnx):
+    from edge.rtsp import why_not
+
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    assert read_error(f"rtsp://127.0.0.1:{port}/live", tiny_onnx, tmp_path) == (
+        f"segread: error: cannot open video source 'rtsp://127.0.0.1:{port}/live': "
+        f"nothing listens on 127.0.0.1 port {port} (connection refused)")
+    mute = socket.create_server(("127.0.0.1", 0))  # takes the connection, never answers
+    try:
+        assert why_not(f"rtsp://127.0.0.1:{mute.getsockname()[1]}/live", timeout=0.5) == (
+            "it takes the connection but does not answer (timed out)")
+    finally:
+        mute.close()
+    with serving(BaseHTTPRequestHandler) as url:  # an HTTP server on the port named
+        assert why_not(url.replace("http://", "rtsp://") + "/live") == (
+            "it answers, but not in RTSP (another protocol on that port?)")
+
+
+@pytest.mark.parametrize("password", ["ab/cd", "ab?cd", "ab#cd"])
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_a_password_typed_with_a_slash_is_named_as_the_fault_and_never_shown(tmp_path, tiny_onnx, password, scheme):
+    # The URL's host part ends at the '/', so it asked a host called "rower" on port "ab", and the
+    # error repeated the URL as typed: password and all.
+    url = f"{scheme}://rower:{password}@127.0.0.1:9/live"
+    said = read_error(url, tiny_onnx, tmp_path)
+    assert said == (f"segread: error: cannot open {scheme}://rower:***@127.0.0.1:9/live: its password holds a '/', '?' "
+                    "or '#', which ends a URL's host part; write them as %2F, %3F and %23")
