@@ -137,6 +137,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
       segread read 0 --db ~/rowing.db
     """
     from edge.capture import FolderSource, open_source, shown_source
+    from edge.errors import SourceError
     from edge.run import LiveLine, open_heard, ride_outages, run, spacing_hint, stop_on_signals
     from edge.store import SessionLog, close_abandoned, open_db
 
@@ -152,7 +153,14 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     log = SessionLog(store, source=shown_source(source), model=reader.detector.model_id, fmt=str(reader.fmt))
     click.echo(f"segread: reading {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}", err=True)
     stop = threading.Event()
-    camera = ride_outages(src, lambda: open_source(source, fps=fps), stop, give_up) if getattr(src, "live", False) else None
+    skipped = [getattr(src, "corrupt", [])]  # each source's unreadable frames: a camera reopened is another source
+
+    def reopen():
+        again = open_source(source, fps=fps)
+        skipped.append(getattr(again, "corrupt", []))
+        return again
+
+    camera = ride_outages(src, reopen, stop, give_up) if getattr(src, "live", False) else None
     live, review_queue = LiveLine(), None
     if queue:
         from edge.review.queue import QueueLiveLine, ReviewQueue
@@ -163,10 +171,24 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         with stop_on_signals(stop):
             run(camera or src, reader, log, jsonl=out, live=live, stop=stop,
                 on_result=review_queue.consider if review_queue else None)
+    except SourceError:  # a camera given up on: what was read before it went, then why it ended
+        _said_read(reader, log, camera, skipped)
+        raise
     finally:
         if out is not None:
             out.close()
-    corrupt = getattr(src, "corrupt", [])
+    _said_read(reader, log, camera, skipped)
+    if review_queue is not None:
+        click.echo(f"{review_queue.summary()}; see: segread review --db {db} list", err=True)
+    hint = spacing_hint(reader, interval) if fps is None and isinstance(src, FolderSource) else None
+    if hint:
+        click.echo(f"segread: {hint}", err=True)
+
+
+def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
+    """`segread read`'s closing lines: the frames it could not read (each source opened), then what
+    it read."""
+    corrupt = [name for names in skipped for name in names]
     if corrupt:
         click.echo(f"segread: skipped {len(corrupt)} unreadable image(s): {', '.join(corrupt[:5])}", err=True)
     s = reader.stats
@@ -179,11 +201,6 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         f"{f'  outages {camera.outages}  dropped {camera.dropped}' if camera and (camera.outages or camera.dropped) else ''}",
         err=True,
     )
-    if review_queue is not None:
-        click.echo(f"{review_queue.summary()}; see: segread review --db {db} list", err=True)
-    hint = spacing_hint(reader, interval) if fps is None and isinstance(src, FolderSource) else None
-    if hint:
-        click.echo(f"segread: {hint}", err=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -298,7 +298,7 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
     # Each answer "image/jpeg" but no JPEG: the snapshot source skipped them and yielded nothing, so
     # its thread never saw that it was given up on (a stall, then a reopen) and polled on: one more
     # poller hammering the camera each outage. Now a run of such answers ends it as an outage.
-    busy, most, lock = [0], [0], threading.Lock()
+    busy, most, served, lock = [0], [0], [0], threading.Lock()
 
     class Junk(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -313,6 +313,7 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
             self.wfile.write(b"not a jpeg")
             with lock:
                 busy[0] -= 1
+                served[0] += 1
 
         def log_message(self, *args):
             pass
@@ -324,6 +325,9 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
     assert done.returncode == 2 and "giving up" in done.stderr.splitlines()[-1], done.stderr
     assert most[0] == 1, done.stderr
     assert f"outage: 5 snapshots in a row from {url} were no image it can decode; reopening" in done.stderr
+    # The count of unreadable frames covers every time the camera was opened, not the first only.
+    skipped = int(re.search(r"segread: skipped (\d+) unreadable", done.stderr).group(1))
+    assert skipped > 5 and served[0] - 1 <= skipped <= served[0], (skipped, served[0])
 
 
 def test_a_camera_answering_a_web_page_says_so_in_one_line(tmp_path, tiny_onnx):
