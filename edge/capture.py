@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -214,8 +215,42 @@ class ImageSource:
         pass
 
 
+def is_device(spec: str) -> bool:
+    """True for a camera named by its device node: /dev/video2, or a name that links to one and
+    stays the same when the camera is replugged or the machine restarts
+    (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...; the number a webcam gets may change).
+    A file there (a video in /dev/shm) is a file."""
+    return not os.path.isfile(spec) and (spec.startswith("/dev/") or os.path.realpath(spec).startswith("/dev/"))
+
+
+def _device(spec: str) -> int | str:
+    """What OpenCV opens for a device node `spec`, resolved now (a replugged camera's link points
+    at its new number): the index of /dev/videoN, else the node. SourceError where no camera is
+    there, or where this user may not open it."""
+    node = os.path.realpath(spec)
+    named = spec if node == spec else f"{spec} (-> {node})"
+    if not os.path.exists(node):
+        raise SourceError(f"no camera at {named}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in")
+    if not os.access(node, os.R_OK | os.W_OK):
+        raise SourceError(f"cannot open camera {named}: permission denied (add the user to the group "
+                          f"{_group(node)!r}: usermod -aG {_group(node)} $USER, then log in again)")
+    number = re.fullmatch(r"/dev/video(\d+)", node)
+    return int(number.group(1)) if number else node
+
+
+def _group(node: str) -> str:
+    import grp
+
+    gid = os.stat(node).st_gid
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
 class VideoSource:
-    """A webcam index, a video file or a stream URL through OpenCV's VideoCapture."""
+    """A webcam (an index, or a device node: `is_device`), a video file or a stream URL through
+    OpenCV's VideoCapture."""
 
     def __init__(self, spec: str | int, fps: float | None = None) -> None:
         self.name = shown_source(str(spec))
@@ -223,7 +258,7 @@ class VideoSource:
         self.fps = fps
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
-        self.capture = cv2.VideoCapture(spec)
+        self.capture = cv2.VideoCapture(_device(spec) if isinstance(spec, str) and is_device(spec) else spec)
         if not self.capture.isOpened():
             why = _why_not(spec)
             raise SourceError(f"cannot open video source {self._shown!r}" + (f": {why}" if why else ""))
@@ -271,11 +306,31 @@ class VideoSource:
 
 
 def _why_not(spec: str | int) -> str | None:
-    """What a network URL that OpenCV could not open answers (`edge.rtsp`); None for anything else."""
+    """Why OpenCV could not open `spec`, where segread can tell: what a network URL answers
+    (`edge.rtsp`), or what a webcam's device node is (`_not_a_camera`); else None."""
     if isinstance(spec, str) and re.match(r"^(rtsps?|rtmps?)://", spec, re.I):
         from edge.rtsp import why_not
 
         return why_not(spec)
+    if sys.platform.startswith("linux") and (isinstance(spec, int) or is_device(spec)):
+        return _not_a_camera(f"/dev/video{spec}" if isinstance(spec, int) else os.path.realpath(spec))
+    return None
+
+
+def _not_a_camera(node: str) -> str | None:
+    """What a Linux device node that OpenCV could not open is: not there, not this user's to open,
+    no video device at all, or a webcam's second node (its metadata, no frames); None where it
+    looks like a camera's capture node."""
+    sys_dir = Path("/sys/class/video4linux") / Path(node).name
+    if not os.path.exists(node):
+        return f"no camera at {node}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"
+    if not os.access(node, os.R_OK | os.W_OK):
+        return f"permission denied on {node} (add the user to the group {_group(node)!r})"
+    if not sys_dir.is_dir():
+        return f"{node} is no video device"
+    index = (sys_dir / "index").read_text().strip() if (sys_dir / "index").is_file() else "0"
+    if index != "0":
+        return f"{node} is the camera's node {index}, which carries no frames: its capture node is index 0 (video-index0)"
     return None
 
 
@@ -290,6 +345,8 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
         return ImageSource(path)
     if spec.isdigit():
         return VideoSource(int(spec), fps=fps)
+    if is_device(spec):
+        return VideoSource(spec, fps=fps)
     if (why := malformed_url(spec)) is not None:
         raise SourceError(why)
     if re.match(r"^https?://", spec, re.I):

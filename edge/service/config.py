@@ -39,17 +39,19 @@ class Section(BaseModel):
 
 
 class SourceConfig(Section):
-    spec: str = Field("0", min_length=1, description="Camera index ('0'), video file, rtsp/http URL or folder of images.")
+    spec: str = Field("0", min_length=1, description="Camera index ('0') or device (/dev/v4l/by-id/...), video file, rtsp/http URL or folder of images.")
     fps: float | None = Field(None, gt=0, le=240, description="Pace a folder or file at this rate; none = as fast as the reader goes.")
     interval: float = Field(1.0, gt=0, description="Seconds between a folder's frames when they were captured (their timestamps); unused when fps paces the folder, whose frames are stamped 1/fps apart.")
     live: StrictBool | None = Field(
-        None, description="Drop frames when the reader falls behind (a camera) instead of waiting (a file); none = camera index or URL."
+        None, description="Drop frames when the reader falls behind (a camera) instead of waiting (a file); none = a camera (index or device) or URL."
     )
 
     def is_live(self) -> bool:
         if self.live is not None:
             return self.live
-        return self.spec.isdigit() or "://" in self.spec
+        from edge.capture import is_device
+
+        return self.spec.isdigit() or "://" in self.spec or is_device(self.spec)
 
 
 class ModelConfig(Section):

@@ -178,7 +178,45 @@ def test_a_camera_that_does_not_exist_is_one_line_on_stderr_without_opencvs_own_
     out = subprocess.run([sys.executable, "-m", "edge.cli", "read", "99", "--db", str(tmp_path / "s.db"), "--no-queue"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 2
-    assert out.stderr.splitlines() == ["segread: error: cannot open video source 99"]
+    why = ": no camera at /dev/video99: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in" if LINUX else ""
+    assert out.stderr.splitlines() == [f"segread: error: cannot open video source 99{why}"]
+
+
+LINUX = sys.platform.startswith("linux")
+
+
+@pytest.mark.skipif(not LINUX, reason="device nodes are Linux's")
+def test_a_webcam_named_by_its_device_path_says_in_one_line_why_it_cannot_be_read(tmp_path):
+    # A camera's stable name (/dev/v4l/by-id/...) survives a replug that gives it another number;
+    # before, any /dev path was "not a folder, an image, a video file, a camera index or a stream URL".
+    gone = tmp_path / "usb-Logitech_C270-video-index0"
+    gone.symlink_to("/dev/video57")  # a by-id link whose camera is unplugged
+    said = {}
+    for spec in ("/dev/v4l/by-id/usb-none-video-index0", str(gone), "/dev/null"):
+        out = subprocess.run([sys.executable, "-m", "edge.cli", "read", spec, "--db", str(tmp_path / "s.db"), "--no-queue"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        said[spec] = out.stderr.splitlines()
+    assert said["/dev/v4l/by-id/usb-none-video-index0"] == [
+        "segread: error: no camera at /dev/v4l/by-id/usb-none-video-index0: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"]
+    assert said[str(gone)] == [
+        f"segread: error: no camera at {gone} (-> /dev/video57): unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"]
+    assert said["/dev/null"] == ["segread: error: cannot open video source '/dev/null': /dev/null is no video device"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
+def test_a_camera_named_by_its_device_path_is_live_and_a_video_under_dev_is_a_file():
+    from edge.capture import is_device
+    from edge.service.config import SourceConfig
+
+    assert SourceConfig(spec="/dev/v4l/by-id/usb-Logitech_C270-video-index0").is_live()  # drops frames, not waits
+    video = f"/dev/shm/segread-test-{os.getpid()}.mp4"  # a video kept in memory is a file to replay
+    try:
+        with open(video, "wb"):
+            pass
+        assert is_device("/dev/video0") and not is_device(video) and not is_device("rtsp://cam/live")
+    finally:
+        os.remove(video)
 
 
 def test_importing_the_capture_stage_leaves_opencvs_log_level_alone():
