@@ -317,10 +317,10 @@ def _why_not(spec: str | int) -> str | None:
     return None
 
 
-def _not_a_camera(node: str) -> str | None:
+def _not_a_camera(node: str) -> str:
     """What a Linux device node that OpenCV could not open is: not there, not this user's to open,
-    no video device at all, or a webcam's second node (its metadata, no frames); None where it
-    looks like a camera's capture node."""
+    no video device at all, a webcam's second node (its metadata, no frames), or a capture node
+    that is busy (another process reads it) or that OpenCV cannot open."""
     sys_dir = Path("/sys/class/video4linux") / Path(node).name
     if not os.path.exists(node):
         return f"no camera at {node}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"
@@ -331,7 +331,7 @@ def _not_a_camera(node: str) -> str | None:
     index = (sys_dir / "index").read_text().strip() if (sys_dir / "index").is_file() else "0"
     if index != "0":
         return f"{node} is the camera's node {index}, which carries no frames: its capture node is index 0 (video-index0)"
-    return None
+    return f"another process may be reading it (a webcam serves one at a time: `fuser {node}` names it)"
 
 
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0):

@@ -185,6 +185,82 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
         click.echo(f"segread: {hint}", err=True)
 
 
+@cli.command()
+@click.argument("source")
+@model_options
+@click.option("--format", "fmt", default="time", show_default=True, help="Display format: 'time' (MM:SS) or 'digits:N'.")
+@click.option("--seconds", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="How long to look at a camera or stream.")
+@click.option("--frames", "most", default=None, type=click.IntRange(1),
+              help="At most this many frames [default: a folder's or video's first 10; a camera's for --seconds].")
+@click.option("--out", default="look.jpg", show_default=True, type=click.Path(dir_okay=False),
+              help="The last frame read, the digits found boxed on it (.jpg or .png).")
+@click.pass_context
+def look(ctx, source, model, device, fmt, seconds, most, out):
+    """Aim the camera: read a few seconds of SOURCE, save the last frame with the digits found boxed
+    on it, and say what to change (the display out of view, too small, glare, too dark, tilted).
+    Nothing is logged. Exits 0 when a reading was accepted, 1 when none was.
+
+    \b
+    Example:
+      segread look 0                # the webcam, 5 s; then open look.jpg
+      segread look /dev/v4l/by-id/usb-046d_C270-video-index0 --out /tmp/aim.png
+    """
+    from pathlib import Path
+
+    import cv2
+
+    from edge.capture import open_source, shown_source
+    from edge.errors import OutputError, SourceError
+    from edge.files import write_bytes
+    from edge.look import draw, look as look_at
+    from edge.run import open_heard, ride_outages, stop_on_signals
+
+    suffix = Path(out).suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png"):
+        raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
+    reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
+    src = open_heard(lambda: open_source(source, fps=None))
+    click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
+               err=True)
+    stop = threading.Event()
+    live = getattr(src, "live", False)
+    frames = ride_outages(src, lambda: open_source(source), stop, seconds) if live else src
+    with stop_on_signals(stop):
+        seen = look_at(reader, _until(frames, stop), most or (None if live else 10), seconds if live else None)
+    stop.set()
+    if seen.last is None:
+        raise SourceError(f"{shown_source(source)} gave no frame")
+    r = seen.result.reading
+    shown = (f"{reader.fmt.show(r.text)} {seen.result.status}" if r is not None and r.text else "no reading") + (
+        f" ({r.reason})" if r is not None and r.reason and seen.result.status != "accepted" else "")
+    data = cv2.imencode(suffix, draw(seen, shown))[1].tobytes()
+    try:
+        write_bytes(Path(out), data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    h, w = seen.shape
+    click.echo(f"{seen.frames} frame(s) of {w}x{h} in {seen.seconds:.1f} s; all {reader.fmt.n_digits} digits found in "
+               f"{seen.found}", err=True)
+    accepted, held = seen.verdicts["accepted"], seen.verdicts["held"]
+    why = f"; held most for: {seen.held_why.most_common(1)[0][0]}" if seen.held_why else ""
+    click.echo(f"reading: {shown} on the last frame; {accepted} accepted, {held} held{why}", err=True)
+    if (box := seen.box()) is not None:
+        click.echo(f"display: digits {seen.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}", err=True)
+    for hint in seen.hints(reader.fmt.n_digits):
+        click.echo(f"hint: {hint}", err=True)
+    click.echo(f"saved {out}", err=True)
+    ctx.exit(0 if accepted else 1)
+
+
+def _until(frames, stop: threading.Event):
+    """`frames` until `stop` is set (Ctrl-C)."""
+    for frame in frames:
+        if stop.is_set():
+            return
+        yield frame
+
+
 def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
     """`segread read`'s closing lines: the frames it could not read (each source opened), then what
     it read."""

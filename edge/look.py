@@ -1,0 +1,157 @@
+"""Aiming the camera: a few seconds of a source read as the reader reads them, what it saw drawn
+on the last frame, and what to change where the view is what stands in the way.
+
+A person setting up a webcam over a rowing monitor wants to know, before the workout, whether the
+display is in view, big enough, lit and free of glare. `look()` reads frames through a `Reader`,
+keeps the last one read, and measures the display where the digits were found: the digits'
+height, the share of blown-out pixels (glare), how bright and how contrasted it is, its noise,
+and the row's tilt. `draw()` boxes the digits on the frame, green where the reading was accepted,
+orange where it was held.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from edge.capture import Frame
+from edge.labels import CLASS_NAMES
+from edge.pipeline import Reader
+from edge.result import FrameResult
+from edge.track import noise_percent, row_angle
+
+SMALL_PX = 16  # digits shorter than this read less surely (run3 at a quarter of its size, 16 px: 192 of 200)
+GLARE_SHARE = 0.05  # of the display's pixels at 250 or more in a channel: a reflection over it
+DARK_P95 = 70  # the display's brightest twentieth under this grey: too dark (run3: 130-145)
+FLAT_RANGE = 45  # its grey range (5th to 95th percentile) under this: washed out (run3: 85-100)
+NOISY_PERCENT = 5.0  # the reader smooths such a crop; more light reads better still
+TILT_DEGREES = 8.0  # the reader turns such a row level; a level camera reads better still
+
+
+@dataclass
+class Look:
+    """What a look at a source found."""
+
+    frames: int = 0
+    seconds: float = 0.0
+    verdicts: Counter = field(default_factory=Counter)  # accepted / held, each frame's final verdict
+    held_why: Counter = field(default_factory=Counter)
+    found: int = 0  # frames in which all the digits the format wants were found
+    last: Frame | None = None
+    result: FrameResult | None = None  # the last frame's
+    shape: tuple[int, int] | None = None  # (h, w) of the last frame
+
+    def box(self) -> tuple[int, int, int, int] | None:
+        """The display around the last frame's digits (a third of a digit's height beyond them)."""
+        digits = self._digits()
+        if digits is None:
+            return None
+        h = self.digit_px()
+        x1, y1 = digits.xyxy[:, :2].min(axis=0) - h / 3
+        x2, y2 = digits.xyxy[:, 2:].max(axis=0) + h / 3
+        height, width = self.shape
+        return max(int(x1), 0), max(int(y1), 0), min(int(x2), width), min(int(y2), height)
+
+    def digit_px(self) -> float:
+        digits = self._digits()
+        return float(np.median(digits.xyxy[:, 3] - digits.xyxy[:, 1])) if digits is not None else 0.0
+
+    def _digits(self):
+        r = self.result.reading if self.result is not None else None
+        return r.digits if r is not None and len(r.digits) else None
+
+    def hints(self, n_digits: int) -> list[str]:
+        """What to change, most telling first; empty where nothing stands out."""
+        if self.result is None:
+            return ["no frame came from the source"]
+        box = self.box()
+        if box is None:
+            return ["no digits found: is the display in view, lit and in focus? Look at the saved frame"]
+        said = []
+        found = len(self._digits())
+        if found < n_digits:
+            said.append(f"{found} of the {n_digits} digits found on the last frame: is the display's edge out of view, "
+                        "or glare or a shadow over part of it?")
+        px = self.digit_px()
+        if px < SMALL_PX:
+            said.append(f"the digits are {px:.0f} px tall: move the camera closer, zoom, or give it a higher resolution "
+                        f"({SMALL_PX} px or more reads surely)")
+        x1, y1, x2, y2 = box
+        crop = self.last.image[y1:y2, x1:x2]
+        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+        p5, p95 = np.percentile(grey, (5, 95))
+        blown = float((crop.max(axis=2) >= 250).mean())
+        if blown >= GLARE_SHARE:
+            said.append(f"glare: {100 * blown:.0f}% of the display is blown out: turn the camera a little, "
+                        "or move the light that reflects in it")
+        elif p95 < DARK_P95:
+            said.append(f"the display is dark (its brightest parts {p95:.0f} of 255): more light on it, or the camera's "
+                        "exposure up")
+        elif p95 - p5 < FLAT_RANGE:
+            said.append(f"the display is washed out (its greys span {p95 - p5:.0f} of 255): a veil of glare, haze "
+                        "or a dirty cover over it?")
+        if noise_percent(crop) >= NOISY_PERCENT:
+            said.append("the picture is noisy (dim light, the camera's gain up): more light on the display reads better")
+        angle = row_angle(self._digits())
+        if angle is not None and abs(angle) >= TILT_DEGREES:
+            said.append(f"the row of digits leans {angle:+.0f} degrees: the reader turns it, a level camera reads better")
+        return said
+
+
+def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: float | None = None) -> Look:
+    """Reads `frames` through `reader`: at most `most` of them (None: no limit) and, with
+    `seconds`, for no longer than that; every frame is read (the reader's dedup should be off)."""
+    seen = Look()
+    start = time.monotonic()
+    for frame in frames:
+        result = reader.process(frame)
+        seen.frames += 1
+        seen.last, seen.result, seen.shape = frame, result, frame.image.shape[:2]
+        if result.reading is not None and len(result.reading.digits) == reader.fmt.n_digits:
+            seen.found += 1
+        _count(seen, result.settles)
+        if reader.awaiting is not result:  # a verdict that waits for the next frame is counted when it settles
+            _count(seen, result)
+        if (most is not None and seen.frames >= most) or (seconds is not None and time.monotonic() - start >= seconds):
+            break
+    _count(seen, reader.settle())
+    seen.seconds = time.monotonic() - start
+    return seen
+
+
+def _count(seen: Look, result: FrameResult | None) -> None:
+    if result is None or result.status == "skipped":
+        return
+    seen.verdicts[result.status] += 1
+    if result.status == "held" and result.reading is not None and result.reading.reason:
+        seen.held_why[result.reading.reason] += 1
+
+
+def draw(seen: Look, shown: str) -> np.ndarray:
+    """The last frame with its digits boxed (green: accepted, orange: held), each with its class
+    and score, and `shown` (the reading and its verdict) across the top."""
+    image = seen.last.image.copy()
+    height, width = image.shape[:2]
+    thick = max(1, round(max(height, width) / 640))
+    scale = max(0.4, max(height, width) / 1600)
+    digits = seen._digits()
+    colour = (0, 200, 0) if seen.result.status == "accepted" else (0, 165, 255)
+    if digits is not None:
+        for (x1, y1, x2, y2), cls, conf in zip(digits.xyxy.astype(int), digits.class_id, digits.confidence):
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour, thick)
+            # the digit above its box, its score below, each as wide as the box at most (boxes touch)
+            for text, up in ((CLASS_NAMES[cls], True), (f"{conf:.2f}"[1:], False)):
+                fit = scale * min(1.0, (x2 - x1) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0])
+                (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fit, thick)
+                y = y1 - 3 * thick if up else y2 + th + 3 * thick
+                cv2.putText(image, text, (x1, min(max(y, th), height - 1)), cv2.FONT_HERSHEY_SIMPLEX, fit, colour,
+                            thick, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(shown, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    cv2.rectangle(image, (0, 0), (min(tw + 12, width), th + base + 12), (0, 0, 0), -1)
+    cv2.putText(image, shown, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return image

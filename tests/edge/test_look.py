@@ -1,0 +1,132 @@
+"""`segread look`: aiming the camera. Real frames (the synthetic workout, drawn over as a camera's
+view goes wrong), the shipped model, the saved image read back."""
+
+import re
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.models import DEFAULT_MODELS_DIR
+from edge.synth import write_workout_folder
+from tests.conftest import segread_cmd
+from tests.edge.test_network_sources import serving
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODELS_DIR / "current").is_file(), reason="no shipped model")
+GREEN, ORANGE = (0, 200, 0), (0, 165, 255)
+
+
+@pytest.fixture(scope="module")
+def workout(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("look") / "frames"
+    write_workout_folder(folder, seconds=8, fps=2.0, start="07:50")
+    return folder
+
+
+def look(source, out, *args) -> tuple[int, list[str]]:
+    done = subprocess.run(segread_cmd("look", source, "--device", "cpu", "--out", out, *args),
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr.splitlines()
+
+
+def display_box(said: list[str]) -> tuple[int, int, int, int]:
+    x1, x2, y1, y2 = map(int, re.search(r"at x (\d+)-(\d+), y (\d+)-(\d+)", "\n".join(said)).groups())
+    return x1, y1, x2, y2
+
+
+def painted(image: np.ndarray, colour) -> int:
+    return int(np.all(image == colour, axis=2).sum())
+
+
+def changed(folder, tmp_path, change) -> object:
+    out = tmp_path / "changed"
+    out.mkdir(parents=True)
+    for path in sorted(folder.glob("*.jpg")):
+        cv2.imwrite(str(out / f"{path.stem}.png"), change(cv2.imread(str(path))))
+    return out
+
+
+def test_a_clear_view_reads_and_saves_the_last_frame_with_its_digits_boxed(workout, tmp_path):
+    rc, said = look(workout, tmp_path / "look.png")
+    assert rc == 0, said
+    assert "10 frame(s) of 1280x720" in said[1] and "all 4 digits found in 10" in said[1]
+    assert re.match(r"reading: 07:5\d accepted on the last frame; \d+ accepted, 0 held", said[2]), said
+    assert not [line for line in said if line.startswith("hint:")], said
+    saved = cv2.imread(str(tmp_path / "look.png"))
+    assert saved.shape == (720, 1280, 3)
+    x1, y1, x2, y2 = display_box(said)
+    assert painted(saved[y1:y2, x1:x2], GREEN) > 100 and painted(saved, ORANGE) == 0  # the boxes, accepted
+    assert painted(cv2.imread(str(workout / "9.jpg")), GREEN) == 0
+
+
+def test_glare_a_dark_room_and_a_far_camera_are_each_named(workout, tmp_path):
+    _, said = look(workout, tmp_path / "clear.png")
+    x1, y1, x2, y2 = display_box(said)
+
+    def glare(img):
+        cv2.ellipse(img, ((x1 + x2) // 2, (y1 + y2) // 2), ((x2 - x1) // 4, (y2 - y1) // 3), 0, 0, 360, (255, 255, 255), -1)
+        return img
+
+    hints = {}
+    for name, change in (("glare", glare),
+                         ("dark", lambda img: (img * 0.15).astype(np.uint8)),
+                         ("far", lambda img: cv2.resize(img, None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA))):
+        _, said = look(changed(workout, tmp_path / name, change), tmp_path / f"{name}.png")
+        hints[name] = [line for line in said if line.startswith("hint:")]
+    assert any(h.startswith("hint: glare: ") and "blown out" in h for h in hints["glare"]), hints
+    assert any(h.startswith("hint: the display is dark") for h in hints["dark"]), hints
+    assert any(re.match(r"hint: the digits are \d+ px tall", h) or h.startswith("hint: no digits found")
+               for h in hints["far"]), hints
+    assert not any("glare" in h for h in hints["dark"] + hints["far"])
+
+
+def test_no_display_in_view_exits_1_with_the_frame_saved(tmp_path):
+    blank = tmp_path / "wall"
+    blank.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(blank / f"{i}.jpg"), np.full((480, 640, 3), 90, np.uint8))
+    rc, said = look(blank, tmp_path / "look.jpg")
+    assert rc == 1
+    assert any(line.startswith("reading: no reading (0 digits, expected 4) on the last frame; 0 accepted, 3 held")
+               for line in said), said
+    assert "hint: no digits found: is the display in view, lit and in focus? Look at the saved frame" in said
+    assert cv2.imread(str(tmp_path / "look.jpg")).shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("out, message", [
+    ("look.txt", "--out"),
+    ("missing/look.png", "segread: error: cannot write"),
+])
+def test_an_output_it_cannot_write_is_one_line(workout, tmp_path, out, message):
+    rc, said = look(workout, tmp_path / out)
+    assert rc == 2 and any(message in line for line in said) and not any("Traceback" in line for line in said), said
+
+
+def test_a_camera_is_looked_at_for_the_seconds_asked_not_ten_frames(workout, tmp_path):
+    jpeg = (workout / "0.jpg").read_bytes()
+
+    class Stream(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                     % (len(jpeg), jpeg))
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    with serving(Stream) as base:
+        rc, said = look(f"{base}/video", tmp_path / "look.jpg", "--seconds", "3")
+    assert rc == 0, said
+    frames = int(re.search(r"(\d+) frame\(s\) of 1280x720 in ([\d.]+) s", "\n".join(said)).group(1))
+    assert frames > 10, said
