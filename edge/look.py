@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from edge.capture import Frame
+from edge.drawing import ACCEPTED, HELD, banner, draw_digits
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -136,22 +137,9 @@ def draw(seen: Look, shown: str) -> np.ndarray:
     """The last frame with its digits boxed (green: accepted, orange: held), each with its class
     and score, and `shown` (the reading and its verdict) across the top."""
     image = seen.last.image.copy()
-    height, width = image.shape[:2]
-    thick = max(1, round(max(height, width) / 640))
-    scale = max(0.4, max(height, width) / 1600)
     digits = seen._digits()
-    colour = (0, 200, 0) if seen.result.status == "accepted" else (0, 165, 255)
     if digits is not None:
-        for (x1, y1, x2, y2), cls, conf in zip(digits.xyxy.astype(int), digits.class_id, digits.confidence):
-            cv2.rectangle(image, (x1, y1), (x2, y2), colour, thick)
-            # the digit above its box, its score below, each as wide as the box at most (boxes touch)
-            for text, up in ((CLASS_NAMES[cls], True), (f"{conf:.2f}"[1:], False)):
-                fit = scale * min(1.0, (x2 - x1) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0])
-                (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fit, thick)
-                y = y1 - 3 * thick if up else y2 + th + 3 * thick
-                cv2.putText(image, text, (x1, min(max(y, th), height - 1)), cv2.FONT_HERSHEY_SIMPLEX, fit, colour,
-                            thick, cv2.LINE_AA)
-    (tw, th), base = cv2.getTextSize(shown, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-    cv2.rectangle(image, (0, 0), (min(tw + 12, width), th + base + 12), (0, 0, 0), -1)
-    cv2.putText(image, shown, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+        boxes = [(xyxy, CLASS_NAMES[cls], float(conf)) for xyxy, cls, conf in zip(digits.xyxy, digits.class_id, digits.confidence)]
+        draw_digits(image, boxes, ACCEPTED if seen.result.status == "accepted" else HELD)
+    banner(image, shown)
     return image

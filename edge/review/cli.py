@@ -78,13 +78,16 @@ def list_cmd(ctx, status, order):
 
 @review.command()
 @click.argument("item_id", type=int)
+@click.option("--image", "image_out", default=None, type=click.Path(dir_okay=False),
+              help="Also write the display, enlarged, with its labels boxed (.png or .jpg), to check them by eye.")
 @click.pass_context
-def show(ctx, item_id):
+def show(ctx, item_id, image_out):
     """Show one item: frame, image path, pre-labels left to right, suggestion and every decision.
 
     \b
     Example:
       segread review show 12
+      segread review show 12 --image item.png    # the display enlarged, its pre-labels boxed
     """
     from edge.review.queue import image_path
 
@@ -104,9 +107,41 @@ def show(ctx, item_id):
         click.echo("labels now: " + "".join(b["digit"] for b in queue_items.left_to_right(labels)))
     for d in queue_items.decisions(db, item.id):
         click.echo(f"  {show_when(d['wall'], seconds=True)}  {d['who']}  {d['action']}  {d['digits'] or ''}")
+    if image_out is not None:
+        _write_zoomed(image_path(db, item.image), queue_items.left_to_right(labels), image_out,
+                      "labels now" if labels is not item.prelabels else f"pre-labels of item {item.id}")
     if item.status == "pending":
         hint = item.suggestions[0] if len(item.suggestions) == 1 else "DIGITS"
         click.echo(f"answer: segread review accept {item.id} | fix {item.id} {hint} | skip {item.id}")
+
+
+def _write_zoomed(frame: Path, labels: list[dict], out: str, title: str) -> None:
+    """The display of a queued `frame`, enlarged so a digit is about 120 px tall, with `labels`
+    boxed, written to `out`."""
+    import cv2
+    import numpy as np
+
+    from edge.capture import read_image
+    from edge.drawing import HELD, banner, draw_digits, zoom_on
+    from edge.errors import OutputError
+    from edge.files import write_bytes
+
+    suffix = Path(out).suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        raise click.BadParameter(f"{out}: a .png or .jpg", param_hint="--image")
+    image, why = read_image(frame)
+    if image is None:
+        raise ReviewError(f"cannot draw the item: its frame {frame} is {why}")
+    xyxy = np.array([b["xyxy"] for b in labels], np.float32).reshape(-1, 4)
+    crop, factor, (x0, y0) = zoom_on(image, xyxy)
+    draw_digits(crop, [(((x1 - x0) * factor, (y1 - y0) * factor, (x2 - x0) * factor, (y2 - y0) * factor), b["digit"], b.get("conf"))
+                       for b, (x1, y1, x2, y2) in zip(labels, xyxy)], HELD)
+    banner(crop, f"{title}: {''.join(b['digit'] for b in labels) or 'no boxes'}")
+    try:
+        write_bytes(Path(out), cv2.imencode(suffix, crop)[1].tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {out}: the display at x{factor:.1f}")
 
 
 @review.command()

@@ -200,3 +200,23 @@ def test_an_answer_that_cannot_be_stored_whole_leaves_no_half_of_it(queued_db, c
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("database or disk is full")
     assert conn.execute("SELECT count(*) FROM review_decisions").fetchone()[0] == 0
     assert conn.execute("SELECT status FROM review_items WHERE id = 1").fetchone()[0] == "pending"
+
+
+def test_show_image_writes_the_display_enlarged_with_its_labels_boxed(queued_db, tmp_path, capsys):
+    # The frame is stored whole; a person checking 4 pre-labels wants the display large, not 320x240.
+    import cv2
+    import numpy as np
+
+    out = tmp_path / "item.png"
+    assert cli(queued_db.db_path, "show", "1", "--image", out) == 0
+    assert f"wrote {out}: the display at x" in capsys.readouterr().out
+    zoomed = cv2.imread(str(out))
+    assert zoomed.shape[0] > 240  # taller than the whole stored frame: the display, scaled up
+    assert np.all(zoomed == (0, 165, 255), axis=2).sum() > 200  # the boxes, drawn
+
+    assert cli(queued_db.db_path, "fix", "1", "0757") == 0
+    assert cli(queued_db.db_path, "show", "1", "--image", out) == 0
+    assert "labels now" in capsys.readouterr().out  # what will be exported, drawn from now on
+    for bad, said in ((tmp_path / "item.gif", "a .png or .jpg"), (tmp_path / "no" / "item.png", "cannot write")):
+        assert cli(queued_db.db_path, "show", "1", "--image", bad) == 2
+        assert said in capsys.readouterr().err
