@@ -248,11 +248,23 @@ def _group(node: str) -> str:
         return str(gid)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """"1280x720" as (1280, 720); ValueError otherwise."""
+    match = re.fullmatch(r"\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*", text)
+    if match is None or not all(16 <= int(v) <= 16384 for v in match.groups()):
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT in pixels, such as 1280x720")
+    return int(match.group(1)), int(match.group(2))
+
+
+_SIZE_TOLD: set[tuple[str, tuple[int, int], tuple[int, int]]] = set()  # each camera's refusal, said once
+
+
 class VideoSource:
     """A webcam (an index, or a device node: `is_device`), a video file or a stream URL through
-    OpenCV's VideoCapture."""
+    OpenCV's VideoCapture. A webcam is asked for `size` (width, height), where given: OpenCV opens
+    one at 640x480 whatever it offers, and a display across the room may need more pixels."""
 
-    def __init__(self, spec: str | int, fps: float | None = None) -> None:
+    def __init__(self, spec: str | int, fps: float | None = None, size: tuple[int, int] | None = None) -> None:
         self.name = shown_source(str(spec))
         self._shown = spec if isinstance(spec, int) else self.name  # as messages name it: 0, 'rtsp://u:***@cam/'
         self.fps = fps
@@ -262,8 +274,20 @@ class VideoSource:
         if not self.capture.isOpened():
             why = _why_not(spec)
             raise SourceError(f"cannot open video source {self._shown!r}" + (f": {why}" if why else ""))
+        if size is not None:
+            self._ask_size(size)
         self.corrupt: list[str] = []
         self.file_fps = self.capture.get(cv2.CAP_PROP_FPS) or 0.0
+
+    def _ask_size(self, size: tuple[int, int]) -> None:
+        """Asks the camera for `size`; a camera that does not offer it keeps the nearest it has (or
+        its own), and says so once."""
+        self.capture.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+        self.capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        got = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        if got != size and (self.name, size, got) not in _SIZE_TOLD:
+            _SIZE_TOLD.add((self.name, size, got))
+            log.warning("camera %s gives %dx%d, not the %dx%d asked: a size it does not offer", self.name, *got, *size)
 
     def __iter__(self) -> Iterator[Frame]:
         start = time.monotonic()
@@ -334,19 +358,27 @@ def _not_a_camera(node: str) -> str:
     return f"another process may be reading it (a webcam serves one at a time: `fuser {node}` names it)"
 
 
-def open_source(spec: str, fps: float | None = None, interval: float = 1.0):
-    """A folder, an image file, a webcam index ("0"), a video file, an rtsp/http(s) stream URL, or an
-    http(s) URL that answers with one still image (polled: `edge.snapshot`)."""
+def is_camera(spec: str) -> bool:
+    """A webcam: an index ("0") or a device node (`is_device`)."""
+    return spec.isdigit() or is_device(spec)
+
+
+def open_source(spec: str, fps: float | None = None, interval: float = 1.0, size: tuple[int, int] | None = None):
+    """A folder, an image file, a webcam index ("0") or device node, a video file, an rtsp/http(s)
+    stream URL, or an http(s) URL that answers with one still image (polled: `edge.snapshot`).
+    `size` (width, height) is asked of a webcam; given for any other source, it is a SourceError."""
     quiet_opencv()
+    if size is not None and not is_camera(spec):
+        raise SourceError(f"a size is asked of a webcam (an index or /dev/video*), not of {shown_source(spec)}")
     path = Path(spec)
     if path.is_dir():
         return FolderSource(path, fps=fps, interval=interval)
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
     if spec.isdigit():
-        return VideoSource(int(spec), fps=fps)
+        return VideoSource(int(spec), fps=fps, size=size)
     if is_device(spec):
-        return VideoSource(spec, fps=fps)
+        return VideoSource(spec, fps=fps, size=size)
     if (why := malformed_url(spec)) is not None:
         raise SourceError(why)
     if re.match(r"^https?://", spec, re.I):

@@ -81,6 +81,20 @@ def model_options(fn):
     return fn
 
 
+def _size(ctx, param, value):
+    from edge.capture import parse_size
+
+    try:
+        return parse_size(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def size_option(fn):
+    return click.option("--size", default=None, metavar="WxH", callback=_size,
+                        help="Ask a webcam for this frame size (1280x720) [default: OpenCV's, 640x480].")(fn)
+
+
 def reader_options(fn):
     fn = click.option("--format", "fmt", default="time", show_default=True,
                       help="Display format: 'time' (MM:SS) or 'digits:N'.")(fn)
@@ -126,8 +140,9 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
               help="Queue the frames the reader was unsure of for review (segread review) beside the database.")
 @click.option("--give-up", "give_up", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="A camera or stream that stops sending is reopened with backoff; out this many seconds, the read ends.")
+@size_option
 def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
-         queue, give_up):
+         queue, give_up, size):
     """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL
     (or a single image, whose reading is judged on its own).
 
@@ -147,7 +162,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
     store = open_db(db)
     close_abandoned(store)  # sessions of a reader that stopped without closing them (a full disk)
-    src = open_heard(lambda: open_source(source, fps=fps, interval=interval))
+    src = open_heard(lambda: open_source(source, fps=fps, interval=interval, size=size))
     if getattr(src, "still", False):
         reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
     log = SessionLog(store, source=shown_source(source), model=reader.detector.model_id, fmt=str(reader.fmt))
@@ -156,7 +171,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     skipped = [getattr(src, "corrupt", [])]  # each source's unreadable frames: a camera reopened is another source
 
     def reopen():
-        again = open_source(source, fps=fps)
+        again = open_source(source, fps=fps, size=size)
         skipped.append(getattr(again, "corrupt", []))
         return again
 
@@ -195,8 +210,9 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
               help="At most this many frames [default: a folder's or video's first 10; a camera's for --seconds].")
 @click.option("--out", default="look.jpg", show_default=True, type=click.Path(dir_okay=False),
               help="The last frame read, the digits found boxed on it (.jpg or .png).")
+@size_option
 @click.pass_context
-def look(ctx, source, model, device, fmt, seconds, most, out):
+def look(ctx, source, model, device, fmt, seconds, most, out, size):
     """Aim the camera: read a few seconds of SOURCE, save the last frame with the digits found boxed
     on it, and say what to change (the display out of view, too small, glare, too dark, tilted).
     Nothing is logged. Exits 0 when a reading was accepted, 1 when none was.
@@ -220,12 +236,12 @@ def look(ctx, source, model, device, fmt, seconds, most, out):
     if suffix not in (".jpg", ".jpeg", ".png"):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
     reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
-    src = open_heard(lambda: open_source(source, fps=None))
+    src = open_heard(lambda: open_source(source, size=size))
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)
     stop = threading.Event()
     live = getattr(src, "live", False)
-    frames = ride_outages(src, lambda: open_source(source), stop, seconds) if live else src
+    frames = ride_outages(src, lambda: open_source(source, size=size), stop, seconds) if live else src
     with stop_on_signals(stop):
         seen = look_at(reader, _until(frames, stop), most or (None if live else 10), seconds if live else None)
     stop.set()

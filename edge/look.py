@@ -80,8 +80,8 @@ class Look:
                         "or glare or a shadow over part of it?")
         px = self.digit_px()
         if px < SMALL_PX:
-            said.append(f"the digits are {px:.0f} px tall: move the camera closer, zoom, or give it a higher resolution "
-                        f"({SMALL_PX} px or more reads surely)")
+            said.append(f"the digits are {px:.0f} px tall: move the camera closer, or ask it for more pixels "
+                        f"(--size 1280x720; {SMALL_PX} px or more reads surely)")
         x1, y1, x2, y2 = box
         crop = self.last.image[y1:y2, x1:x2]
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)

@@ -46,12 +46,31 @@ class SourceConfig(Section):
         None, description="Drop frames when the reader falls behind (a camera) instead of waiting (a file); none = a camera (index or device) or URL."
     )
 
+    size: str | None = Field(
+        None, description="A webcam's frame size, WIDTHxHEIGHT (1280x720); none = OpenCV's (640x480). A display far from the camera needs more pixels."
+    )
+
     def is_live(self) -> bool:
         if self.live is not None:
             return self.live
         from edge.capture import is_device
 
         return self.spec.isdigit() or "://" in self.spec or is_device(self.spec)
+
+    @model_validator(mode="after")
+    def _size(self) -> "SourceConfig":
+        from edge.capture import is_camera, parse_size, shown_source
+
+        if self.size is not None:
+            parse_size(self.size)  # ValueError says what is wanted
+            if not is_camera(self.spec):
+                raise ValueError(f"size is asked of a webcam (an index or /dev/video*), not of {shown_source(self.spec)}")
+        return self
+
+    def frame_size(self) -> tuple[int, int] | None:
+        from edge.capture import parse_size
+
+        return parse_size(self.size) if self.size is not None else None
 
 
 class ModelConfig(Section):

@@ -42,7 +42,7 @@ SourceFactory = Callable[[SourceConfig], Iterable[Frame]]
 
 
 def default_source(cfg: SourceConfig) -> Iterable[Frame]:
-    return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval)
+    return open_source(cfg.spec, fps=cfg.fps, interval=cfg.interval, size=cfg.frame_size())
 
 
 def lock_database(database: Path):

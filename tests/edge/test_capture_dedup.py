@@ -10,7 +10,7 @@ from edge.capture import FolderSource, Frame, open_source
 from edge.dedup import DedupGate
 from edge.errors import SourceError
 from edge.pipeline import Reader
-from tests.conftest import FakeDetector, digits_at
+from tests.conftest import FakeDetector, digits_at, still_frames
 
 
 def _write(folder, names):
@@ -224,3 +224,32 @@ def test_importing_the_capture_stage_leaves_opencvs_log_level_alone():
             "assert cv2.utils.logging.getLogLevel() == before and 'OPENCV_FFMPEG_LOGLEVEL' not in os.environ")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 0
+
+
+def test_a_size_is_asked_of_a_webcam_only_and_said_where_the_camera_gives_another(tmp_path, caplog):
+    # OpenCV opens a webcam at 640x480; `--size` asks for more. Asked of a folder or a stream, it
+    # would do nothing: one line says so. A source that offers one size (a video file, standing in
+    # for a camera without that mode) keeps its own, and says which, once.
+    from edge.capture import VideoSource
+    from edge.service.config import SourceConfig
+
+    frames = still_frames(tmp_path / "frames", 2)
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "read", str(frames), "--size", "1280x720",
+                          "--db", str(tmp_path / "s.db"), "--no-queue"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.splitlines() == [
+        f"segread: error: a size is asked of a webcam (an index or /dev/video*), not of {frames}"]
+    bad = subprocess.run([sys.executable, "-m", "edge.cli", "read", "0", "--size", "1280"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "size '1280' is not WIDTHxHEIGHT in pixels, such as 1280x720" in bad.stderr
+    with pytest.raises(ValueError, match="size is asked of a webcam"):
+        SourceConfig(spec="rtsp://rower:s3cret@cam/live", size="1280x720")
+    assert SourceConfig(spec="/dev/v4l/by-id/usb-cam-video-index0", size="1280x720").frame_size() == (1280, 720)
+
+    video = tmp_path / "v.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 100, np.uint8))
+    writer.release()
+    for _ in range(2):
+        VideoSource(str(video), size=(1280, 720)).close()
+    said = [r.getMessage() for r in caplog.records if "asked" in r.getMessage()]
+    assert said == [f"camera {video} gives 64x48, not the 1280x720 asked: a size it does not offer"]
