@@ -293,6 +293,9 @@ def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
         f"{f'  outages {camera.outages}  dropped {camera.dropped}' if camera and (camera.outages or camera.dropped) else ''}",
         err=True,
     )
+    if s.read >= 10 and s.blind * 2 >= s.read:  # the camera does not see the display: aiming it is the fix
+        click.echo(f"segread: hint: no digits found in {s.blind} of {s.read} frames read; "
+                   f"`segread look {log.source}` shows what the camera sees", err=True)
 
 
 @cli.group(invoke_without_command=True)

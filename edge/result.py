@@ -53,6 +53,7 @@ class ReaderStats:
     accepted: int = 0
     held: int = 0
     skipped: int = 0
+    blind: int = 0  # read frames in which no digit was found
     ms: deque = field(default_factory=lambda: deque(maxlen=1000))  # recent read times: fps, bounded for weeks
 
     def add(self, result: FrameResult) -> None:
@@ -62,6 +63,8 @@ class ReaderStats:
             return
         self.read += 1
         self.ms.append(result.ms)
+        if result.reading is None or len(result.reading.digits) == 0:
+            self.blind += 1
         if result.status == "accepted":
             self.accepted += 1
         else:

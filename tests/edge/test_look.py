@@ -130,3 +130,18 @@ def test_a_camera_is_looked_at_for_the_seconds_asked_not_ten_frames(workout, tmp
     assert rc == 0, said
     frames = int(re.search(r"(\d+) frame\(s\) of 1280x720 in ([\d.]+) s", "\n".join(said)).group(1))
     assert frames > 10, said
+
+
+def test_a_read_that_finds_no_digits_in_most_frames_points_at_look(workout, tmp_path):
+    blank = tmp_path / "wall"
+    blank.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(blank / f"{i}.jpg"), np.full((480, 640, 3), 90 + i, np.uint8))
+    said = {}
+    for name, folder in (("wall", blank), ("display", workout)):
+        done = subprocess.run(segread_cmd("read", folder, "--device", "cpu", "--no-dedup", "--no-queue", "--db", tmp_path / "s.db"),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        said[name] = done.stderr.splitlines()
+    assert said["wall"][-1] == f"segread: hint: no digits found in 12 of 12 frames read; `segread look {blank}` shows what the camera sees"
+    assert not any("hint" in line for line in said["display"])
