@@ -237,6 +237,8 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
     reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
     src = open_heard(lambda: open_source(source, size=size))
+    if getattr(src, "still", False):
+        reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)
     stop = threading.Event()

@@ -145,3 +145,9 @@ def test_a_read_that_finds_no_digits_in_most_frames_points_at_look(workout, tmp_
         said[name] = done.stderr.splitlines()
     assert said["wall"][-1] == f"segread: hint: no digits found in 12 of 12 frames read; `segread look {blank}` shows what the camera sees"
     assert not any("hint" in line for line in said["display"])
+
+
+def test_one_photo_is_judged_on_its_own(workout, tmp_path):
+    # No later frame can confirm a single photo's reading; it was held for one, and look said 1.
+    rc, said = look(workout / "0.jpg", tmp_path / "look.png")
+    assert rc == 0 and "reading: 07:50 accepted on the last frame; 1 accepted, 0 held" in said, said
