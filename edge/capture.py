@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import re
+import stat
 import sys
 import time
 import urllib.parse
@@ -26,46 +27,73 @@ from edge.labels import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 
+# Query parameters that carry a login: a Foscam-style `snapshot.cgi?user=admin&pwd=...`, a token.
+_SECRET_KEYS = re.compile(r"(?i)^(pwd|pass|passwd|password|key|token|auth|secret|sig|signature|access_token)$")
+# A user or password typed with a '/', '?' or '#' in it: the host part ends there, and the rest of
+# the login, up to its '@', is taken for a path: `rtsp://ad/min:secret@cam/live`.
+_LOGIN_IN_PATH = re.compile(r"^[^/?#@]*[/?#][^@]*:[^@]*@")
+
+
 def shown_source(spec: str) -> str:
     """A source as segread says it and logs it: a URL's password (`rtsp://user:pass@cam/`) masked,
-    so it is in no message, session row, status row or export; also one typed with a `/`, `?` or
-    `#` in it, which ends the URL's host part early (`malformed_url`)."""
-    parts = urllib.parse.urlsplit(spec) if "://" in spec else None
-    if parts is None:
+    so it is in no message, session row, status row or export; also a login typed with a `/`, `?`
+    or `#` in it, which ends the URL's host part early (`malformed_url`), and the value of a query
+    parameter that carries one (`?pwd=...`)."""
+    if "://" not in spec:
         return spec
+    scheme, rest = spec.split("://", 1)
+    try:
+        parts = urllib.parse.urlsplit(spec)
+    except ValueError:  # no URL at all (an unclosed IPv6 bracket): mask all that may be a login
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else spec
     if _early_end(spec):
-        scheme, rest = spec.split("://", 1)
-        user, _, after = rest.partition(":")
-        return f"{scheme}://{user}:***@{after.rpartition('@')[2]}"
-    if parts.password is None:
-        return spec
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}"))
+        user, colon, after = rest.partition(":")
+        if not re.search(r"[/?#]", user):
+            return f"{scheme}://{user}:***@{after.rpartition('@')[2]}"
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    if parts.password is not None:
+        parts = parts._replace(netloc=f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}")
+    if parts.query:
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if any(_SECRET_KEYS.match(k) for k, _ in pairs):
+            parts = parts._replace(query="&".join(f"{k}=***" if _SECRET_KEYS.match(k) else f"{k}={v}" for k, v in pairs))
+    return urllib.parse.urlunsplit(parts)
 
 
 def _early_end(spec: str) -> bool:
-    """True for a URL whose `user:password@` has a `/`, `?` or `#` in the password as typed:
-    `rtsp://admin:ab/cd@cam/live` parses as host `admin`, port `ab`, the rest of the password a path."""
+    """True for a URL whose `user:password@` has a `/`, `?` or `#` in it as typed:
+    `rtsp://admin:ab/cd@cam/live` parses as host `admin`, port `ab`, the rest of the password a
+    path; `rtsp://ad/min:pw@cam/live` as host `ad`, the rest a path."""
     parts = urllib.parse.urlsplit(spec)
+    rest = spec.split("://", 1)[1]
+    if "@" in parts.netloc or "@" not in rest:
+        return False
     try:
         parts.port
-        return False
     except ValueError:  # the port is the password's head: the host part ended before the '@'
-        return "@" not in parts.netloc and ":" in parts.netloc and "@" in spec.split("://", 1)[1]
+        return ":" in parts.netloc
+    return _LOGIN_IN_PATH.match(rest) is not None
 
 
 def malformed_url(spec: str) -> str | None:
-    """Why a URL cannot name a camera as written (a password that ends its host part early, a port
-    that is no number), or None. Said before any request, as the camera would get the password's
-    tail as a path and OpenCV says only that it cannot open it."""
+    """Why a URL cannot name a camera as written (a login that ends its host part early, a port
+    that is no number, no URL at all), or None. Said before any request, as the camera would get
+    the login's tail as a path and OpenCV says only that it cannot open it."""
     if "://" not in spec:
         return None
-    if _early_end(spec):
-        return (f"cannot open {shown_source(spec)}: its password holds a '/', '?' or '#', which ends a URL's host "
-                "part; write them as %2F, %3F and %23")
     try:
-        urllib.parse.urlsplit(spec).port
+        parts = urllib.parse.urlsplit(spec)
+    except ValueError as exc:
+        return f"cannot open {shown_source(spec)}: not a URL ({exc})"
+    if _early_end(spec):
+        return (f"cannot open {shown_source(spec)}: its user or password holds a '/', '?' or '#', which ends a URL's "
+                "host part; write them as %2F, %3F and %23")
+    try:
+        parts.port
     except ValueError:
         return f"cannot open {shown_source(spec)}: its port is not a number from 0 to 65535"
+    if not parts.hostname:
+        return f"cannot open {shown_source(spec)}: it names no host"
     return None
 
 
@@ -215,12 +243,22 @@ class ImageSource:
         pass
 
 
+_CAMERA_NODE = re.compile(r"^/dev/(video\d+|v4l/)")
+
+
 def is_device(spec: str) -> bool:
     """True for a camera named by its device node: /dev/video2, or a name that links to one and
     stays the same when the camera is replugged or the machine restarts
-    (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...; the number a webcam gets may change).
-    A file there (a video in /dev/shm) is a file."""
-    return not os.path.isfile(spec) and (spec.startswith("/dev/") or os.path.realpath(spec).startswith("/dev/"))
+    (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...; the number a webcam gets may change);
+    also any other character device (/dev/null), to say it is none. A file under /dev (a video in
+    /dev/shm) is a file, there or not."""
+    node = os.path.realpath(spec)
+    if _CAMERA_NODE.match(spec) or _CAMERA_NODE.match(node):
+        return True
+    try:
+        return stat.S_ISCHR(os.stat(node).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _device(spec: str) -> int | str:
@@ -270,7 +308,10 @@ class VideoSource:
         self.fps = fps
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
-        self.capture = cv2.VideoCapture(_device(spec) if isinstance(spec, str) and is_device(spec) else spec)
+        try:
+            self.capture = cv2.VideoCapture(_device(spec) if isinstance(spec, str) and is_device(spec) else spec)
+        except (cv2.error, OverflowError) as exc:  # a camera index past a C int
+            raise SourceError(f"cannot open video source {self._shown!r}: {str(exc).splitlines()[0][:120]}") from None
         if not self.capture.isOpened():
             why = _why_not(spec)
             raise SourceError(f"cannot open video source {self._shown!r}" + (f": {why}" if why else ""))
@@ -368,6 +409,8 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0, size
     stream URL, or an http(s) URL that answers with one still image (polled: `edge.snapshot`).
     `size` (width, height) is asked of a webcam; given for any other source, it is a SourceError."""
     quiet_opencv()
+    if not spec.strip():
+        raise SourceError("the source is empty: name a folder, a file, a camera (0) or a URL")
     if size is not None and not is_camera(spec):
         raise SourceError(f"a size is asked of a webcam (an index or /dev/video*), not of {shown_source(spec)}")
     path = Path(spec)
@@ -376,6 +419,8 @@ def open_source(spec: str, fps: float | None = None, interval: float = 1.0, size
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageSource(path)
     if spec.isdigit():
+        if int(spec) > 10_000:  # V4L2 numbers its nodes from 0; OpenCV takes no index past a C int
+            raise SourceError(f"camera index {spec} is out of range (a webcam is 0, 1, ...)")
         return VideoSource(int(spec), fps=fps, size=size)
     if is_device(spec):
         return VideoSource(spec, fps=fps, size=size)

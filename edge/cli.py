@@ -237,26 +237,26 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
     reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
     src = open_heard(lambda: open_source(source, size=size))
-    if getattr(src, "still", False):
-        reader.sequence.confirm_first = False  # one photo: no later frame can confirm its reading
+    reader.sequence.confirm_first = False  # a look logs nothing: a first reading is judged on its own
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)
     stop = threading.Event()
     live = getattr(src, "live", False)
     frames = ride_outages(src, lambda: open_source(source, size=size), stop, seconds) if live else src
-    with stop_on_signals(stop):
-        seen = look_at(reader, _until(frames, stop), most or (None if live else 10), seconds if live else None)
-    stop.set()
+    timer = threading.Timer(seconds + 0.5, stop.set)  # a camera that sends nothing is not waited on past --seconds
+    if live:
+        timer.start()
+    try:
+        with stop_on_signals(stop):
+            seen = look_at(reader, _until(frames, stop), most or (None if live else 10), seconds if live else None)
+    finally:
+        timer.cancel()
+        stop.set()
     if seen.last is None:
-        raise SourceError(f"{shown_source(source)} gave no frame")
+        raise SourceError(f"{shown_source(source)} gave no frame in {seen.seconds:.0f} s")
     r = seen.result.reading
     shown = (f"{reader.fmt.show(r.text)} {seen.result.status}" if r is not None and r.text else "no reading") + (
         f" ({r.reason})" if r is not None and r.reason and seen.result.status != "accepted" else "")
-    data = cv2.imencode(suffix, draw(seen, shown))[1].tobytes()
-    try:
-        write_bytes(Path(out), data)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
     h, w = seen.shape
     click.echo(f"{seen.frames} frame(s) of {w}x{h} in {seen.seconds:.1f} s; all {reader.fmt.n_digits} digits found in "
                f"{seen.found}", err=True)
@@ -267,6 +267,10 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
         click.echo(f"display: digits {seen.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}", err=True)
     for hint in seen.hints(reader.fmt.n_digits):
         click.echo(f"hint: {hint}", err=True)
+    try:  # after the report: a frame it cannot save loses none of it
+        write_bytes(Path(out), cv2.imencode(suffix, draw(seen, shown))[1].tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"saved {out}", err=True)
     ctx.exit(0 if accepted else 1)
 
@@ -284,7 +288,8 @@ def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
     it read."""
     corrupt = [name for names in skipped for name in names]
     if corrupt:
-        click.echo(f"segread: skipped {len(corrupt)} unreadable image(s): {', '.join(corrupt[:5])}", err=True)
+        click.echo(f"segread: skipped {len(corrupt)} unreadable image(s): {', '.join(corrupt[:5])}"
+                   f"{', ...' if len(corrupt) > 5 else ''}", err=True)
     s = reader.stats
     click.echo(
         f"frames {s.frames}  read {s.read}  accepted {s.accepted}"

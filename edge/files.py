@@ -61,16 +61,21 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 class LineOutput:
     """A stream of lines for `--jsonl PATH`, or stdout for `-`: a file it cannot make or write (a
-    folder, a missing folder, a full disk) is an OutputError naming it, not a traceback."""
+    folder, a missing folder, a full disk) is an OutputError naming it, not a traceback. It is
+    opened at once, so such a path is told before a model loads, and emptied only when the run
+    writes to it or closes it: a run that fails before (a camera that does not open) leaves an
+    earlier run's lines as they were."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._emptied = path == "-"
         try:
-            self._fh = sys.stdout if path == "-" else open(path, "w")
+            self._fh = sys.stdout if path == "-" else open(path, "a")
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def write(self, text: str) -> None:
+        self._empty()
         self._guard(self._fh.write, text)
 
     def flush(self) -> None:
@@ -78,7 +83,13 @@ class LineOutput:
 
     def close(self) -> None:
         if self._fh is not sys.stdout:
+            self._empty()
             self._guard(self._fh.close)
+
+    def _empty(self) -> None:
+        if not self._emptied:
+            self._emptied = True
+            self._guard(self._fh.truncate, 0)  # appends go to its start from now on
 
     def _guard(self, fn, *args) -> None:
         try:

@@ -100,7 +100,14 @@ class Look:
             said.append("the picture is noisy (dim light, the camera's gain up): more light on the display reads better")
         angle = row_angle(self._digits())
         if angle is not None and abs(angle) >= TILT_DEGREES:
-            said.append(f"the row of digits leans {angle:+.0f} degrees: the reader turns it, a level camera reads better")
+            said.append(f"the row of digits leans {abs(angle):.0f} degrees (its right end {'lower' if angle > 0 else 'higher'}): "
+                        "the reader turns it, a level camera reads better")
+        height, width = self.shape
+        edges = [name for name, touches in (("left", x1 == 0), ("top", y1 == 0), ("right", x2 == width),
+                                            ("bottom", y2 == height)) if touches]
+        if edges:
+            said.append(f"the display touches the frame's {' and '.join(edges)} edge: centre the camera on it, "
+                        "as a little movement would cut digits off")
         return said
 
 

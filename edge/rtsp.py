@@ -35,7 +35,7 @@ def why_not(url: str, timeout: float = 5.0) -> str | None:
     host = parts.hostname
     if not host:
         return "the URL names no host"
-    port = parts.port or PORTS.get(scheme, 554)
+    port = parts.port if parts.port is not None else PORTS.get(scheme, 554)
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
@@ -67,7 +67,7 @@ def why_not(url: str, timeout: float = 5.0) -> str | None:
 
 def _login(parts: urllib.parse.SplitResult, bare: str, headers: dict, timeout: float) -> str | None:
     """Answers the camera's 401 with the URL's user and password: what it says then."""
-    host, port = parts.hostname, parts.port or PORTS["rtsp"]
+    host, port = parts.hostname, parts.port if parts.port is not None else PORTS["rtsp"]
     login = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
     offered = headers.get("www-authenticate", [])
     said = next(filter(None, (_authorization(c, login, bare) for c in sorted(offered, key=_digest_first))), None)
@@ -92,7 +92,7 @@ def _said(status: int, reason: str, login: bool) -> str | None:
     if status == 404:
         return f"RTSP {status} {reason}: no stream at that path (the camera's manual names its stream URL)"
     if 200 <= status < 300:
-        return (f"the camera answers (RTSP {status} to DESCRIBE), so its address{' and login' if login else ''} are right; "
+        return (f"the camera answers (RTSP {status} to DESCRIBE), so {'its address and login are' if login else 'its address is'} right; "
                 "what it streams could not be opened (its codec, or RTP blocked on the way)")
     return f"RTSP {status} {reason}"
 
@@ -103,11 +103,16 @@ def _describe(sock: socket.socket, url: str, authorization: str | None, timeout:
     lines = [f"DESCRIBE {url} RTSP/1.0", "CSeq: 2", "Accept: application/sdp", "User-Agent: segread"]
     if authorization:
         lines.append(f"Authorization: {authorization}")
-    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout  # for the whole answer: a camera may drip it a byte at a time
+    data = b""
     try:
+        sock.settimeout(timeout)
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
         while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
             chunk = sock.recv(4096)
             if not chunk:
                 break

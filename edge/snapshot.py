@@ -48,6 +48,13 @@ def _opener(url: str) -> tuple[str, urllib.request.OpenerDirector]:
     return url, urllib.request.build_opener(*handlers)
 
 
+def _has_login(url: str) -> bool:
+    try:
+        return urllib.parse.urlsplit(url).username is not None
+    except ValueError:
+        return False
+
+
 class TLSRefused(SourceError):
     """The URL's TLS handshake failed (a camera's self-signed certificate). OpenCV is asked still,
     as an FFmpeg that checks no certificate opens it; where it cannot either, this says why
@@ -61,9 +68,13 @@ def _tls_why(reason: ssl.SSLError) -> str:
     return f"TLS failed ({reason.reason or reason})"
 
 
-def _why(exc: BaseException) -> str:
+def _why(exc: BaseException, login: bool = False) -> str:
+    """`exc` in words; `login`: the URL gave a user and password (a 401 then refused them)."""
     if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}" + (" (a user and password in the URL?)" if exc.code == 401 else "")
+        if exc.code == 401:
+            return f"HTTP 401 {exc.reason}" + (": the camera refused the user and password" if login else
+                                               " (a user and password in the URL?)")
+        return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, http.client.BadStatusLine) and not isinstance(exc, ConnectionError):
         return "it answers, but not in HTTP (another protocol on that port?)"
     reason = getattr(exc, "reason", exc)
@@ -103,9 +114,9 @@ def probe(url: str, timeout: float = 10.0) -> bytes | None:
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLError):
             raise TLSRefused(f"cannot open {shown_source(url)}: {_tls_why(exc.reason)}") from None
-        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
+        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc, _has_login(url))}") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:  # a reset, a timeout, a malformed URL or port, no HTTP
-        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc)}") from None
+        raise SourceError(f"cannot open {shown_source(url)}: {_why(exc, _has_login(url))}") from None
 
 
 class SnapshotSource:
@@ -130,7 +141,7 @@ class SnapshotSource:
             with self._opener.open(request, timeout=self.timeout) as answer:
                 return answer.read(MAX_BYTES + 1)
         except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors
-            raise SourceError(f"snapshot from {self.name} failed: {_why(exc)}") from None
+            raise SourceError(f"snapshot from {self.name} failed: {_why(exc, _has_login(self.url))}") from None
 
     def __iter__(self) -> Iterator[Frame]:
         start = time.monotonic()

@@ -91,6 +91,8 @@ def show(ctx, item_id, image_out):
     """
     from edge.review.queue import image_path
 
+    if image_out is not None and Path(image_out).suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise click.BadParameter(f"{image_out}: a .png or .jpg", param_hint="--image")
     db = _open(ctx, readonly=True)
     item = queue_items.get_item(db, item_id)
     fmt = item.display
@@ -127,11 +129,9 @@ def _write_zoomed(frame: Path, labels: list[dict], out: str, title: str) -> None
     from edge.files import write_bytes
 
     suffix = Path(out).suffix.lower()
-    if suffix not in (".png", ".jpg", ".jpeg"):
-        raise click.BadParameter(f"{out}: a .png or .jpg", param_hint="--image")
     image, why = read_image(frame)
     if image is None:
-        raise ReviewError(f"cannot draw the item: its frame {frame} is {why}")
+        raise ReviewError(f"cannot draw the item: its frame {frame}: {why}")
     xyxy = np.array([b["xyxy"] for b in labels], np.float32).reshape(-1, 4)
     crop, factor, (x0, y0) = zoom_on(image, xyxy)
     draw_digits(crop, [(((x1 - x0) * factor, (y1 - y0) * factor, (x2 - x0) * factor, (y2 - y0) * factor), b["digit"], b.get("conf"))

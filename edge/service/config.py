@@ -58,9 +58,11 @@ class SourceConfig(Section):
         return self.spec.isdigit() or "://" in self.spec or is_device(self.spec)
 
     @model_validator(mode="after")
-    def _size(self) -> "SourceConfig":
-        from edge.capture import is_camera, parse_size, shown_source
+    def _source(self) -> "SourceConfig":
+        from edge.capture import is_camera, malformed_url, parse_size, shown_source
 
+        if (why := malformed_url(self.spec)) is not None:  # else every open would fail the same way, an outage for ever
+            raise ValueError(why)
         if self.size is not None:
             parse_size(self.size)  # ValueError says what is wanted
             if not is_camera(self.spec):

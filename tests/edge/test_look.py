@@ -74,14 +74,17 @@ def test_glare_a_dark_room_and_a_far_camera_are_each_named(workout, tmp_path):
     hints = {}
     for name, change in (("glare", glare),
                          ("dark", lambda img: (img * 0.15).astype(np.uint8)),
-                         ("far", lambda img: cv2.resize(img, None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA))):
+                         ("far", lambda img: cv2.resize(img, None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA)),
+                         ("edge", lambda img: np.ascontiguousarray(img[:, x1 + 4:]))):  # the camera turned: the display at its left
         _, said = look(changed(workout, tmp_path / name, change), tmp_path / f"{name}.png")
         hints[name] = [line for line in said if line.startswith("hint:")]
     assert any(h.startswith("hint: glare: ") and "blown out" in h for h in hints["glare"]), hints
     assert any(h.startswith("hint: the display is dark") for h in hints["dark"]), hints
     assert any(re.match(r"hint: the digits are \d+ px tall", h) or h.startswith("hint: no digits found")
                for h in hints["far"]), hints
-    assert not any("glare" in h for h in hints["dark"] + hints["far"])
+    assert any(h.startswith("hint: the display touches the frame's left edge") for h in hints["edge"]), hints
+    assert not any("glare" in h for h in hints["dark"] + hints["far"] + hints["edge"])
+    assert not any("touches the frame" in h for h in hints["glare"] + hints["dark"]), hints
 
 
 def test_no_display_in_view_exits_1_with_the_frame_saved(tmp_path):

@@ -221,7 +221,7 @@ def test_a_password_in_the_url_reaches_the_camera_and_nothing_segread_writes(tmp
     assert b"s3cret" not in written
     assert wrong.returncode == 2 and wrong.stderr.strip() == (
         f"segread: error: cannot open http://rower:***@127.0.0.1:{camera.port}/video: "
-        "HTTP 401 Unauthorized (a user and password in the URL?)")
+        "HTTP 401 Unauthorized: the camera refused the user and password")  # it was given one: not "a password?"
     assert missing.returncode == 2 and missing.stderr.strip() == (
         f"segread: error: cannot open http://rower:***@127.0.0.1:{camera.port}/nothing: HTTP 404 Not Found")
 
@@ -524,5 +524,53 @@ def test_a_password_typed_with_a_slash_is_named_as_the_fault_and_never_shown(tmp
     # error repeated the URL as typed: password and all.
     url = f"{scheme}://rower:{password}@127.0.0.1:9/live"
     said = read_error(url, tiny_onnx, tmp_path)
-    assert said == (f"segread: error: cannot open {scheme}://rower:***@127.0.0.1:9/live: its password holds a '/', '?' "
-                    "or '#', which ends a URL's host part; write them as %2F, %3F and %23")
+    assert said == (f"segread: error: cannot open {scheme}://rower:***@127.0.0.1:9/live: its user or password holds a "
+                    "'/', '?' or '#', which ends a URL's host part; write them as %2F, %3F and %23")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://ad/min:topsecret@127.0.0.1:9/live", "rtsp://***@127.0.0.1:9/live"),  # the user name holds the '/'
+    ("http://ad?min:topsecret@127.0.0.1:9/snap", "http://***@127.0.0.1:9/snap"),
+])
+def test_a_user_name_typed_with_a_slash_keeps_the_password_out_of_every_message_and_config(tmp_path, tiny_onnx, url, shown):
+    # The host part ended at the user's '/': the error named host "ad", the URL as typed beside it,
+    # and check-config said "ok (source rtsp://ad/min:topsecret@...)"; serve then failed every open.
+    said = read_error(url, tiny_onnx, tmp_path)
+    assert "topsecret" not in said and said.startswith(f"segread: error: cannot open {shown}: its user or password holds")
+    config = tmp_path / "segread.toml"
+    config.write_text(f'database = "s.db"\n[source]\nspec = "{url}"\n')
+    checked = subprocess.run(segread_cmd("check-config", config), capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2 and "topsecret" not in checked.stderr and "its user or password holds" in checked.stderr
+
+
+def test_a_password_in_the_query_string_is_masked_too():
+    from edge.capture import shown_source
+
+    assert shown_source("http://cam/snapshot.cgi?user=admin&pwd=topsecret&res=1") == "http://cam/snapshot.cgi?user=admin&pwd=***&res=1"
+    assert shown_source("http://cam:8080/snap@2x.jpg") == "http://cam:8080/snap@2x.jpg"  # an '@' in a path is no login
+
+
+def test_an_rtsp_camera_that_drips_its_answer_is_given_up_on_in_time():
+    # The timeout was each recv's: a byte every half second kept the diagnosis going for ever.
+    from edge.rtsp import why_not
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def drip():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            for byte in b"RTSP/1.0 200 OK\r\nCSeq: 2\r\n" * 10:
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    threading.Thread(target=drip, daemon=True).start()
+    start = time.monotonic()
+    try:
+        said = why_not(f"rtsp://127.0.0.1:{server.getsockname()[1]}/live", timeout=1.0)
+    finally:
+        server.close()
+    assert said == "its answer stops short (timed out)" and time.monotonic() - start < 3
