@@ -237,7 +237,8 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
     reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
     src = open_heard(lambda: open_source(source, size=size))
-    reader.sequence.confirm_first = False  # a look logs nothing: a first reading is judged on its own
+    if most == 1 or getattr(src, "still", False) or (hasattr(src, "__len__") and len(src) == 1):
+        reader.sequence.confirm_first = False  # one frame: none can follow to confirm its reading
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)
     stop = threading.Event()

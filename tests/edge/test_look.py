@@ -63,7 +63,7 @@ def test_a_clear_view_reads_and_saves_the_last_frame_with_its_digits_boxed(worko
     assert painted(cv2.imread(str(workout / "9.jpg")), GREEN) == 0
 
 
-def test_glare_a_dark_room_and_a_far_camera_are_each_named(workout, tmp_path):
+def test_glare_a_dark_room_a_far_camera_and_a_blur_are_each_named(workout, tmp_path):
     _, said = look(workout, tmp_path / "clear.png")
     x1, y1, x2, y2 = display_box(said)
 
@@ -75,7 +75,8 @@ def test_glare_a_dark_room_and_a_far_camera_are_each_named(workout, tmp_path):
     for name, change in (("glare", glare),
                          ("dark", lambda img: (img * 0.15).astype(np.uint8)),
                          ("far", lambda img: cv2.resize(img, None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA)),
-                         ("edge", lambda img: np.ascontiguousarray(img[:, x1 + 4:]))):  # the camera turned: the display at its left
+                         ("edge", lambda img: np.ascontiguousarray(img[:, x1 + 4:])),  # the camera turned: the display at its left
+                         ("blurred", lambda img: cv2.GaussianBlur(img, (0, 0), 5))):  # out of focus
         _, said = look(changed(workout, tmp_path / name, change), tmp_path / f"{name}.png")
         hints[name] = [line for line in said if line.startswith("hint:")]
     assert any(h.startswith("hint: glare: ") and "blown out" in h for h in hints["glare"]), hints
@@ -83,6 +84,7 @@ def test_glare_a_dark_room_and_a_far_camera_are_each_named(workout, tmp_path):
     assert any(re.match(r"hint: the digits are \d+ px tall", h) or h.startswith("hint: no digits found")
                for h in hints["far"]), hints
     assert any(h.startswith("hint: the display touches the frame's left edge") for h in hints["edge"]), hints
+    assert [h for h in hints["blurred"] if "blurred" in h] and not any("blurred" in h for h in hints["dark"] + hints["edge"])
     assert not any("glare" in h for h in hints["dark"] + hints["far"] + hints["edge"])
     assert not any("touches the frame" in h for h in hints["glare"] + hints["dark"]), hints
 
