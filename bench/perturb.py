@@ -94,6 +94,9 @@ CONDITIONS = {
     "near x1.6": lambda img, box: about_display(img, box, 1.6),
     "dark x0.5": lambda img, box: (img.astype(np.float32) * 0.5).astype(np.uint8),
     "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
+    # A camera out of focus (a webcam's autofocus settled behind the display): run3's digits are 66 px tall.
+    "blur s4": lambda img, box: cv2.GaussianBlur(img, (0, 0), 4.0),
+    "blur s6": lambda img, box: cv2.GaussianBlur(img, (0, 0), 6.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
     "jpeg q15": lambda img, box: jpeg(img, 15),
     "tilt -15deg": lambda img, box: about_display(img, box, degrees=-15.0),

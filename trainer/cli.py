@@ -95,6 +95,15 @@ data_option = click.option(
     "--data", "data", multiple=True, required=True, type=click.Path(path_type=Path),
     help="A labeled YOLO folder (images/, labels/); repeat for more.",
 )
+def _degrade_styles(ctx, param, value: str) -> str:
+    from trainer.crops import DEGRADE_STYLES
+
+    kinds = [k.strip() for k in value.split(",")]
+    if not kinds or not set(kinds) <= DEGRADE_STYLES:
+        raise click.BadParameter(f"{value!r}: one or more of {', '.join(sorted(DEGRADE_STYLES))}, joined by commas")
+    return ",".join(kinds)
+
+
 relabel_option = click.option(
     "--relabel", multiple=True, type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="A folder whose labels/<stem>.txt replace the labels of the --data photos of that name "
@@ -139,9 +148,10 @@ sessions_option = click.option(
                    "a camera further away than in the labeled photos (whose digits are 42 px or more at 640).")
 @click.option("--degrade", "degraded_per_image", type=int, default=0, show_default=True,
               help="Copies of each display crop under glare, little light, heavy JPEG or focus blur (train and val).")
-@click.option("--degrade-styles", "degraded_styles", type=click.Choice(["narrow", "glare", "wide"]), default="narrow",
-              show_default=True, help="glare: --degrade copies' glare also has hard edges (a lamp's reflection); "
-                                      "wide: that, a quarter of the light, and haze.")
+@click.option("--degrade-styles", "degraded_styles", default="narrow", show_default=True, callback=_degrade_styles,
+              help="glare: --degrade copies' glare also has hard edges (a lamp's reflection); "
+                   "wide: that, a quarter of the light, and haze; focus: blur up to 2.5 times stronger "
+                   "(a camera out of focus). Combined with commas: glare,focus.")
 @click.option("--corrections", multiple=True, type=click.Path(path_type=Path),
               help="Labeled folder from the review queue (segread review export/import); all of it trains, none of it tests.")
 @relabel_option

@@ -201,3 +201,24 @@ def test_a_hard_edged_glare_changes_brightness_over_fewer_pixels_than_a_soft_one
     soft, hard = profile(0.25), profile(0.04)
     ramp = lambda img: int(((img > 0.06) & (img < 0.54)).sum())  # neither dark nor at full glare
     assert hard.max() > 0.55 and ramp(hard) < ramp(soft) / 2
+
+
+def test_the_focus_style_draws_stronger_blur_and_combines_with_glare_leaving_its_draws_as_they_were():
+    # run3 blurred by 6 px read no frame right and took 63 wrong readings; the narrow blur is mild.
+    narrow = [degraded_style(np.random.default_rng(k), 128) for k in range(300)]
+    glare = [degraded_style(np.random.default_rng(k), 128, styles="glare") for k in range(300)]
+    both = [degraded_style(np.random.default_rng(k), 128, styles="glare,focus") for k in range(300)]
+    assert [{k: v for k, v in b.items() if k != "blur"} for b in both] == [{k: v for k, v in g.items() if k != "blur"} for g in glare]
+    assert max(s["blur"] for s in narrow if "blur" in s) <= 1.8 < max(b["blur"] for b in both if "blur" in b)
+    assert all(b["blur"] >= n["blur"] for b, n in zip(both, narrow) if "blur" in n)
+    with pytest.raises(ValueError, match="each of"):
+        degraded_style(np.random.default_rng(0), 128, styles="glare,fog")
+
+
+def test_retrain_refuses_a_degrade_style_it_does_not_know_in_one_line():
+    from click.testing import CliRunner
+
+    from trainer.cli import retrain
+
+    out = CliRunner().invoke(retrain, ["--data", ".", "--degrade-styles", "glare,fog"])
+    assert out.exit_code == 2 and "one or more of focus, glare, narrow, wide, joined by commas" in out.output
