@@ -224,64 +224,22 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
     """
     from pathlib import Path
 
-    import cv2
-
     from edge.capture import open_source, shown_source
-    from edge.errors import OutputError, SourceError
-    from edge.files import write_bytes
-    from edge.look import draw, look as look_at
-    from edge.run import open_heard, ride_outages, stop_on_signals
+    from edge.look import look_at, save
+    from edge.run import open_heard
 
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".jpg", ".jpeg", ".png"):
+    if Path(out).suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
     reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
     src = open_heard(lambda: open_source(source, size=size))
-    if most == 1 or getattr(src, "still", False) or (hasattr(src, "__len__") and len(src) == 1):
-        reader.sequence.confirm_first = False  # one frame: none can follow to confirm its reading
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)
-    stop = threading.Event()
-    live = getattr(src, "live", False)
-    frames = ride_outages(src, lambda: open_source(source, size=size), stop, seconds) if live else src
-    timer = threading.Timer(seconds + 0.5, stop.set)  # a camera that sends nothing is not waited on past --seconds
-    if live:
-        timer.start()
-    try:
-        with stop_on_signals(stop):
-            seen = look_at(reader, _until(frames, stop), most or (None if live else 10), seconds if live else None)
-    finally:
-        timer.cancel()
-        stop.set()
-    if seen.last is None:
-        raise SourceError(f"{shown_source(source)} gave no frame in {seen.seconds:.0f} s")
-    r = seen.result.reading
-    shown = (f"{reader.fmt.show(r.text)} {seen.result.status}" if r is not None and r.text else "no reading") + (
-        f" ({r.reason})" if r is not None and r.reason and seen.result.status != "accepted" else "")
-    h, w = seen.shape
-    click.echo(f"{seen.frames} frame(s) of {w}x{h} in {seen.seconds:.1f} s; all {reader.fmt.n_digits} digits found in "
-               f"{seen.found}", err=True)
-    accepted, held = seen.verdicts["accepted"], seen.verdicts["held"]
-    why = f"; held most for: {seen.held_why.most_common(1)[0][0]}" if seen.held_why else ""
-    click.echo(f"reading: {shown} on the last frame; {accepted} accepted, {held} held{why}", err=True)
-    if (box := seen.box()) is not None:
-        click.echo(f"display: digits {seen.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}", err=True)
-    for hint in seen.hints(reader.fmt.n_digits):
-        click.echo(f"hint: {hint}", err=True)
-    try:  # after the report: a frame it cannot save loses none of it
-        write_bytes(Path(out), cv2.imencode(suffix, draw(seen, shown))[1].tobytes())
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    seen = look_at(reader, src, lambda: open_source(source, size=size), seconds, most)
+    for line in seen.report(reader.fmt):  # before the frame is saved: one it cannot save loses none of it
+        click.echo(line, err=True)
+    save(seen, reader.fmt, Path(out))
     click.echo(f"saved {out}", err=True)
-    ctx.exit(0 if accepted else 1)
-
-
-def _until(frames, stop: threading.Event):
-    """`frames` until `stop` is set (Ctrl-C)."""
-    for frame in frames:
-        if stop.is_set():
-            return
-        yield frame
+    ctx.exit(0 if seen.verdicts["accepted"] else 1)
 
 
 def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:

@@ -11,16 +11,20 @@ orange where it was held.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from pathlib import Path
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
 
 from edge.capture import Frame
 from edge.drawing import ACCEPTED, HELD, banner, draw_digits
+from edge.errors import OutputError, SourceError
+from edge.files import write_bytes
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -53,6 +57,23 @@ class Look:
     result: FrameResult | None = None  # the last frame's
     shape: tuple[int, int] | None = None  # (h, w) of the last frame
     soft: list[float] = field(default_factory=list)  # each frame's `softness`, where its digits were found
+
+    def shown(self, fmt) -> str:
+        """The last frame's reading and verdict: `95:30 held (sequence: ...)`, or `no reading (...)`."""
+        r, status = self.result.reading, self.result.status
+        said = f"{fmt.show(r.text)} {status}" if r is not None and r.text else "no reading"
+        return said + (f" ({r.reason})" if r is not None and r.reason and status != "accepted" else "")
+
+    def report(self, fmt) -> list[str]:
+        """What the look found, a line each: frames, the last reading, the display, then hints."""
+        h, w = self.shape
+        accepted, held = self.verdicts["accepted"], self.verdicts["held"]
+        why = f"; held most for: {self.held_why.most_common(1)[0][0]}" if self.held_why else ""
+        lines = [f"{self.frames} frame(s) of {w}x{h} in {self.seconds:.1f} s; all {fmt.n_digits} digits found in {self.found}",
+                 f"reading: {self.shown(fmt)} on the last frame; {accepted} accepted, {held} held{why}"]
+        if (box := self.box()) is not None:
+            lines.append(f"display: digits {self.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}")
+        return lines + [f"hint: {hint}" for hint in self.hints(fmt.n_digits)]
 
     def box(self) -> tuple[int, int, int, int] | None:
         """The display around the last frame's digits (a third of a digit's height beyond them)."""
@@ -121,7 +142,34 @@ class Look:
         return said
 
 
-def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: float | None = None) -> Look:
+def look_at(reader: Reader, source, reopen: Callable[[], object], seconds: float, most: int | None) -> Look:
+    """An opened `source` read through `reader` (its dedup off): a camera or stream for `seconds`
+    (reopened by `reopen()` after a hiccup, and not waited on past them when it sends nothing), a
+    folder or video for its first `most` frames (10 by default). A source of one frame has its
+    reading judged on its own: no later frame can confirm it. Ctrl-C ends the look early."""
+    from edge.run import ride_outages, stop_on_signals
+
+    live = getattr(source, "live", False)
+    if most == 1 or getattr(source, "still", False) or (hasattr(source, "__len__") and len(source) == 1):
+        reader.sequence.confirm_first = False
+    stop = threading.Event()
+    frames = ride_outages(source, reopen, stop, seconds) if live else source
+    timer = threading.Timer(seconds + 0.5, stop.set)
+    if live:
+        timer.start()
+    try:
+        with stop_on_signals(stop):
+            seen = look(reader, frames, most or (None if live else 10), seconds if live else None, stop)
+    finally:
+        timer.cancel()
+        stop.set()
+    if seen.last is None:
+        raise SourceError(f"{getattr(source, 'name', 'the source')} gave no frame in {seen.seconds:.0f} s")
+    return seen
+
+
+def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: float | None = None,
+         stop: threading.Event | None = None) -> Look:
     """Reads `frames` through `reader`: at most `most` of them (None: no limit) and, with
     `seconds`, for no longer than that; every frame is read (the reader's dedup should be off)."""
     seen = Look()
@@ -136,7 +184,8 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
         _count(seen, result.settles)
         if reader.awaiting is not result:  # a verdict that waits for the next frame is counted when it settles
             _count(seen, result)
-        if (most is not None and seen.frames >= most) or (seconds is not None and time.monotonic() - start >= seconds):
+        if (most is not None and seen.frames >= most) or (seconds is not None and time.monotonic() - start >= seconds) \
+                or (stop is not None and stop.is_set()):
             break
     _count(seen, reader.settle())
     seen.seconds = time.monotonic() - start
@@ -163,6 +212,14 @@ def _count(seen: Look, result: FrameResult | None) -> None:
     seen.verdicts[result.status] += 1
     if result.status == "held" and result.reading is not None and result.reading.reason:
         seen.held_why[result.reading.reason] += 1
+
+
+def save(seen: Look, fmt, path: Path) -> None:
+    """`draw(seen)` written to `path` (.jpg or .png) atomically; OutputError where it cannot be."""
+    try:
+        write_bytes(path, cv2.imencode(path.suffix.lower(), draw(seen, seen.shown(fmt)))[1].tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def draw(seen: Look, shown: str) -> np.ndarray:
