@@ -10,7 +10,6 @@ import logging
 import math
 import os
 import re
-import stat
 import sys
 import time
 import urllib.parse
@@ -23,6 +22,7 @@ import numpy as np
 
 from edge.errors import SourceError
 from edge.labels import IMAGE_SUFFIXES
+from edge.webcam import capture_target, is_camera, is_device, not_a_camera
 
 log = logging.getLogger(__name__)
 
@@ -243,57 +243,6 @@ class ImageSource:
         pass
 
 
-_CAMERA_NODE = re.compile(r"^/dev/(video\d+|v4l/)")
-
-
-def is_device(spec: str) -> bool:
-    """True for a camera named by its device node: /dev/video2, or a name that links to one and
-    stays the same when the camera is replugged or the machine restarts
-    (/dev/v4l/by-id/usb-...-video-index0, /dev/v4l/by-path/...; the number a webcam gets may change);
-    also any other character device (/dev/null), to say it is none. A file under /dev (a video in
-    /dev/shm) is a file, there or not."""
-    node = os.path.realpath(spec)
-    if _CAMERA_NODE.match(spec) or _CAMERA_NODE.match(node):
-        return True
-    try:
-        return stat.S_ISCHR(os.stat(node).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
-def _device(spec: str) -> int | str:
-    """What OpenCV opens for a device node `spec`, resolved now (a replugged camera's link points
-    at its new number): the index of /dev/videoN, else the node. SourceError where no camera is
-    there, or where this user may not open it."""
-    node = os.path.realpath(spec)
-    named = spec if node == spec else f"{spec} (-> {node})"
-    if not os.path.exists(node):
-        raise SourceError(f"no camera at {named}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in")
-    if not os.access(node, os.R_OK | os.W_OK):
-        raise SourceError(f"cannot open camera {named}: permission denied (add the user to the group "
-                          f"{_group(node)!r}: usermod -aG {_group(node)} $USER, then log in again)")
-    number = re.fullmatch(r"/dev/video(\d+)", node)
-    return int(number.group(1)) if number else node
-
-
-def _group(node: str) -> str:
-    import grp
-
-    gid = os.stat(node).st_gid
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """"1280x720" as (1280, 720); ValueError otherwise."""
-    match = re.fullmatch(r"\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*", text)
-    if match is None or not all(16 <= int(v) <= 16384 for v in match.groups()):
-        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT in pixels, such as 1280x720")
-    return int(match.group(1)), int(match.group(2))
-
-
 _SIZE_TOLD: set[tuple[str, tuple[int, int], tuple[int, int]]] = set()  # each camera's refusal, said once
 
 
@@ -309,7 +258,7 @@ class VideoSource:
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         try:
-            self.capture = cv2.VideoCapture(_device(spec) if isinstance(spec, str) and is_device(spec) else spec)
+            self.capture = cv2.VideoCapture(capture_target(spec) if isinstance(spec, str) and is_device(spec) else spec)
         except (cv2.error, OverflowError) as exc:  # a camera index past a C int
             raise SourceError(f"cannot open video source {self._shown!r}: {str(exc).splitlines()[0][:120]}") from None
         if not self.capture.isOpened():
@@ -372,36 +321,14 @@ class VideoSource:
 
 def _why_not(spec: str | int) -> str | None:
     """Why OpenCV could not open `spec`, where segread can tell: what a network URL answers
-    (`edge.rtsp`), or what a webcam's device node is (`_not_a_camera`); else None."""
+    (`edge.rtsp`), or what a webcam's device node is (`edge.webcam.not_a_camera`); else None."""
     if isinstance(spec, str) and re.match(r"^(rtsps?|rtmps?)://", spec, re.I):
         from edge.rtsp import why_not
 
         return why_not(spec)
     if sys.platform.startswith("linux") and (isinstance(spec, int) or is_device(spec)):
-        return _not_a_camera(f"/dev/video{spec}" if isinstance(spec, int) else os.path.realpath(spec))
+        return not_a_camera(f"/dev/video{spec}" if isinstance(spec, int) else os.path.realpath(spec))
     return None
-
-
-def _not_a_camera(node: str) -> str:
-    """What a Linux device node that OpenCV could not open is: not there, not this user's to open,
-    no video device at all, a webcam's second node (its metadata, no frames), or a capture node
-    that is busy (another process reads it) or that OpenCV cannot open."""
-    sys_dir = Path("/sys/class/video4linux") / Path(node).name
-    if not os.path.exists(node):
-        return f"no camera at {node}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"
-    if not os.access(node, os.R_OK | os.W_OK):
-        return f"permission denied on {node} (add the user to the group {_group(node)!r})"
-    if not sys_dir.is_dir():
-        return f"{node} is no video device"
-    index = (sys_dir / "index").read_text().strip() if (sys_dir / "index").is_file() else "0"
-    if index != "0":
-        return f"{node} is the camera's node {index}, which carries no frames: its capture node is index 0 (video-index0)"
-    return f"another process may be reading it (a webcam serves one at a time: `fuser {node}` names it)"
-
-
-def is_camera(spec: str) -> bool:
-    """A webcam: an index ("0") or a device node (`is_device`)."""
-    return spec.isdigit() or is_device(spec)
 
 
 def open_source(spec: str, fps: float | None = None, interval: float = 1.0, size: tuple[int, int] | None = None):

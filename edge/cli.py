@@ -82,7 +82,7 @@ def model_options(fn):
 
 
 def _size(ctx, param, value):
-    from edge.capture import parse_size
+    from edge.webcam import parse_size
 
     try:
         return parse_size(value) if value is not None else None

@@ -53,13 +53,14 @@ class SourceConfig(Section):
     def is_live(self) -> bool:
         if self.live is not None:
             return self.live
-        from edge.capture import is_device
+        from edge.webcam import is_device
 
         return self.spec.isdigit() or "://" in self.spec or is_device(self.spec)
 
     @model_validator(mode="after")
     def _source(self) -> "SourceConfig":
-        from edge.capture import is_camera, malformed_url, parse_size, shown_source
+        from edge.capture import malformed_url, shown_source
+        from edge.webcam import is_camera, parse_size
 
         if (why := malformed_url(self.spec)) is not None:  # else every open would fail the same way, an outage for ever
             raise ValueError(why)
@@ -70,7 +71,7 @@ class SourceConfig(Section):
         return self
 
     def frame_size(self) -> tuple[int, int] | None:
-        from edge.capture import parse_size
+        from edge.webcam import parse_size
 
         return parse_size(self.size) if self.size is not None else None
 

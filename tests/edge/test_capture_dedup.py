@@ -206,7 +206,7 @@ def test_a_webcam_named_by_its_device_path_says_in_one_line_why_it_cannot_be_rea
 
 @pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm")
 def test_a_camera_named_by_its_device_path_is_live_and_a_video_under_dev_is_a_file():
-    from edge.capture import is_device
+    from edge.webcam import is_device
     from edge.service.config import SourceConfig
 
     assert SourceConfig(spec="/dev/v4l/by-id/usb-Logitech_C270-video-index0").is_live()  # drops frames, not waits
