@@ -37,8 +37,8 @@ FLAT_RANGE = 45  # its grey range (5th to 95th percentile) under this: washed ou
 NOISY_PERCENT = 5.0  # the reader smooths such a crop; more light reads better still
 TILT_DEGREES = 8.0  # the reader turns such a row level; a level camera reads better still
 # An edge's width over a digit's height (`softness`): run3 0.03-0.06; blurred by a Gaussian of 3 px
-# (its digits 66 px tall) 0.06-0.11, read 191 right of 200; 4 px 0.08-0.14, 142; 6 px 0.09-0.18,
-# none right and 63 wrong readings taken. Small digits are soft by their pixels alone (16 px tall:
+# (its digits 66 px tall) 0.06-0.11, read 191 right of 200; 4 px 0.08-0.14, 143; 6 px 0.09-0.18,
+# 1 right and 64 wrong readings taken. Small digits are soft by their pixels alone (16 px tall:
 # 0.07-0.15, read 192 right), so it is judged from LARGE_PX up, on the median over the frames.
 SOFT = 0.10
 LARGE_PX = 24

@@ -184,9 +184,8 @@ def degraded_style(rng: np.random.Generator, size: int, styles: str = "narrow") 
     over the minutes shows and the soft glare never taught. wide has it too.
 
     `focus` makes the focus blur up to 2.5 times stronger (0.6 to 4.5 px of a 128 px read): a webcam
-    whose autofocus settled behind the display. run3 blurred by 6 px (its crop about 0.6 of that in
-    the model's input) read no frame right and took 63 wrong readings, its 9 read as 5; the narrow
-    blur reaches 1.8 px. Styles combine with commas ("glare,focus")."""
+    whose autofocus settled behind the display. run3 blurred by 6 px (its digits 66 px tall) read 1
+    frame right and took 64 wrong readings, its 9 read as 5; the narrow blur reaches 1.8 px. Styles combine with commas ("glare,focus")."""
     kinds = set(styles.split(","))
     if not kinds <= DEGRADE_STYLES:
         raise ValueError(f"degrade styles {styles!r}: each of {', '.join(sorted(DEGRADE_STYLES))}")

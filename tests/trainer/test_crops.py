@@ -204,7 +204,7 @@ def test_a_hard_edged_glare_changes_brightness_over_fewer_pixels_than_a_soft_one
 
 
 def test_the_focus_style_draws_stronger_blur_and_combines_with_glare_leaving_its_draws_as_they_were():
-    # run3 blurred by 6 px read no frame right and took 63 wrong readings; the narrow blur is mild.
+    # run3 blurred by 6 px read 1 frame right and took 64 wrong readings; the narrow blur is mild.
     narrow = [degraded_style(np.random.default_rng(k), 128) for k in range(300)]
     glare = [degraded_style(np.random.default_rng(k), 128, styles="glare") for k in range(300)]
     both = [degraded_style(np.random.default_rng(k), 128, styles="glare,focus") for k in range(300)]
