@@ -2,11 +2,12 @@
 on the last frame, and what to change where the view is what stands in the way.
 
 A person setting up a webcam over a rowing monitor wants to know, before the workout, whether the
-display is in view, big enough, lit and free of glare. `look()` reads frames through a `Reader`,
-keeps the last one read, and measures the display where the digits were found: the digits'
-height, the share of blown-out pixels (glare), how bright and how contrasted it is, its noise,
-and the row's tilt. `draw()` boxes the digits on the frame, green where the reading was accepted,
-orange where it was held.
+display is in view, big enough, lit, in focus and free of glare. `look_at()` reads a source's
+frames through a `Reader` (`look()`), keeps the last one read, and measures the display where the
+digits were found: the digits' height, the share of blown-out pixels (glare), how bright and how
+contrasted it is, its noise, how blurred its digits are, the row's tilt, and whether it touches
+the frame's edge (`Look.hints`). `save()` writes the last frame with its digits boxed, green where
+the reading was accepted, orange where it was held.
 """
 
 from __future__ import annotations
@@ -96,8 +97,6 @@ class Look:
 
     def hints(self, n_digits: int) -> list[str]:
         """What to change, most telling first; empty where nothing stands out."""
-        if self.result is None:
-            return ["no frame came from the source"]
         box = self.box()
         if box is None:
             return ["no digits found: is the display in view, lit and in focus? Look at the saved frame"]
