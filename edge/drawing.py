@@ -4,8 +4,13 @@ wider than its box (a display's boxes touch), and a line of text across the top.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+from edge.errors import OutputError
+from edge.files import write_bytes
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 ACCEPTED, HELD = (0, 200, 0), (0, 165, 255)  # BGR: green, orange
@@ -56,3 +61,12 @@ def zoom_on(image: np.ndarray, xyxy: np.ndarray, digit_px: int = 120) -> tuple[n
     factor = float(np.clip(digit_px / max(h, 1.0), 1.0, 8.0))
     crop = cv2.resize(image[y1:y2, x1:x2], None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
     return crop, factor, (x1, y1)
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """`image` written to `path` (.png or .jpg, by its suffix) atomically; OutputError where it
+    cannot be (a missing folder, a full disk)."""
+    try:
+        write_bytes(path, cv2.imencode(path.suffix.lower(), image)[1].tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

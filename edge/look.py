@@ -23,9 +23,8 @@ import cv2
 import numpy as np
 
 from edge.capture import Frame
-from edge.drawing import ACCEPTED, HELD, banner, draw_digits
-from edge.errors import OutputError, SourceError
-from edge.files import write_bytes
+from edge.drawing import ACCEPTED, HELD, banner, draw_digits, write_image
+from edge.errors import SourceError
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -215,10 +214,7 @@ def _count(seen: Look, result: FrameResult | None) -> None:
 
 def save(seen: Look, fmt, path: Path) -> None:
     """`draw(seen)` written to `path` (.jpg or .png) atomically; OutputError where it cannot be."""
-    try:
-        write_bytes(path, cv2.imencode(path.suffix.lower(), draw(seen, seen.shown(fmt)))[1].tobytes())
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_image(path, draw(seen, seen.shown(fmt)))
 
 
 def draw(seen: Look, shown: str) -> np.ndarray:

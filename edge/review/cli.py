@@ -120,15 +120,11 @@ def show(ctx, item_id, image_out):
 def _write_zoomed(frame: Path, labels: list[dict], out: str, title: str) -> None:
     """The display of a queued `frame`, enlarged so a digit is about 120 px tall, with `labels`
     boxed, written to `out`."""
-    import cv2
     import numpy as np
 
     from edge.capture import read_image
-    from edge.drawing import HELD, banner, draw_digits, zoom_on
-    from edge.errors import OutputError
-    from edge.files import write_bytes
+    from edge.drawing import HELD, banner, draw_digits, write_image, zoom_on
 
-    suffix = Path(out).suffix.lower()
     image, why = read_image(frame)
     if image is None:
         raise ReviewError(f"cannot draw the item: its frame {frame}: {why}")
@@ -137,10 +133,7 @@ def _write_zoomed(frame: Path, labels: list[dict], out: str, title: str) -> None
     draw_digits(crop, [(((x1 - x0) * factor, (y1 - y0) * factor, (x2 - x0) * factor, (y2 - y0) * factor), b["digit"], b.get("conf"))
                        for b, (x1, y1, x2, y2) in zip(labels, xyxy)], HELD)
     banner(crop, f"{title}: {''.join(b['digit'] for b in labels) or 'no boxes'}")
-    try:
-        write_bytes(Path(out), cv2.imencode(suffix, crop)[1].tobytes())
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    write_image(Path(out), crop)
     click.echo(f"wrote {out}: the display at x{factor:.1f}")
 
 

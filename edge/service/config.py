@@ -53,9 +53,9 @@ class SourceConfig(Section):
     def is_live(self) -> bool:
         if self.live is not None:
             return self.live
-        from edge.webcam import is_device
+        from edge.webcam import is_camera
 
-        return self.spec.isdigit() or "://" in self.spec or is_device(self.spec)
+        return is_camera(self.spec) or "://" in self.spec
 
     @model_validator(mode="after")
     def _source(self) -> "SourceConfig":
