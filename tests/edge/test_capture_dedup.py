@@ -253,3 +253,23 @@ def test_a_size_is_asked_of_a_webcam_only_and_said_where_the_camera_gives_anothe
         VideoSource(str(video), size=(1280, 720)).close()
     said = [r.getMessage() for r in caplog.records if "asked" in r.getMessage()]
     assert said == [f"camera {video} gives 64x48, not the 1280x720 asked: a size it does not offer"]
+
+
+@pytest.mark.parametrize("spec, said", [
+    ("2147483648", "segread: error: camera index 2147483648 is out of range (a webcam is 0, 1, ...)"),  # a cv2.error traceback
+    ("rtsp://[::1/live", "segread: error: cannot open rtsp://[::1/live: not a URL (Invalid IPv6 URL)"),  # a ValueError traceback
+    ("", "segread: error: the source is empty: name a folder, a file, a camera (0) or a URL"),  # read the current folder
+    ("/dev/shm/segread-no-such-ride.avi", "segread: error: source '/dev/shm/segread-no-such-ride.avi': no such file or folder"),
+])
+def test_sources_that_cannot_be_are_one_line(tmp_path, spec, said):
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "read", spec, "--db", str(tmp_path / "s.db"), "--no-queue"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.splitlines() == [said]
+
+
+def test_a_read_whose_source_does_not_open_leaves_an_earlier_jsonl_as_it_was(tmp_path):
+    earlier = tmp_path / "out.jsonl"
+    earlier.write_text('{"frame": "0.jpg"}\n')
+    out = subprocess.run([sys.executable, "-m", "edge.cli", "read", str(tmp_path / "gone"), "--jsonl", str(earlier),
+                          "--db", str(tmp_path / "s.db"), "--no-queue"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and earlier.read_text() == '{"frame": "0.jpg"}\n'

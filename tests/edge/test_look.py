@@ -156,3 +156,9 @@ def test_one_photo_is_judged_on_its_own(workout, tmp_path):
     # No later frame can confirm a single photo's reading; it was held for one, and look said 1.
     rc, said = look(workout / "0.jpg", tmp_path / "look.png")
     assert rc == 0 and "reading: 07:50 accepted on the last frame; 1 accepted, 0 held" in said, said
+
+
+def test_a_frame_it_cannot_save_comes_after_the_report_not_instead_of_it(workout, tmp_path):
+    rc, said = look(workout, tmp_path / "missing" / "look.png")
+    assert rc == 2 and any(line.startswith("reading: 07:5") for line in said)
+    assert said[-1].startswith("segread: error: cannot write") and not (tmp_path / "missing").exists()

@@ -574,3 +574,9 @@ def test_an_rtsp_camera_that_drips_its_answer_is_given_up_on_in_time():
     finally:
         server.close()
     assert said == "its answer stops short (timed out)" and time.monotonic() - start < 3
+
+
+def test_port_0_is_named_as_port_0_not_the_default():
+    from edge.rtsp import why_not
+
+    assert why_not("rtsp://127.0.0.1:0/live") == "nothing listens on 127.0.0.1 port 0 (connection refused)"
