@@ -162,3 +162,22 @@ def test_a_frame_it_cannot_save_comes_after_the_report_not_instead_of_it(workout
     rc, said = look(workout, tmp_path / "missing" / "look.png")
     assert rc == 2 and any(line.startswith("reading: 07:5") for line in said)
     assert said[-1].startswith("segread: error: cannot write") and not (tmp_path / "missing").exists()
+
+
+def test_a_camera_that_sends_no_image_is_looked_at_for_the_seconds_asked(tmp_path):
+    # Each answer typed image/jpeg but no JPEG: the look waited for the outage's own give-up past --seconds.
+    class Junk(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"not a jpeg")
+
+        def log_message(self, *args):
+            pass
+
+    with serving(Junk) as base:
+        rc, said = look(f"{base}/capture", tmp_path / "look.png", "--seconds", "2")
+    # before, it ended on the outage's own give-up: "... out for 5 s, giving up"
+    assert rc == 2 and re.match(r"segread: error: .* gave no frame in [23] s$", said[-1]), said
