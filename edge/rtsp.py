@@ -60,14 +60,13 @@ def why_not(url: str, timeout: float = 5.0) -> str | None:
         said = _TRIED.get(url)
         if said is not None and time.monotonic() - said[0] < LOGIN_EVERY_S:
             return said[1]
-        _TRIED[url] = (time.monotonic(), why := _login(parts, bare, headers, timeout))
+        _TRIED[url] = (time.monotonic(), why := _login(parts, host, port, bare, headers, timeout))
         return why
     return _said(status, reason, parts.username is not None)
 
 
-def _login(parts: urllib.parse.SplitResult, bare: str, headers: dict, timeout: float) -> str | None:
+def _login(parts: urllib.parse.SplitResult, host: str, port: int, bare: str, headers: dict, timeout: float) -> str | None:
     """Answers the camera's 401 with the URL's user and password: what it says then."""
-    host, port = parts.hostname, parts.port if parts.port is not None else PORTS["rtsp"]
     login = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
     offered = headers.get("www-authenticate", [])
     said = next(filter(None, (_authorization(c, login, bare) for c in sorted(offered, key=_digest_first))), None)

@@ -35,14 +35,21 @@ def capture_target(spec: str) -> int | str:
     at its new number): the index of /dev/videoN, else the node. SourceError where no camera is
     there, or where this user may not open it."""
     node = os.path.realpath(spec)
-    named = spec if node == spec else f"{spec} (-> {node})"
-    if not os.path.exists(node):
-        raise SourceError(f"no camera at {named}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in")
-    if not os.access(node, os.R_OK | os.W_OK):
-        raise SourceError(f"cannot open camera {named}: permission denied (add the user to the group "
-                          f"{_group(node)!r}: usermod -aG {_group(node)} $USER, then log in again)")
+    if (why := _absent_or_denied(node, spec if node == spec else f"{spec} (-> {node})")) is not None:
+        raise SourceError(why)
     number = re.fullmatch(r"/dev/video(\d+)", node)
     return int(number.group(1)) if number else node
+
+
+def _absent_or_denied(node: str, named: str) -> str | None:
+    """Why device `node` (`named` so in messages) cannot be opened before OpenCV is asked: it is
+    not there, or this user may not open it; None where neither."""
+    if not os.path.exists(node):
+        return f"no camera at {named}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"
+    if not os.access(node, os.R_OK | os.W_OK):
+        group = _group(node)
+        return f"permission denied on {named} (add the user to the group {group!r}: usermod -aG {group} $USER, then log in again)"
+    return None
 
 
 def _group(node: str) -> str:
@@ -67,11 +74,9 @@ def not_a_camera(node: str) -> str:
     """What a Linux device node that OpenCV could not open is: not there, not this user's to open,
     no video device at all, a webcam's second node (its metadata, no frames), or a capture node
     that is busy (another process reads it) or that OpenCV cannot open."""
+    if (why := _absent_or_denied(node, node)) is not None:
+        return why
     sys_dir = Path("/sys/class/video4linux") / Path(node).name
-    if not os.path.exists(node):
-        return f"no camera at {node}: unplugged? `ls /dev/v4l/by-id` lists the cameras plugged in"
-    if not os.access(node, os.R_OK | os.W_OK):
-        return f"permission denied on {node} (add the user to the group {_group(node)!r})"
     if not sys_dir.is_dir():
         return f"{node} is no video device"
     index = (sys_dir / "index").read_text().strip() if (sys_dir / "index").is_file() else "0"
