@@ -9,7 +9,7 @@ sits over the display, found once on frame 0 with the first model), written loss
 temporary folder and read there through the reader's own loop (every frame, no dedup), like `segread read`. The
 peer is read in the same run, through the same reader.
 
-    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-stretch] [--no-vote-decode] [--no-confirm-first] [--no-scan]
+    python bench/perturb.py [--models models/current other.onnx ...] [--only "glare 0.3,far x0.6"] [--no-deskew] [--no-denoise] [--no-stretch] [--no-vote-decode] [--no-confirm-first] [--no-scan] [--no-blur-hold]
 """
 
 from __future__ import annotations
@@ -96,7 +96,10 @@ CONDITIONS = {
     "blur s2": lambda img, box: cv2.GaussianBlur(img, (0, 0), 2.0),
     # A camera out of focus (a webcam's autofocus settled behind the display): run3's digits are 66 px tall.
     "blur s4": lambda img, box: cv2.GaussianBlur(img, (0, 0), 4.0),
+    "blur s5": lambda img, box: cv2.GaussianBlur(img, (0, 0), 5.0),
     "blur s6": lambda img, box: cv2.GaussianBlur(img, (0, 0), 6.0),
+    "far x0.5 blur s2": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 2.0),
+    "far x0.5 blur s3": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 3.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
     "jpeg q15": lambda img, box: jpeg(img, 15),
     "tilt -15deg": lambda img, box: about_display(img, box, degrees=-15.0),
@@ -162,12 +165,15 @@ def main() -> None:
                         help="never read a faded minutes digit as the session's time (the steady places' vote)")
     parser.add_argument("--no-scan", action="store_true",
                         help="re-anchor a supported track on three agreeing readings (no SCAN-mode rules)")
+    parser.add_argument("--no-blur-hold", action="store_true",
+                        help="take readings of a camera out of focus as any other (edge.focus), not held as blurred")
     parser.add_argument("--no-confirm-first", action="store_true",
                         help="take a reading the session cannot check (its first) at once, not when the next follows it")
     args = parser.parse_args()
     if not RUN3.is_dir():
         raise SystemExit(f"error: {RUN3} not found: this bench reads the shared run3 session")
 
+    from edge.focus import BLURRED
     from edge.models import resolve_model
     from edge.score import score_session
 
@@ -185,7 +191,7 @@ def main() -> None:
             for model in models:
                 s = score_session(model, folder, TRUTH, deskew=not args.no_deskew, denoise=not args.no_denoise,
                                   stretch=not args.no_stretch, vote_decode=not args.no_vote_decode, confirm_first=not args.no_confirm_first,
-                                  scan=not args.no_scan)
+                                  scan=not args.no_scan, blur_hold=None if args.no_blur_hold else BLURRED)
                 row += [f"{s['right']}/{s['total']}", str(s["wrong_accepted"])]
             rows.append(row)
             print(f"  {name}: done ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -196,7 +202,8 @@ def main() -> None:
           f"{', frames never stretched' if args.no_stretch else ''}"
           f"{', no vote-decoded readings' if args.no_vote_decode else ''}"
           f"{', first readings taken at once' if args.no_confirm_first else ''}"
-          f"{', no SCAN-mode rules' if args.no_scan else ''}); display box from frame 0: {box}; "
+          f"{', no SCAN-mode rules' if args.no_scan else ''}"
+          f"{', no reading held as blurred' if args.no_blur_hold else ''}); display box from frame 0: {box}; "
           "2 CPU cores, onnxruntime CPU")
     head = ["condition"]
     for model in models:

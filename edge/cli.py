@@ -16,6 +16,7 @@ import click
 from edge.errors import SegreadError
 
 DEFAULT_DB = "segread.db"
+BLUR_HOLD = 0.10  # edge.focus.BLURRED, without loading OpenCV to parse a command line
 
 
 # Commands of edge/ that live beside their stage, imported only when used.
@@ -107,10 +108,13 @@ def reader_options(fn):
                       help="Dedup: read a frame at least this often, changed or not.")(fn)
     fn = click.option("--crop-size", default=None, type=click.IntRange(32, 1280),
                       help="Input size for the tracked display crop [default: the model's crop size, else its training size].")(fn)
+    fn = click.option("--blur-hold", default=BLUR_HOLD, show_default=True, type=click.FloatRange(0, 1),
+                      help="Hold readings while the digits' edges are this share of their height or more (a camera out of "
+                           "focus, whose readings go confidently wrong); 0: never.")(fn)
     return fn
 
 
-def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size):
+def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, blur_hold=BLUR_HOLD):
     from edge.dedup import DedupGate
     from edge.detect import OnnxDetector
     from edge.models import resolve_model
@@ -119,7 +123,7 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     detector = OnnxDetector(resolve_model(model), device=device)
     dedup = DedupGate(min_interval=min_interval, max_interval=max_interval, enabled=not no_dedup)
     try:
-        return Reader(detector, fmt, dedup=dedup, min_conf=min_conf, crop_size=crop_size)
+        return Reader(detector, fmt, dedup=dedup, min_conf=min_conf, crop_size=crop_size, blur_hold=blur_hold or None)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--format") from None
 
@@ -141,8 +145,8 @@ def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_inter
 @click.option("--give-up", "give_up", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="A camera or stream that stops sending is reopened with backoff; out this many seconds, the read ends.")
 @size_option
-def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, db, jsonl, fps, interval,
-         queue, give_up, size):
+def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, blur_hold, db, jsonl, fps,
+         interval, queue, give_up, size):
     """Read a rowing session from SOURCE: a folder of images, a video file, a camera index or a stream URL
     (or a single image, whose reading is judged on its own).
 
@@ -159,7 +163,7 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
     from edge.files import open_lines
 
     out = open_lines(jsonl)  # before the model loads: a path it cannot write is told at once
-    reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size)
+    reader = build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, blur_hold)
     store = open_db(db)
     close_abandoned(store)  # sessions of a reader that stopped without closing them (a full disk)
     src = open_heard(lambda: open_source(source, fps=fps, interval=interval, size=size))
@@ -262,6 +266,10 @@ def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
     if s.read >= 10 and s.blind * 2 >= s.read:  # the camera does not see the display: aiming it is the fix
         click.echo(f"segread: hint: no digits found in {s.blind} of {s.read} frames read; "
                    f"`segread look {log.source}` shows what the camera sees", err=True)
+    elif s.blurred * 2 >= s.read > 0:  # out of focus: its readings were held, not guessed
+        click.echo(f"segread: hint: {s.blurred} of {s.read} frames held as blurred: focus the camera on the display, or "
+                   f"move it back past its closest focus; `segread look {log.source}` shows its focus (--blur-hold 0 reads "
+                   "on regardless)", err=True)
 
 
 @cli.group(invoke_without_command=True)

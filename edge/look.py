@@ -25,6 +25,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.drawing import ACCEPTED, HELD, banner, draw_digits, write_image
 from edge.errors import SourceError
+from edge.focus import BLURRED, SOFT, blur_share
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -36,12 +37,6 @@ DARK_P95 = 70  # the display's brightest twentieth under this grey: too dark (ru
 FLAT_RANGE = 45  # its grey range (5th to 95th percentile) under this: washed out (run3: 85-100)
 NOISY_PERCENT = 5.0  # the reader smooths such a crop; more light reads better still
 TILT_DEGREES = 8.0  # the reader turns such a row level; a level camera reads better still
-# An edge's width over a digit's height (`softness`): run3 0.03-0.06; blurred by a Gaussian of 3 px
-# (its digits 66 px tall) 0.06-0.11, read 191 right of 200; 4 px 0.08-0.14, 143; 6 px 0.09-0.18,
-# 1 right and 64 wrong readings taken. Small digits are soft by their pixels alone (16 px tall:
-# 0.07-0.15, read 192 right), so it is judged from LARGE_PX up, on the median over the frames.
-SOFT = 0.10
-LARGE_PX = 24
 
 
 @dataclass
@@ -56,7 +51,7 @@ class Look:
     last: Frame | None = None
     result: FrameResult | None = None  # the last frame's
     shape: tuple[int, int] | None = None  # (h, w) of the last frame
-    soft: list[float] = field(default_factory=list)  # each frame's `softness`, where its digits were found
+    soft: list[float] = field(default_factory=list)  # each frame's `focus.blur_share`, where its digits were found and judged
 
     def shown(self, fmt) -> str:
         """The last frame's reading and verdict: `95:30 held (sequence: ...)`, or `no reading (...)`."""
@@ -124,9 +119,10 @@ class Look:
                         "or a dirty cover over it?")
         if noise_percent(crop) >= NOISY_PERCENT:
             said.append("the picture is noisy (dim light, the camera's gain up): more light on the display reads better")
-        if px >= LARGE_PX and self.soft and (soft := float(np.median(self.soft))) >= SOFT:
-            said.append(f"the digits are blurred (their edges {100 * soft:.0f}% of a digit's height): focus the camera on "
-                        "the display (a webcam's autofocus may settle on what is behind it)")
+        if self.soft and (soft := float(np.median(self.soft))) >= SOFT:
+            held = "; the reader holds what it reads from here" if soft >= BLURRED else ""
+            said.append(f"the digits are blurred (their edges {100 * soft:.0f}% of a digit's height{held}): focus the camera "
+                        "on the display (a webcam's autofocus may settle on what is behind it)")
         angle = row_angle(self._digits())
         if angle is not None and abs(angle) >= TILT_DEGREES:
             said.append(f"the row of digits leans {abs(angle):.0f} degrees (its right end {'lower' if angle > 0 else 'higher'}): "
@@ -178,7 +174,8 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
         seen.last, seen.result, seen.shape = frame, result, frame.image.shape[:2]
         if result.reading is not None and len(result.reading.digits) == reader.fmt.n_digits:
             seen.found += 1
-            seen.soft.append(softness(frame.image, result.reading.digits.xyxy))
+            if (share := blur_share(frame.image, result.reading.digits.xyxy)) is not None:
+                seen.soft.append(share)
         _count(seen, result.settles)
         if reader.awaiting is not result:  # a verdict that waits for the next frame is counted when it settles
             _count(seen, result)
@@ -188,20 +185,6 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
     _count(seen, reader.settle())
     seen.seconds = time.monotonic() - start
     return seen
-
-
-def softness(image: np.ndarray, xyxy: np.ndarray) -> float:
-    """How blurred the digits in boxes `xyxy` are: the width of their edges (the grey range over
-    the steepest gradients) as a share of a digit's height."""
-    height = float(np.median(xyxy[:, 3] - xyxy[:, 1]))
-    x1, y1 = np.maximum(np.floor(xyxy[:, :2].min(axis=0)), 0).astype(int)
-    x2, y2 = np.ceil(xyxy[:, 2:].max(axis=0)).astype(int)
-    grey = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    if grey.size < 16 or height < 1:
-        return 0.0
-    steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
-    lo, hi = np.percentile(grey, (5, 95))
-    return float((hi - lo) / max(float(np.percentile(steep, 99)), 1e-3) / height)
 
 
 def _count(seen: Look, result: FrameResult | None) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.dedup import DedupGate
 from edge.detect import Detector
+from edge.focus import BLURRED, FocusWatch
 from edge.reading import DisplayFormat, Reading, read_digits
 from edge.result import FrameResult, ReaderStats
 from edge.sequence import SequenceCheck
@@ -53,6 +54,7 @@ class Reader:
         vote_decode: bool = True,
         confirm_first: bool = True,
         scan: bool = True,
+        blur_hold: float | None = BLURRED,
     ) -> None:
         self.fmt = DisplayFormat.parse(fmt) if isinstance(fmt, str) else fmt
         self.detector = detector
@@ -71,6 +73,7 @@ class Reader:
                                       deskew=deskew, denoise=denoise)
         self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first,
                                       scan_span=SequenceCheck.scan_span if scan else None)
+        self.focus = FocusWatch(blur_hold)  # a camera out of focus: its readings are held (edge.focus)
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
         self._awaiting_first = True  # ... an unchecked reading (else one out of step with the clock)
@@ -314,7 +317,12 @@ class Reader:
             reading, mode = self._read_image(image, frame.t)
             if len(reading.digits) == self.fmt.n_digits:
                 self._whole = (frame.t, reading.digits.xyxy)
-            reading = self.sequence.update(self.look_again(image, reading, frame.t), frame.t)
+                self.focus.add(image, reading.digits.xyxy)
+            reading = self.look_again(image, reading, frame.t)
+            if self.focus.blurred:  # confidently wrong, and steadily: no evidence for the session either
+                reading = reading.with_verdict("held", self.focus.reason())
+            else:
+                reading = self.sequence.update(reading, frame.t)
             if self._stretched:
                 reading = reading.flagged("stretched")
             ms = (time.perf_counter() - start) * 1000

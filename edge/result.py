@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from edge.focus import BLUR_REASON
 from edge.reading import Reading
 
 
@@ -54,6 +55,7 @@ class ReaderStats:
     held: int = 0
     skipped: int = 0
     blind: int = 0  # read frames in which no digit was found
+    blurred: int = 0  # read frames held as the camera is out of focus (edge.focus)
     ms: deque = field(default_factory=lambda: deque(maxlen=1000))  # recent read times: fps, bounded for weeks
 
     def add(self, result: FrameResult) -> None:
@@ -69,6 +71,8 @@ class ReaderStats:
             self.accepted += 1
         else:
             self.held += 1
+            if result.reading is not None and (result.reading.reason or "").startswith(BLUR_REASON):
+                self.blurred += 1
 
     @property
     def fps(self) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge.errors import LabelError
+from edge.focus import BLURRED
 from edge.labels import IMAGE_SUFFIXES
 
 
@@ -123,7 +124,7 @@ def read_folder(reader, frames_dir, interval: float = 1.0, session_log=None, on_
 def score_session(model_path, source, truth_csv, fmt: str = "time", device: str = "cpu",
                   crop_size: int | None = None, deskew: bool = True, denoise: bool = True,
                   vote_decode: bool = True, confirm_first: bool = True, stretch: bool = True, scan: bool = True,
-                  interval: float = 1.0) -> dict:
+                  interval: float = 1.0, blur_hold: float | None = BLURRED) -> dict:
     """Read a session's frames (a folder, or a video file whose frames are named by their index)
     with the reader (every frame, no dedup) and score it; `crop_size`
     overrides the size the model's metadata says display crops are read at; `deskew=False` never
@@ -132,14 +133,15 @@ def score_session(model_path, source, truth_csv, fmt: str = "time", device: str 
     never reads a faded minutes digit as the session's (`SequenceCheck.vote_decoded`),
     `confirm_first=False` takes a reading the session cannot check at once, `scan=False` re-anchors
     a supported track on three agreeing readings (`SequenceCheck.scan_span`); `interval` is the
-    seconds the folder's frames are stamped apart, as `segread read --interval`."""
+    seconds the folder's frames are stamped apart, as `segread read --interval`; `blur_hold=None`
+    never holds a reading for a camera out of focus (`edge.focus`)."""
     from edge.capture import open_source
     from edge.detect import OnnxDetector
     from edge.pipeline import Reader
 
     truth = load_truth(Path(truth_csv))  # a bad table is told before the frames are read
     reader = Reader(OnnxDetector(model_path, device=device), fmt, crop_size=crop_size, deskew=deskew,
-                    denoise=denoise, stretch=stretch, vote_decode=vote_decode, confirm_first=confirm_first, scan=scan)
+                    denoise=denoise, stretch=stretch, vote_decode=vote_decode, confirm_first=confirm_first, scan=scan, blur_hold=blur_hold)
     score = score_results(read_frames(reader, open_source(str(source), interval=interval)), truth)
     if not score.total:
         raise LabelError(f"{truth_csv}: none of its frames is one of {source}'s (frame names, without the suffix)")

@@ -143,7 +143,8 @@ class Service:
                              crop_size=cfg.reader.crop_size, use_crop=cfg.reader.crop,
                              level=cfg.reader.level, second_look=cfg.reader.second_look, deskew=cfg.reader.deskew,
                              denoise=cfg.reader.denoise, stretch=cfg.reader.stretch, vote_decode=cfg.reader.vote_decode,
-                             confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan)
+                             confirm_first=cfg.reader.confirm_first, scan=cfg.reader.scan,
+                             blur_hold=cfg.reader.blur_hold or None)
         self.session_log = SessionLog(self.db, source=shown_source(cfg.source.spec), model=detector.model_id,
                                       fmt=cfg.reader.format, gap=cfg.session.gap_s, idle=cfg.session.idle_s,
                                       max_unwritten=cfg.limits.max_unwritten, role="serve")
@@ -327,6 +328,7 @@ class Service:
         self.reader.tracker.deskew, self.reader.tracker.denoise = new.reader.deskew, new.reader.denoise
         self.reader.sequence.vote_decode = new.reader.vote_decode
         self.reader.sequence.confirm_first = new.reader.confirm_first
+        self.reader.focus.hold_at = new.reader.blur_hold or None
         scan_span = SequenceCheck.scan_span if new.reader.scan else None
         self.reader.sequence.scan_span = scan_span
         if new.reader.format != old.reader.format:
