@@ -244,6 +244,11 @@ class ImageSource:
 
 
 _SIZE_TOLD: set[tuple[str, tuple[int, int], tuple[int, int]]] = set()  # each camera's refusal, said once
+# Seconds a network stream may take to open, and to send its next frame, before OpenCV gives up on
+# it (its own default is 30 s each: a camera that takes the connection, or an HTTP stream that sends
+# its headers, and then nothing, held a read that long). A camera sends a frame every second or
+# more often, and answers an open in a few seconds.
+STREAM_TIMEOUT_S = 10.0
 
 
 class VideoSource:
@@ -258,7 +263,7 @@ class VideoSource:
         self.is_file = isinstance(spec, str) and Path(spec).is_file()
         self.live = not self.is_file  # a camera or a stream: it has no end, and what it sent is gone
         try:
-            self.capture = cv2.VideoCapture(capture_target(spec) if isinstance(spec, str) and is_device(spec) else spec)
+            self.capture = _capture(spec)
         except (cv2.error, OverflowError) as exc:  # a camera index past a C int
             raise SourceError(f"cannot open video source {self._shown!r}: {str(exc).splitlines()[0][:120]}") from None
         if not self.capture.isOpened():
@@ -317,6 +322,17 @@ class VideoSource:
 
     def close(self) -> None:
         self.capture.release()
+
+
+def _capture(spec: str | int) -> cv2.VideoCapture:
+    """OpenCV's capture of `spec`: a device node by the index it names, a URL with
+    STREAM_TIMEOUT_S for its open and each read."""
+    if isinstance(spec, str) and is_device(spec):
+        return cv2.VideoCapture(capture_target(spec))
+    if isinstance(spec, str) and re.match(r"^[a-z][a-z0-9+.-]*://", spec, re.I):
+        ms = int(STREAM_TIMEOUT_S * 1000)
+        return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+    return cv2.VideoCapture(spec)
 
 
 def _why_not(spec: str | int) -> str | None:

@@ -61,8 +61,8 @@ class _Feed:
     """One source, opened and iterated by a daemon thread into a bounded queue.
 
     The open is in the thread too: a network camera that accepts the connection and never answers
-    holds OpenCV's open for its own timeout (30 s), and the reader side must go on feeding the
-    watchdog and hearing a stop meanwhile. `opened` is set once the source is open."""
+    holds OpenCV's open for its timeout (`capture.STREAM_TIMEOUT_S`), and the reader side must go
+    on feeding the watchdog and hearing a stop meanwhile. `opened` is set once the source is open."""
 
     def __init__(self, opener: Callable[[], Iterable[Frame]], size: int, live: bool,
                  prepare: Callable[[Iterable[Frame]], None] | None = None) -> None:

@@ -40,12 +40,14 @@ def serving(handler):
 class NetworkCamera:
     """A network camera on a real socket showing a still display (the tiny model reads 12:34):
     an MJPEG stream at 20 frames a second, or with `snapshot` one JPEG per request. `down()` cuts
-    it (open connections end, new ones are hung up on) until `up()`; with `password`, a request
+    it (open connections end, new ones are hung up on) until `up()`; `mute()` holds every connection
+open and sends nothing more, a new one its headers only; with `password`, a request
     without Basic auth as `rower` gets 401. A snapshot's Content-Type is `kind` (None: none)."""
 
     def __init__(self, snapshot: bool = False, password: str | None = None, kind: str | None = "image/jpeg") -> None:
         jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 100, np.uint8))[1].tobytes()
         self.is_down = threading.Event()
+        self.is_mute = threading.Event()
         self.requests = 0
         camera = self
         wanted = "Basic " + base64.b64encode(f"rower:{password}".encode()).decode() if password else None
@@ -84,6 +86,9 @@ class NetworkCamera:
                 self.end_headers()
                 try:
                     while not camera.is_down.is_set():
+                        if camera.is_mute.is_set():  # the connection held open, and nothing sent
+                            time.sleep(0.05)
+                            continue
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
                                          % (len(jpeg), jpeg))
                         time.sleep(0.05)
@@ -104,6 +109,9 @@ class NetworkCamera:
 
     def up(self) -> None:
         self.is_down.clear()
+
+    def mute(self) -> None:
+        self.is_mute.set()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -163,6 +171,23 @@ def test_a_stream_gone_for_good_ends_the_read_after_give_up_with_one_line(tmp_pa
     (session,) = list(sqlite_utils.Database(db).query("select * from sessions"))
     assert session["status"] == "closed" and session["end_reason"].startswith("error: ") and "giving up" in session["end_reason"]
 
+
+
+def test_a_stream_that_sends_its_headers_and_nothing_more_fails_to_open_in_seconds_not_opencvs_30(tmp_path, tiny_onnx):
+    from edge.capture import STREAM_TIMEOUT_S
+
+    camera = NetworkCamera()
+    camera.mute()
+    started = time.monotonic()
+    try:
+        done = subprocess.run(segread_cmd("read", camera.url, "--model", tiny_onnx, "--db", tmp_path / "s.db", "--no-queue"),
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        camera.close()
+    waited = time.monotonic() - started
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == (
+        f"segread: error: cannot open video source {camera.url!r}"), done.stderr
+    assert STREAM_TIMEOUT_S <= waited < 30, waited  # OpenCV's own timeout is 30 s
 
 
 def read_a_while(url: str, model, tmp_path, records: int = 8, *args) -> tuple[int, str, list[dict]]:
@@ -378,8 +403,8 @@ def test_a_camera_s_self_signed_certificate_is_named_as_what_stops_the_read(tmp_
 
 
 def test_ctrl_c_is_heard_while_an_rtsp_camera_holds_the_first_open(tmp_path, tiny_onnx):
-    # A camera that takes the connection and never answers: OpenCV's open waits 30 s, and before,
-    # Ctrl-C was heard only when it gave up.
+    # A camera that takes the connection and never answers: OpenCV's open waits (10 s now, 30 s
+    # before edge.capture.STREAM_TIMEOUT_S), and before, Ctrl-C was heard only when it gave up.
     camera = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     camera.bind(("127.0.0.1", 0))
     camera.listen(4)
