@@ -16,7 +16,7 @@ import click
 from edge.errors import SegreadError
 
 DEFAULT_DB = "segread.db"
-BLUR_HOLD = 0.10  # edge.focus.BLURRED, without loading OpenCV to parse a command line
+BLUR_HOLD = 0.16  # edge.focus.BLURRED, without loading OpenCV to parse a command line
 
 
 # Commands of edge/ that live beside their stage, imported only when used.

@@ -7,18 +7,28 @@ the sequence check followed 55:xx; by 6 px, none right and 64 wrong. The wrong r
 high as the right ones (median confidence 0.72 against 0.74), so no confidence threshold tells
 them apart; the edges do.
 
-A digit's edge width (the grey range over the steepest gradient) in pixels stands for the blur.
-The gradient itself (a 3x3 Sobel) spreads a perfectly sharp edge over about 2 px, so the width is
-taken less EDGE_FLOOR_PX (in quadrature) and over the digit's height: run3 as it is 0.03; at half
-its size 0.04, at a quarter 0.08 (by pixels alone, so digits under LARGE_PX are not judged);
-blurred by 3 px 0.076 (192 right), by 4 px 0.093, by 5 px 0.107, by 6 px 0.121. At BLURRED or
-more over the last WINDOW frames read whole (their median), the reader holds what it reads as
-"blurred" instead of taking it; `segread look` warns from SOFT, where readings thin out.
+An edge's width in pixels is the grey range close around it (within a quarter of a digit's
+height) over its gradient, at the row's steepest pixels. The range is taken that close because
+glare changes the light across the display, not within a segment's width: taken over the whole
+row, a soft reflection over run3 measured as blurred as 6 px of blur. The gradient (a 3x3 Sobel)
+spreads even a perfect edge over about 2 px, so the width is taken less EDGE_FLOOR_PX (in
+quadrature), over the digit's height (`blur_share`). Medians over run3 (every 4th frame):
+as it is 0.049, under glare 0.044-0.054, at night 0.061, noise 0.064; blurred by 2 px 0.099 (read
+196 right), 3 px 0.134 (192), 4 px 0.161 (143), 5 px 0.182 (31, and 114 wrong), 6 px 0.195. At
+half its size: 0.066, blurred by 1.5 px 0.138 (192 right), by 2 px 0.162 (71 right and 48 wrong:
+smaller digits go wrong sooner), by 3 px 0.197 (63 wrong). Figures in brackets are read with no
+hold; `bench/perturb.py` reads with it.
+The synthetic display's bold segments: 0.04 sharp, 0.146 blurred by 6 px and still read right,
+0.15-0.16 by 8 px and read wrong. Digits under LARGE_PX are not judged (a quarter of run3's size,
+16 px: 0.109 by its pixels alone).
 
-Where the cliff lies depends on the display: the synthetic one's bold segments still read right at
-0.29 (blurred by 6 px), run3's thin LCD segments not at 0.107. A camera in focus measures 0.03 to
-0.04 on both, so only a camera out of focus is held, and its fix is the same on any display: focus
-it, or move it back past its closest focus. `--blur-hold 0` (`[reader] blur_hold = 0`) reads on.
+At BLURRED or more over the last WINDOW frames read whole (their median), the reader holds what
+it reads as "blurred" instead of taking it; `segread look` warns from SOFT. It holds run3 blurred
+by 4 px too (143 right and none wrong read on regardless: the cost of catching the smaller display
+at the same share, and a camera that blurred is visibly out of focus). A camera in focus
+measures about a third of BLURRED, so only a camera out of focus is held, and its fix is the same
+on any display: focus it, or move it back past its closest focus. `--blur-hold 0`
+(`[reader] blur_hold = 0`) reads on regardless.
 """
 
 from __future__ import annotations
@@ -31,15 +41,17 @@ import numpy as np
 
 EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gradient alone
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
-SOFT = 0.085  # from here readings thin out (run3 blurred by 4 px: 0.093, read 143 of 200)
-BLURRED = 0.10  # from here readings go wrong (5 px: 0.107, 114 wrong-accepted of 145 taken)
+SOFT = 0.14  # from here `look` warns: readings thin out (run3 blurred by 3 px: 0.134, read 192 of 200; 4 px: 143)
+BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.182, 114 wrong of 145 taken; half size, 2 px: 0.162, 48 of 119)
 WINDOW = 9  # frames read whole whose median judges the camera's focus
 BLUR_REASON = "blurred: "
 
 
 def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float:
-    """The width in pixels of the edges of the digits in boxes `xyxy` (frame pixels) on `image`:
-    the grey range (5th to 95th percentile) over the steepest gradients (the 99th percentile)."""
+    """The width in pixels of the edges of the digits in boxes `xyxy` (frame pixels) on `image`: at
+    the steepest hundredth of the row's pixels, the grey range within a quarter of a digit's height
+    around each over its gradient there, the median. The range is taken that close so that glare,
+    whose light changes over the display and not within a segment's width, widens no edge."""
     height, width = image.shape[:2]
     x1, y1 = np.clip(np.floor(xyxy[:, :2].min(axis=0)), 0, None).astype(int)
     x2, y2 = np.ceil(xyxy[:, 2:].max(axis=0)).astype(int)
@@ -48,8 +60,11 @@ def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float:
         return 0.0
     grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
     steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
-    lo, hi = np.percentile(grey, (5, 95))
-    return float((hi - lo) / max(float(np.percentile(steep, 99)), 1e-3))
+    side = max(3, int(round(digit_px(xyxy) / 4)) | 1)
+    near = np.ones((side, side), np.uint8)
+    contrast = cv2.dilate(grey, near) - cv2.erode(grey, near)
+    edges = steep >= max(float(np.percentile(steep, 99)), 1e-3)
+    return float(np.median(contrast[edges] / steep[edges]))
 
 
 def digit_px(xyxy: np.ndarray) -> float:

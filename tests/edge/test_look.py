@@ -76,7 +76,7 @@ def test_glare_a_dark_room_a_far_camera_and_a_blur_are_each_named(workout, tmp_p
                          ("dark", lambda img: (img * 0.15).astype(np.uint8)),
                          ("far", lambda img: cv2.resize(img, None, fx=0.15, fy=0.15, interpolation=cv2.INTER_AREA)),
                          ("edge", lambda img: np.ascontiguousarray(img[:, x1 + 4:])),  # the camera turned: the display at its left
-                         ("blurred", lambda img: cv2.GaussianBlur(img, (0, 0), 5))):  # out of focus
+                         ("blurred", lambda img: cv2.GaussianBlur(img, (0, 0), 7))):  # out of focus
         _, said = look(changed(workout, tmp_path / name, change), tmp_path / f"{name}.png")
         hints[name] = [line for line in said if line.startswith("hint:")]
     assert any(h.startswith("hint: glare: ") and "blown out" in h for h in hints["glare"]), hints

@@ -151,6 +151,7 @@ def test_a_stream_cut_for_a_moment_is_reopened_and_the_session_goes_on(tmp_path,
     records = [json.loads(line) for line in out.read_text().splitlines()]
     accepted = sum(r["status"] == "accepted" for r in records)
     assert accepted > before and session["readings"] == accepted
+    assert [r["frame"] for r in records] == [str(i) for i in range(len(records))]  # numbered on through the reopen (was 0, 1, ... again)
 
 
 def test_a_stream_gone_for_good_ends_the_read_after_give_up_with_one_line(tmp_path, tiny_onnx):
