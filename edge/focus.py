@@ -7,25 +7,25 @@ the sequence check followed 55:xx; by 6 px, none right and 64 wrong. The wrong r
 high as the right ones (median confidence 0.72 against 0.74), so no confidence threshold tells
 them apart; the edges do.
 
-An edge's width in pixels is the grey range close around it (within a quarter of a digit's
-height) over its gradient, at the row's steepest pixels. The range is taken that close because
-glare changes the light across the display, not within a segment's width: taken over the whole
-row, a soft reflection over run3 measured as blurred as 6 px of blur. The gradient (a 3x3 Sobel)
-spreads even a perfect edge over about 2 px, so the width is taken less EDGE_FLOOR_PX (in
-quadrature), over the digit's height (`blur_share`). Medians over run3 (every 4th frame):
-as it is 0.049, under glare 0.044-0.054, at night 0.061, noise 0.064; blurred by 2 px 0.099 (read
-196 right), 3 px 0.134 (192), 4 px 0.161 (143), 5 px 0.182 (31, and 114 wrong), 6 px 0.195. At
-half its size: 0.066, blurred by 1.5 px 0.138 (192 right), by 2 px 0.162 (71 right and 48 wrong:
-smaller digits go wrong sooner), by 3 px 0.197 (63 wrong). Figures in brackets are read with no
-hold; `bench/perturb.py` reads with it.
-The synthetic display's bold segments: 0.04 sharp, 0.146 blurred by 6 px and still read right,
-0.15-0.16 by 8 px and read wrong. Digits under LARGE_PX are not judged (a quarter of run3's size,
-16 px: 0.109 by its pixels alone).
+An edge's width in pixels is the grey range close around it (within half a digit's height) over
+its gradient, at the row's steepest pixels. The range is taken that close because glare changes the
+light across the display, not within a segment's width: taken over the whole row, a soft
+reflection over run3 measured as blurred as 6 px of blur. The gradient (a 3x3 Sobel) spreads even a
+perfect edge over about 2 px, so the width is taken less EDGE_FLOOR_PX (in quadrature), over the
+digit's height (`blur_share`). Medians over run3 (every 10th frame): as it is 0.053, under glare
+0.050-0.065, at night 0.069, noise 0.071, JPEG 15 0.058; blurred by 2 px 0.105 (read 196 right), 3
+px 0.142 (192), 4 px 0.173 (143), 5 px 0.202 (31, and 114 wrong), 6 px 0.223 (0, and 64 wrong), 8
+to 16 px 0.21-0.30. At half its size: 0.071, blurred by 1.5 px 0.146 (192 right), by 2 px 0.175
+(71 right and 48 wrong: smaller digits go wrong sooner), by 3 px 0.224 (63 wrong). The synthetic
+display's bold segments: 0.047 sharp, 0.136 blurred by 4 px and 0.187 by 6 px, both read right,
+about 0.21 by 8 px, read wrong. Figures in brackets are read with no hold; `bench/perturb.py`
+reads with it. Digits under LARGE_PX are not judged: their pixels alone blur them.
 
 At BLURRED or more over the last WINDOW frames read whole (their median), the reader holds what
 it reads as "blurred" instead of taking it; `segread look` warns from SOFT. It holds run3 blurred
 by 4 px too (143 right and none wrong read on regardless: the cost of catching the smaller display
-at the same share, and a camera that blurred is visibly out of focus). A camera in focus
+at the same share, and a camera that blurred is visibly out of focus), and the synthetic display
+blurred by 6 px, which reads right. A camera in focus
 measures about a third of BLURRED, so only a camera out of focus is held, and its fix is the same
 on any display: focus it, or move it back past its closest focus. `--blur-hold 0`
 (`[reader] blur_hold = 0`) reads on regardless.
@@ -41,8 +41,8 @@ import numpy as np
 
 EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gradient alone
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
-SOFT = 0.14  # from here `look` warns: readings thin out (run3 blurred by 3 px: 0.134, read 192 of 200; 4 px: 143)
-BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.182, 114 wrong of 145 taken; half size, 2 px: 0.162, 48 of 119)
+SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.142, read 192 of 200; 4 px: 0.173, 143)
+BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.202, 114 wrong of 145 taken; half size, 2 px: 0.175, 48 of 119)
 WINDOW = 9  # frames read whole whose median judges the camera's focus
 BLUR_REASON = "blurred: "
 
@@ -60,11 +60,11 @@ def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float:
         return 0.0
     grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
     steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
-    side = max(3, int(round(digit_px(xyxy) / 4)) | 1)
+    side = max(3, int(round(digit_px(xyxy) / 2)) | 1)
     near = np.ones((side, side), np.uint8)
     contrast = cv2.dilate(grey, near) - cv2.erode(grey, near)
     edges = steep >= max(float(np.percentile(steep, 99)), 1e-3)
-    return float(np.median(contrast[edges] / steep[edges]))
+    return float(np.median(contrast[edges] / steep[edges])) if edges.any() else 0.0  # a flat patch: no edge
 
 
 def digit_px(xyxy: np.ndarray) -> float:

@@ -56,9 +56,10 @@ def status_text(reader: Reader, result: FrameResult, extra: str = "") -> str:
     else:
         shown = "--"
     conf = f"{r.confidence:.2f}" if r else "-"
+    focus = "  out of focus: holding" if reader.focus.blurred else ""  # why nothing is accepted, while it lasts
     return (
         f"{shown:>9} conf {conf}  frame {result.frame}  {s.fps:5.1f} fps  "
-        f"read {s.read} accepted {s.accepted} held {s.held} skipped {s.skipped}{extra}"
+        f"read {s.read} accepted {s.accepted} held {s.held} skipped {s.skipped}{focus}{extra}"
     )
 
 

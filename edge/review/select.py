@@ -2,9 +2,10 @@
 
 Each strategy names a reason a person's answer would teach the model something: a digit it was
 unsure of, the wrong number of digits, an impossible value, a reading the session sequence
-contradicts, a reading the sequence decoded from boxes that read otherwise, boxes that overlap, a
-digit that flips between neighbouring frames, and a small seeded random sample of confident
-frames (confident mistakes exist). Limits per hour of frame time
+contradicts, a reading the sequence decoded from boxes that read otherwise, a reading held while
+the camera was out of focus (`edge.focus`: read confidently wrong, so no other reason catches it),
+boxes that overlap, a digit that flips between neighbouring frames, and a small seeded random
+sample of confident frames (confident mistakes exist). Limits per hour of frame time
 and per session keep the queue small; a perceptual hash of the display crop keeps near-duplicates
 out (a hash of the display crop plus the same digits read). Hitting a limit is counted and said once; reading goes on regardless.
 
@@ -29,12 +30,13 @@ import cv2
 import numpy as np
 
 from edge.capture import Frame
+from edge.focus import BLUR_REASON
 from edge.result import FrameResult
 from edge.track import crop_box
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("low-confidence", "digit-count", "invalid", "sequence", "decoded", "overlap", "flip", "sample")
+STRATEGIES = ("low-confidence", "digit-count", "invalid", "sequence", "decoded", "blurred", "overlap", "flip", "sample")
 
 
 def _field(default, description: str, **bounds):
@@ -124,6 +126,10 @@ def reasons_for(result: FrameResult, n_digits: int, cfg: SelectConfig) -> list[s
         # The session settled what the boxes misread (or a frame caught mid-update): the accepted
         # reading is the person's likely answer, and the boxes are what to correct.
         found.append(f"decoded {box_digits(result)} as {r.text}")
+    if "blurred" in want and (r.reason or "").startswith(BLUR_REASON):
+        # Held for the camera's focus: the model reads such digits confidently wrong, and a person's
+        # answer teaches it the blurred digit (the pre-label is what to correct).
+        found.append("blurred")
     if "overlap" in want and "overlap" in r.flags:
         found.append("overlap")
     return found

@@ -260,13 +260,13 @@ class ResilientSource:
         return False
 
     def _stamp(self, frame: Frame) -> Frame:
-        """`frame` on this source's one clock and count; a live one's frames are named by that
-        count too, as a reopened camera numbers its own from 0 again."""
+        """`frame` on this source's one clock and count; a live one's frames named by their number
+        are renamed by that count, as a reopened camera numbers its own from 0 again."""
         t = self.clock() - self._t0 if self.live else self._t_offset + frame.t
         self._last_t = t
         index = self.frames
         self.frames += 1
-        return Frame(frame.image, str(index) if self.live else frame.name, index, t)
+        return Frame(frame.image, str(index) if self.live and frame.name.isdigit() else frame.name, index, t)
 
     def _fault(self, why: str) -> None:
         self._attempts += 1

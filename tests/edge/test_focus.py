@@ -54,7 +54,7 @@ def test_blur_is_measured_from_the_edges_glare_and_small_digits_aside(run3):
     sharp = blur_share(image, digits)
     shares = [blur_share(blur(s)(image), digits) for s in (2, 3, 4, 5, 6)]
     assert sharp < shares[0] < shares[1] < shares[2] < shares[3] < shares[4]
-    assert sharp < SOFT / 2 and shares[1] < SOFT <= shares[2] < BLURRED <= shares[3]
+    assert sharp < SOFT / 2 and shares[0] < SOFT and shares[3] >= BLURRED  # 2 px reads 196 of 200 right, 5 px 31
     perturb = bench_module("perturb")
     box = tuple(int(v) for v in (*(digits[:, :2].min(axis=0) - 64), *(digits[:, 2:].max(axis=0) + 64)))
     lamp = perturb.glare(image.copy(), box, 0.6)  # a soft reflection over the display: light, not blur
@@ -69,6 +69,7 @@ def test_an_out_of_focus_camera_is_held_as_blurred_and_told_not_read_wrong(run3,
     assert len(records) == FRAMES and all(r["status"] == "held" for r in records)
     assert all(r["reason"].startswith("blurred: the display is out of focus") for r in records[8:]), records
     assert any("frames held as blurred: focus the camera" in line for line in said), said
+    assert any(line.endswith("out of focus: holding") for line in said), said  # the live line says why
     # What the hold keeps out: read on regardless, the blurred 95:xx is taken as 55:xx.
     records, said = read(folder, tmp_path / "regardless", "--blur-hold", "0")
     assert len(wrong(records)) >= 10 and not any("blurred" in line for line in said)

@@ -29,17 +29,22 @@ def draw(text: str, seed: int = 0) -> np.ndarray:
     return cv2.add(img, noise)
 
 
-def script_frames(script: list[tuple], interval: float = 1.5):
-    """`script`: (shown text, detections) per frame -> Frames and the detections in order."""
-    frames = [Frame(draw(shown, i), f"{i}.jpg", i, i * interval) for i, (shown, _) in enumerate(script)]
+def script_frames(script: list[tuple], interval: float = 1.5, blur: float = 0.0):
+    """`script`: (shown text, detections) per frame -> Frames (blurred by a Gaussian of `blur` px, as
+    a camera out of focus) and the detections in order."""
+    def shown(text: str, i: int) -> np.ndarray:
+        image = draw(text, i)
+        return cv2.GaussianBlur(image, (0, 0), blur) if blur else image
+
+    frames = [Frame(shown(text, i), f"{i}.jpg", i, i * interval) for i, (text, _) in enumerate(script)]
     return frames, [dets for _, dets in script]
 
 
 class Session:
     """One read of scripted frames into a queue; keeps what a test wants to look at."""
 
-    def __init__(self, tmp_path, script, config=None, db_name="s.db", on_result=None, interval=1.5):
-        frames, dets = script_frames(script, interval)
+    def __init__(self, tmp_path, script, config=None, db_name="s.db", on_result=None, interval=1.5, blur=0.0):
+        frames, dets = script_frames(script, interval, blur)
         self.reader = Reader(FakeDetector(dets), "time", use_crop=False)
         self.db_path = tmp_path / db_name
         self.db = open_db(self.db_path)

@@ -39,6 +39,17 @@ def test_unsure_frames_are_queued_with_their_reason_and_confident_ones_are_not(r
     assert s.reader.stats.read == 7
 
 
+def test_frames_held_while_the_camera_was_out_of_focus_are_queued_as_blurred(read_session):
+    # Confident readings, so no other reason would queue them; blurred as a lens out of focus.
+    s = read_session([(f"07{50 + i}", digits_at(f"07{50 + i}")) for i in range(6)], blur=8)
+    assert all(r.status == "held" and r.reading.reason.startswith("blurred: ") for r in s.results)
+    items = s.items()
+    assert len(items) == 6 and all(i["reasons"] == "blurred" for i in items)
+    assert json.loads(items[0]["prelabels"]) == digits_at("0750").to_list()
+    sharp = read_session([(f"07{50 + i}", digits_at(f"07{50 + i}")) for i in range(6)], db_name="sharp.db")
+    assert not sharp.items()
+
+
 def test_a_frame_the_sequence_read_otherwise_than_its_boxes_is_queued(read_session):
     s = read_session([
         ("0738", digits_at("0738")),
