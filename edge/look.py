@@ -33,6 +33,7 @@ from edge.track import noise_percent, row_angle
 
 SMALL_PX = 16  # digits shorter than this read less surely (run3 at a quarter of its size, 16 px: 192 of 200)
 GLARE_SHARE = 0.05  # of the display's pixels at 250 or more in a channel: a reflection over it
+BLOWN_FRAME = 0.01  # of the frame's, in one patch, where no reading was accepted: a reflection that may hide the display
 DARK_P95 = 70  # the display's brightest twentieth under this grey: too dark (run3: 130-145)
 FLAT_RANGE = 45  # its grey range (5th to 95th percentile) under this: washed out (run3: 85-100)
 NOISY_PERCENT = 5.0  # the reader smooths such a crop; more light reads better still
@@ -85,6 +86,21 @@ class Look:
         digits = self._digits()
         return float(np.median(digits.xyxy[:, 3] - digits.xyxy[:, 1])) if digits is not None else 0.0
 
+    def _blown_patch(self) -> list[str]:
+        """A hint naming the largest blown-out patch of the last frame where it covers BLOWN_FRAME of
+        it or more: a reflection that whitens the whole display leaves no digit to judge glare by,
+        and what the model finds instead (the monitor's buttons) is not the display."""
+        blown = (self.last.image.max(axis=2) >= 250).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(blown)
+        if n < 2:
+            return []
+        x, y, w, h, area = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
+        share = area / blown.size
+        if share < BLOWN_FRAME:
+            return []
+        return [f"glare: a blown-out patch covers {100 * share:.0f}% of the frame at x {x}-{x + w}, y {y}-{y + h}: "
+                "if the display is under it, turn the camera a little, or move the light that reflects in it"]
+
     def _digits(self):
         r = self.result.reading if self.result is not None else None
         return r.digits if r is not None and len(r.digits) else None
@@ -92,9 +108,9 @@ class Look:
     def hints(self, n_digits: int) -> list[str]:
         """What to change, most telling first; empty where nothing stands out."""
         box = self.box()
+        said = [] if self.verdicts["accepted"] else self._blown_patch()
         if box is None:
-            return ["no digits found: is the display in view, lit and in focus? Look at the saved frame"]
-        said = []
+            return said + ["no digits found: is the display in view, lit and in focus? Look at the saved frame"]
         found = len(self._digits())
         if found < n_digits:
             said.append(f"{found} of the {n_digits} digits found on the last frame: is the display's edge out of view, "
@@ -108,7 +124,7 @@ class Look:
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         p5, p95 = np.percentile(grey, (5, 95))
         blown = float((crop.max(axis=2) >= 250).mean())
-        if blown >= GLARE_SHARE:
+        if blown >= GLARE_SHARE and not any(h.startswith("glare: ") for h in said):
             said.append(f"glare: {100 * blown:.0f}% of the display is blown out: turn the camera a little, "
                         "or move the light that reflects in it")
         elif p95 < DARK_P95:

@@ -89,6 +89,24 @@ def test_glare_a_dark_room_a_far_camera_and_a_blur_are_each_named(workout, tmp_p
     assert not any("touches the frame" in h for h in hints["glare"] + hints["dark"]), hints
 
 
+def test_glare_that_whitens_the_whole_display_is_named_where_it_is(workout, tmp_path):
+    # No digit is left to judge glare by: whatever the model finds instead is not the display.
+    _, said = look(workout, tmp_path / "clear.png")
+    x1, y1, x2, y2 = display_box(said)
+
+    def whitened(img):
+        img[y1 - 10:y2 + 10, x1 - 10:x2 + 10] = 255
+        return img
+
+    rc, said = look(changed(workout, tmp_path / "white", whitened), tmp_path / "white.png")
+    hints = [line for line in said if line.startswith("hint:")]
+    assert rc == 1 and hints, said
+    patch = re.match(r"hint: glare: a blown-out patch covers \d+% of the frame at x (\d+)-(\d+), y (\d+)-(\d+): ", hints[0])
+    assert patch, hints
+    assert np.allclose([int(v) for v in patch.groups()], [x1 - 10, x2 + 10, y1 - 10, y2 + 10], atol=2)  # the white, give or take a bright pixel beside it
+    assert sum(h.startswith("hint: glare") for h in hints) == 1, hints  # said once, not again for the box
+
+
 def test_no_display_in_view_exits_1_with_the_frame_saved(tmp_path):
     blank = tmp_path / "wall"
     blank.mkdir()
