@@ -89,6 +89,7 @@ class Service:
         self._unexported: set[int] = set()  # sessions whose export failed, tried again at each limits check
         self._over_limit = False  # the last pruning left the database over max_db_mb (and said so)
         self._queue_size = 0
+        self._out_of_focus = False  # the reader holds every reading for the camera's focus (edge.focus)
         self.review = None
 
     # -- building ------------------------------------------------------------------------------
@@ -212,6 +213,7 @@ class Service:
         if self.review is not None and self._queue_off is None:
             self.review.consider(frame, result)  # commits before the next frame, like the reading
         self._export_ended()
+        self._focus_changed()
         self._apply_pending()
         self.heartbeat.beat("running", self.detail)
         now = time.monotonic()
@@ -220,6 +222,21 @@ class Service:
             self.check_limits()
         if self.live is not None:
             self.live.show(status_text(self.reader, result, self._extra()))
+
+    def _focus_changed(self) -> None:
+        """An event, and a warning in the journal, when the camera goes out of focus (every reading
+        held from then on: nothing is logged unattended until a person focuses it) and when it is
+        in focus again."""
+        blurred = self.reader.focus.blurred
+        if blurred == self._out_of_focus:
+            return
+        self._out_of_focus = blurred
+        if blurred:
+            log.warning("camera out of focus: holding every reading until it is focused (%s)", self.reader.focus.reason())
+            self._event("out_of_focus", self.reader.focus.reason())
+        else:
+            log.info("camera in focus again: reading")
+            self._event("in_focus", "the camera is in focus again: reading")
 
     def _waiting(self) -> None:
         """Called about once a second while the camera is out: keep the watchdog and heartbeat fed,
@@ -366,6 +383,7 @@ class Service:
             "dropped": self.camera.dropped if hasattr(self, "camera") else 0,
             "outages": self.camera.outages if hasattr(self, "camera") else 0,
             "queue": self._queue_size, "queueing": self.queueing, "last_value": anchor[0] if anchor else None,
+            "out_of_focus": reader.focus.reason() if reader and reader.focus.blurred else None,
             "session_id": self.session_log.session_id if hasattr(self, "session_log") else None,
             "heartbeat_s": self.cfg.status.heartbeat_s,  # how stale a beat may grow before `status` doubts it
         }

@@ -94,6 +94,8 @@ def format_status(status: dict) -> list[str]:
         )
         if d.get("source"):  # what it reads: after a reload that switched cameras, the new one
             lines.append(f"source: {d['source']}")
+        if d.get("out_of_focus"):  # nothing is logged until a person focuses the camera
+            lines.append(f"camera: {d['out_of_focus']}")
     s = status["session"]
     if s is not None:
         gone = " (writer gone)" if writer_gone(s.get("writer")) else ""  # a `segread read` the disk stopped, say

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -145,6 +146,34 @@ def test_files_gone_from_a_paced_folder_take_no_time_and_raise_no_outage(tmp_pat
         (folder / f"{i}.png").unlink()
     replay = ResilientSource(lambda: source, threading.Event(), live=False, stall_s=0.5, backoff_min=0.01)
     assert [f.name for f in replay] == ["0.png", "1.png", "10.png", "11.png"] and replay.outages == 0
+
+
+def test_a_camera_out_of_focus_is_an_event_and_a_status_line_and_its_readings_are_held(tmp_path, models_dir):
+    from edge.service.status import format_status, read_status
+
+    folder = tmp_path / "in"
+    texts = write_workout(folder, seconds=12, per_second=10)
+    cfg = load_config(write_config(tmp_path / "c.json", models_dir, folder, source={"interval": 0.1}))
+    soft = lambda i: 30 <= i < 60 or i >= 90  # noqa: E731 - out of focus, focused, out again to the end
+
+    def source(_):
+        for frame in FolderSource(folder, interval=0.1):
+            yield Frame(cv2.GaussianBlur(frame.image, (0, 0), 6), frame.name, frame.index, frame.t) if soft(frame.index) else frame
+
+    assert Service(cfg, source_factory=source).run(threading.Event()) == 0
+    db = open_db(cfg.database)
+    events = [(e["kind"], e["detail"]) for e in db.query("SELECT kind, detail FROM events ORDER BY id")
+              if e["kind"] in ("out_of_focus", "in_focus")]
+    assert [k for k, _ in events] == ["out_of_focus", "in_focus", "out_of_focus"], events
+    assert events[0][1].startswith("blurred: the display is out of focus (edges ")
+    rows = list(db.query("SELECT frame, text, status, reason FROM readings ORDER BY id"))
+    assert len(rows) == len(texts)
+    for i in (*range(35, 60), *range(95, 120)):  # past the first frames of the 9-frame window
+        assert rows[i]["status"] == "held" and rows[i]["reason"].startswith("blurred: "), rows[i]
+    for i in (*range(30), *range(66, 90)):
+        assert rows[i]["status"] == "accepted" and rows[i]["text"] == texts[i], rows[i]
+    said = format_status(read_status(db))  # the service stopped out of focus: its last beat says so
+    assert any(line.startswith("camera: blurred: the display is out of focus") for line in said), said
 
 
 def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_path, models_dir):
