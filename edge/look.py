@@ -68,7 +68,9 @@ class Look:
         lines = [f"{self.frames} frame(s) of {w}x{h} in {self.seconds:.1f} s; all {fmt.n_digits} digits found in {self.found}",
                  f"reading: {self.shown(fmt)} on the last frame; {accepted} accepted, {held} held{why}"]
         if (box := self.box()) is not None:
-            lines.append(f"display: digits {self.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}")
+            focus = (f"; edges {100 * float(np.median(self.soft)):.0f}% of their height (in focus about 5%, held from "
+                     f"{100 * BLURRED:.0f}%)" if self.soft else "")  # a number to watch while turning the focus ring
+            lines.append(f"display: digits {self.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}{focus}")
         return lines + [f"hint: {hint}" for hint in self.hints(fmt.n_digits)]
 
     def box(self) -> tuple[int, int, int, int] | None:

@@ -56,6 +56,7 @@ def test_a_clear_view_reads_and_saves_the_last_frame_with_its_digits_boxed(worko
     assert "10 frame(s) of 1280x720" in said[1] and "all 4 digits found in 10" in said[1]
     assert re.match(r"reading: 07:5\d accepted on the last frame; \d+ accepted, 0 held", said[2]), said
     assert not [line for line in said if line.startswith("hint:")], said
+    assert re.search(r"; edges [1-9]% of their height \(in focus about 5%, held from 16%\)$", said[3]), said
     saved = cv2.imread(str(tmp_path / "look.png"))
     assert saved.shape == (720, 1280, 3)
     x1, y1, x2, y2 = display_box(said)
