@@ -154,9 +154,10 @@ class SnapshotSource:
             t = time.monotonic() - start
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if 0 < len(data) <= MAX_BYTES else None
             if image is None:
+                at = time.strftime("%H:%M:%S")  # a reopened source counts from 0 again: the time tells them apart
                 if len(self.corrupt) < 1000:
-                    self.corrupt.append(f"snapshot {index}")
-                log.warning("snapshot %d from %s is no image it can decode; skipped", index, self.name)
+                    self.corrupt.append(f"snapshot {index} at {at}")
+                log.warning("snapshot %d from %s at %s is no image it can decode; skipped", index, self.name, at)
                 bad += 1
                 if bad >= BAD_IN_A_ROW:
                     raise SourceError(f"{bad} snapshots in a row from {self.name} were no image it can decode")

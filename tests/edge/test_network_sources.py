@@ -352,8 +352,11 @@ def test_a_camera_answering_no_image_is_polled_by_one_reader_at_a_time(tmp_path,
     assert most[0] == 1, done.stderr
     assert f"outage: 5 snapshots in a row from {url} were no image it can decode; reopening" in done.stderr
     # The count of unreadable frames covers every time the camera was opened, not the first only.
-    skipped = int(re.search(r"segread: skipped (\d+) unreadable", done.stderr).group(1))
+    said = re.search(r"segread: skipped (\d+) unreadable image\(s\): (.*)", done.stderr)
+    skipped = int(said.group(1))
     assert skipped > 5 and served[0] - 1 <= skipped <= served[0], (skipped, served[0])
+    named = said.group(2).rstrip(", .").split(", ")
+    assert all(re.fullmatch(r"snapshot \d+ at \d\d:\d\d:\d\d", n) for n in named), named  # a reopen counts from 0 again
 
 
 def test_a_camera_answering_a_web_page_says_so_in_one_line(tmp_path, tiny_onnx):
