@@ -108,10 +108,13 @@ def reader_options(fn):
                       help="Dedup: read a frame at least this often, changed or not.")(fn)
     fn = click.option("--crop-size", default=None, type=click.IntRange(32, 1280),
                       help="Input size for the tracked display crop [default: the model's crop size, else its training size].")(fn)
-    fn = click.option("--blur-hold", default=BLUR_HOLD, show_default=True, type=click.FloatRange(0, 1),
-                      help="Hold readings while the digits' edges are this share of their height or more (a camera out of "
-                           "focus, whose readings go confidently wrong); 0: never.")(fn)
-    return fn
+    return blur_hold_option(fn)
+
+
+def blur_hold_option(fn):
+    return click.option("--blur-hold", default=BLUR_HOLD, show_default=True, type=click.FloatRange(0, 1),
+                        help="Hold readings while the digits' edges are this share of their height or more (a camera out "
+                             "of focus, whose readings go confidently wrong); 0: never.")(fn)
 
 
 def build_reader(model, device, fmt, min_conf, no_dedup, min_interval, max_interval, crop_size, blur_hold=BLUR_HOLD):
@@ -215,8 +218,9 @@ def read(source, model, device, fmt, min_conf, no_dedup, min_interval, max_inter
 @click.option("--out", default="look.jpg", show_default=True, type=click.Path(dir_okay=False),
               help="The last frame read, the digits found boxed on it (.jpg or .png).")
 @size_option
+@blur_hold_option
 @click.pass_context
-def look(ctx, source, model, device, fmt, seconds, most, out, size):
+def look(ctx, source, model, device, fmt, seconds, most, out, size, blur_hold):
     """Aim the camera: read a few seconds of SOURCE, save the last frame with the digits found boxed
     on it, and say what to change (the display out of view, too small, glare, too dark, tilted).
     Nothing is logged. Exits 0 when a reading was accepted, 1 when none was.
@@ -234,7 +238,7 @@ def look(ctx, source, model, device, fmt, seconds, most, out, size):
 
     if Path(out).suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise click.BadParameter(f"{out}: a .jpg or .png", param_hint="--out")
-    reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None)
+    reader = build_reader(model, device, fmt, 0.5, True, 0.0, 0.0, None, blur_hold)
     src = open_heard(lambda: open_source(source, size=size))
     click.echo(f"segread: looking at {shown_source(source)} with {reader.detector.model_id} on {reader.detector.device_name}",
                err=True)

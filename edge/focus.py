@@ -43,28 +43,34 @@ EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gr
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
 SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.142, read 192 of 200; 4 px: 0.173, 143)
 BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.202, 114 wrong of 145 taken; half size, 2 px: 0.175, 48 of 119)
+RELEASE = 0.01  # ... and taken again once the median is this far under it
 WINDOW = 9  # frames read whole whose median judges the camera's focus
 BLUR_REASON = "blurred: "
 
 
-def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float:
+def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float | None:
     """The width in pixels of the edges of the digits in boxes `xyxy` (frame pixels) on `image`: at
-    the steepest hundredth of the row's pixels, the grey range within a quarter of a digit's height
-    around each over its gradient there, the median. The range is taken that close so that glare,
-    whose light changes over the display and not within a segment's width, widens no edge."""
+    the steepest hundredth of the row's pixels, the grey range within half a digit's height around
+    each over its gradient there, the median; None where no edge can be measured (a patch under 4
+    px, or flat). The range is taken that close so that glare, whose light changes over the display
+    and not within a segment's width, widens no edge. The patch is median-filtered first (5 px):
+    sensor noise would put its own speckle among the steepest pixels and make a blurred display
+    look sharp (run3 blurred by 5 px with noise of sigma 10: 0.10 unfiltered, 0.17 filtered), while
+    an edge passes a median filter as it is."""
     height, width = image.shape[:2]
-    x1, y1 = np.clip(np.floor(xyxy[:, :2].min(axis=0)), 0, None).astype(int)
-    x2, y2 = np.ceil(xyxy[:, 2:].max(axis=0)).astype(int)
-    patch = image[y1:min(y2, height), x1:min(x2, width)]
+    x1, y1 = np.clip(np.floor(xyxy[:, :2].min(axis=0)), 0, [width, height]).astype(int)
+    x2, y2 = np.clip(np.ceil(xyxy[:, 2:].max(axis=0)), 0, [width, height]).astype(int)
+    patch = image[y1:y2, x1:x2]
     if patch.shape[0] < 4 or patch.shape[1] < 4:
-        return 0.0
+        return None
     grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
+    grey = cv2.medianBlur(grey, 5)
     steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
     side = max(3, int(round(digit_px(xyxy) / 2)) | 1)
     near = np.ones((side, side), np.uint8)
     contrast = cv2.dilate(grey, near) - cv2.erode(grey, near)
     edges = steep >= max(float(np.percentile(steep, 99)), 1e-3)
-    return float(np.median(contrast[edges] / steep[edges])) if edges.any() else 0.0  # a flat patch: no edge
+    return float(np.median(contrast[edges] / steep[edges])) if edges.any() else None
 
 
 def digit_px(xyxy: np.ndarray) -> float:
@@ -73,30 +79,44 @@ def digit_px(xyxy: np.ndarray) -> float:
 
 def blur_share(image: np.ndarray, xyxy: np.ndarray) -> float | None:
     """How blurred the digits in boxes `xyxy` are: their edge width beyond a sharp edge's, as a
-    share of a digit's height; None for digits under LARGE_PX, whose pixels alone blur them."""
+    share of a digit's height; None for digits under LARGE_PX, whose pixels alone blur them, and
+    where no edge can be measured."""
     height = digit_px(xyxy)
-    if height < LARGE_PX:
+    if height < LARGE_PX or (width := edge_px(image, xyxy)) is None:
         return None
-    width = edge_px(image, xyxy)
     return float(np.sqrt(max(width * width - EDGE_FLOOR_PX**2, 0.0))) / height
 
 
 @dataclass
 class FocusWatch:
     """The camera's focus over the last `window` frames read whole: `share` is the median of their
-    `blur_share`, and `blurred` says whether it reached `hold_at` (None: never)."""
+    `blur_share`; `blurred` says whether it reached `hold_at` (None: never), and stays so until the
+    median falls RELEASE under it, so a camera at the line does not flap between holding and
+    reading."""
 
     hold_at: float | None = BLURRED
     window: int = WINDOW
     _shares: deque = field(default=None, repr=False)
+    _holding: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self._shares = deque(maxlen=self.window)
 
     def add(self, image: np.ndarray, xyxy: np.ndarray) -> None:
         share = blur_share(image, xyxy)
-        if share is not None:
-            self._shares.append(share)
+        if share is None:
+            return
+        self._shares.append(share)
+        median = self.share
+        if self.hold_at is None or median < self.hold_at - RELEASE:
+            self._holding = False
+        elif median >= self.hold_at:
+            self._holding = True
+
+    def clear(self) -> None:
+        """Forget the frames seen: another camera."""
+        self._shares.clear()
+        self._holding = False
 
     @property
     def share(self) -> float | None:
@@ -104,7 +124,7 @@ class FocusWatch:
 
     @property
     def blurred(self) -> bool:
-        return self.hold_at is not None and self.share is not None and self.share >= self.hold_at
+        return self.hold_at is not None and self._holding
 
     def reason(self) -> str:
         return (f"{BLUR_REASON}the display is out of focus (edges {100 * self.share:.0f}% of a digit's height "

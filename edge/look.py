@@ -88,17 +88,19 @@ class Look:
         digits = self._digits()
         return float(np.median(digits.xyxy[:, 3] - digits.xyxy[:, 1])) if digits is not None else 0.0
 
-    def _blown_patch(self) -> list[str]:
+    def _blown_patch(self, box: tuple[int, int, int, int] | None) -> list[str]:
         """A hint naming the largest blown-out patch of the last frame where it covers BLOWN_FRAME of
-        it or more: a reflection that whitens the whole display leaves no digit to judge glare by,
-        and what the model finds instead (the monitor's buttons) is not the display."""
+        it or more, unless it lies apart from the display `box` (None: no display read whole, as
+        what the model finds beside a reflection that whitened the display, the monitor's buttons
+        say, is not the display): a lamp elsewhere in the room is not the fault."""
         blown = (self.last.image.max(axis=2) >= 250).astype(np.uint8)
         n, _, stats, _ = cv2.connectedComponentsWithStats(blown)
         if n < 2:
             return []
         x, y, w, h, area = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
         share = area / blown.size
-        if share < BLOWN_FRAME:
+        apart = box is not None and (x > box[2] or x + w < box[0] or y > box[3] or y + h < box[1])
+        if share < BLOWN_FRAME or apart:
             return []
         return [f"glare: a blown-out patch covers {100 * share:.0f}% of the frame at x {x}-{x + w}, y {y}-{y + h}: "
                 "if the display is under it, turn the camera a little, or move the light that reflects in it"]
@@ -110,7 +112,8 @@ class Look:
     def hints(self, n_digits: int) -> list[str]:
         """What to change, most telling first; empty where nothing stands out."""
         box = self.box()
-        said = [] if self.verdicts["accepted"] else self._blown_patch()
+        whole = box is not None and len(self._digits()) >= n_digits
+        said = [] if self.verdicts["accepted"] else self._blown_patch(box if whole else None)
         if box is None:
             return said + ["no digits found: is the display in view, lit and in focus? Look at the saved frame"]
         found = len(self._digits())

@@ -74,6 +74,7 @@ class Reader:
         self.sequence = SequenceCheck(self.fmt, vote_decode=vote_decode, confirm_first=confirm_first,
                                       scan_span=SequenceCheck.scan_span if scan else None)
         self.focus = FocusWatch(blur_hold)  # a camera out of focus: its readings are held (edge.focus)
+        self._unfocused = False  # the last frames were held for the camera's focus
         self.stats = ReaderStats()
         self.awaiting: FrameResult | None = None  # the read frame whose verdict waits on the frames read after it
         self._awaiting_first = True  # ... an unchecked reading (else one out of step with the clock)
@@ -321,7 +322,11 @@ class Reader:
             reading = self.look_again(image, reading, frame.t)
             if self.focus.blurred:  # confidently wrong, and steadily: no evidence for the session either
                 reading = reading.with_verdict("held", self.focus.reason())
+                self._unfocused = True
             else:
+                if self._unfocused:  # in focus again: what it reads now is checked afresh
+                    self.sequence.lose_sight()
+                    self._unfocused = False
                 reading = self.sequence.update(reading, frame.t)
             if self._stretched:
                 reading = reading.flagged("stretched")

@@ -35,6 +35,14 @@ class FirstReading:
         """Whether the reading `awaiting` is an unchecked one (else one out of step with the clock)."""
         return self._first is not None
 
+    def lose_sight(self) -> None:
+        """Forget where the display was (its frames went unjudged a while: a camera out of focus):
+        the next reading is the first in a while, held until a sure one follows it. The pace the
+        session learned stays."""
+        self.anchor, self._support = None, 0
+        self._ahead = self._lag = self._first = None
+        self._unsure.clear()
+
     def unchecked(self, t: float) -> bool:
         """Whether a reading at t has nothing to be checked against: no anchor yet, or (a time
         display, which may roll over) one so long ago that the plausible window spans every time."""

@@ -94,8 +94,16 @@ class ReaderConfig(Section):
     stretch: StrictBool = Field(True, description="Stretch a frame whose grey levels span less than half the range (haze, a washed-out or under-exposed camera) over the whole range before reading it.")
     vote_decode: StrictBool = Field(True, description="Read a frame that is the session's expected time with one minutes digit faded (95:35 as 45:35) as that time, where the recent frames light the digit's segments there.")
     confirm_first: StrictBool = Field(True, description="Hold a reading the session cannot check (its first, or the first after a long dark spell) until a sure reading follows it, then log both; a misread never becomes the session's start.")
-    blur_hold: float = Field(0.16, ge=0, le=1, description="Hold every reading while the camera is out of focus: the digits' edges, over the last 9 frames read whole, this share of a digit's height or more (a camera in focus: about 0.05; a model reads such digits confidently wrong: run3 blurred to 0.18 took 114 wrong readings of 145); 0: never.")
+    blur_hold: float = Field(0.16, ge=0, le=1, description="Hold every reading while the camera is out of focus: the digits' edges, over the last 9 frames read whole, this share of a digit's height or more (a camera in focus: about 0.05; a model reads such digits confidently wrong: run3 blurred to 0.20 took 114 wrong readings of 145); 0: never.")
     scan: StrictBool = Field(True, description="The display may show other quantities in turn with the time (a monitor in SCAN mode): a time track read 5 times moves only to readings that keep the clock for 8 s, so a reset is followed 8 s late, and a quantity that advances slower than a clock is held as such: never logged, and queued for review only for an unsure digit; readings of a track that was never the time are withdrawn from the session, and a crop of a count's fewer places is read as it is, not looked for on the whole frame.")
+
+    @field_validator("blur_hold", mode="before")
+    @classmethod
+    def _blur_hold(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # `true` would read as 1.0: never held
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise ValueError(f"a number, the share of a digit's height (0.16; 0: never), not {shown}")
+        return value
 
     @field_validator("format")
     @classmethod

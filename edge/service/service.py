@@ -234,6 +234,9 @@ class Service:
         if blurred:
             log.warning("camera out of focus: holding every reading until it is focused (%s)", self.reader.focus.reason())
             self._event("out_of_focus", self.reader.focus.reason())
+        elif self.reader.focus.hold_at is None:  # a reload set blur_hold = 0: not that the camera was focused
+            log.info("blur_hold is 0: reading regardless of the camera's focus")
+            self._event("in_focus", "blur_hold is 0: reading regardless of the camera's focus")
         else:
             log.info("camera in focus again: reading")
             self._event("in_focus", "the camera is in focus again: reading")
@@ -361,6 +364,7 @@ class Service:
         cam.backoff_min, cam.backoff_max = new.camera.backoff_min, new.camera.backoff_max
         if new.source != old.source:
             cam.reopen_with(lambda: self.source_factory(self.cfg.source), live=new.source.is_live())
+            self.reader.focus.clear()  # another camera: its own focus
             cam.name = f"source {shown_source(new.source.spec)}"
             self.session_log.source = shown_source(new.source.spec)  # the sessions from now on
         self.heartbeat.every = new.status.heartbeat_s

@@ -56,6 +56,9 @@ def test_toml_and_json_load_with_defaults_and_paths_resolved_against_the_file(tm
         ('[limits]\nmax_db_mb = inf\n', "limits.max_db_mb: Input should be a finite number"),
         ('[queue]\nper_hour = 99999999999999999999\n', "queue.per_hour: Input should be less than or equal to"),
         ('[reader]\nlevel = "yes"\n', "reader.level: Input should be a valid boolean"),
+        ('[reader]\nblur_hold = true\n', "reader.blur_hold: a number, the share of a digit's height (0.16; 0: never), not true"),
+        ('[reader]\nblur_hold = "0.2"\n', "reader.blur_hold: a number"),
+        ('[reader]\nblur_hold = 1.5\n', "reader.blur_hold: Input should be less than or equal to 1"),
     ],
 )
 def test_bad_configs_are_refused_naming_the_key_on_one_line(tmp_path, text, key):
