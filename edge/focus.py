@@ -8,21 +8,26 @@ high as the right ones (median confidence 0.72 against 0.74), so no confidence t
 them apart; the edges do.
 
 An edge's width in pixels is the grey range close around it (within half a digit's height) over
-its gradient, at the row's steepest pixels. The range is taken that close because glare changes the
-light across the display, not within a segment's width: taken over the whole row, a soft
-reflection over run3 measured as blurred as 6 px of blur. The gradient (a 3x3 Sobel) spreads even a
-perfect edge over about 2 px, so the width is taken less EDGE_FLOOR_PX (in quadrature), over the
-digit's height (`blur_share`). Medians over run3 (every 10th frame): as it is 0.053, under glare
-0.050-0.065, at night 0.069, noise 0.071, JPEG 15 0.058; blurred by 2 px 0.105 (read 196 right), 3
-px 0.142 (192), 4 px 0.173 (143), 5 px 0.202 (31, and 114 wrong), 6 px 0.223 (0, and 64 wrong), 8
-to 16 px 0.21-0.30. At half its size: 0.071, blurred by 1.5 px 0.146 (192 right), by 2 px 0.175
-(71 right and 48 wrong: smaller digits go wrong sooner), by 3 px 0.224 (63 wrong). The synthetic
-display's bold segments: 0.047 sharp, 0.136 blurred by 4 px and 0.187 by 6 px, both read right,
-about 0.21 by 8 px, read wrong. Figures in brackets are read with no hold; `bench/perturb.py`
-reads with it. Digits under LARGE_PX are not judged: their pixels alone blur them.
+its gradient, at the row's steepest pixels, on the row median-filtered first (`edge_px`). The range
+is taken that close because glare changes the light across the display, not within a segment's
+width: taken over the whole row, a soft reflection over run3 measured as blurred as 6 px of blur.
+The median filter keeps sensor noise out of the steepest pixels, where it made a blurred display
+look sharp. The gradient (a 3x3 Sobel) spreads even a perfect edge over about 2 px, so the width is
+taken less EDGE_FLOOR_PX (in quadrature), over the digit's height (`blur_share`). Medians over
+run3 (every 10th frame): as it is 0.052, under glare 0.053-0.067, noise 0.064, night 0.084, JPEG
+15 0.056; blurred by 2 px 0.104 (read 196 right), 3 px 0.142 (192), 4 px 0.171 (143), 5 px 0.199
+(31, and 114 wrong), 6 px 0.220 (0, and 64 wrong), 8 to 16 px 0.21-0.31; blurred by 5 px with
+noise of sigma 6 or 10, 0.171 and 0.169 (0.154 and 0.102 unfiltered). At half its size: 0.070,
+blurred by 1.5 px 0.141 (192 right), by 2 px 0.172 (71 right and 48 wrong: smaller digits go wrong
+sooner), by 3 px 0.221 (63 wrong). The synthetic display's bold segments: 0.043 sharp, 0.132
+blurred by 4 px and 0.192 by 6 px, both read right, about 0.21 by 8 px, read wrong. Figures in
+brackets are read with no hold; `bench/perturb.py` reads with it. Digits under LARGE_PX are not
+judged: their pixels alone blur them. Not caught: a camera out of focus in a dim room whose noise
+the reader's stretch multiplies (run3 blurred by 5 px under "night": 0.108).
 
 At BLURRED or more over the last WINDOW frames read whole (their median), the reader holds what
-it reads as "blurred" instead of taking it; `segread look` warns from SOFT. It holds run3 blurred
+it reads as "blurred" instead of taking it, until the median falls RELEASE under it; the first
+reading after is checked afresh, as a session's first. `segread look` warns from SOFT. It holds run3 blurred
 by 4 px too (143 right and none wrong read on regardless: the cost of catching the smaller display
 at the same share, and a camera that blurred is visibly out of focus), and the synthetic display
 blurred by 6 px, which reads right. A camera in focus
@@ -41,8 +46,8 @@ import numpy as np
 
 EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gradient alone
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
-SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.142, read 192 of 200; 4 px: 0.173, 143)
-BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.202, 114 wrong of 145 taken; half size, 2 px: 0.175, 48 of 119)
+SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.142, read 192 of 200; 4 px: 0.171, 143)
+BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.199, 114 wrong of 145 taken; half size, 2 px: 0.172, 48 of 119)
 RELEASE = 0.01  # ... and taken again once the median is this far under it
 WINDOW = 9  # frames read whole whose median judges the camera's focus
 BLUR_REASON = "blurred: "
