@@ -91,7 +91,8 @@ def end_reason(exc: BaseException) -> str:
 def open_heard(open_source: Callable[[], object]):
     """`open_source()` run in a thread while this one waits, so Ctrl-C is heard meanwhile: an RTSP
     camera that takes the connection and never answers holds OpenCV's open for
-    `capture.STREAM_TIMEOUT_S`, and a signal reaches Python only once the call it interrupts returns. What it raises is raised here."""
+    `capture.STREAM_TIMEOUT_S`, and a signal reaches Python only once the call it interrupts
+    returns. What it raises is raised here."""
     done: dict = {}
 
     def target() -> None:
