@@ -98,6 +98,7 @@ CONDITIONS = {
     "blur s4": lambda img, box: cv2.GaussianBlur(img, (0, 0), 4.0),
     "blur s5": lambda img, box: cv2.GaussianBlur(img, (0, 0), 5.0),
     "blur s6": lambda img, box: cv2.GaussianBlur(img, (0, 0), 6.0),
+    "blur s5 noise s10": lambda img, box: noisy(cv2.GaussianBlur(img, (0, 0), 5.0), 10, per_frame=True),
     "far x0.5 blur s2": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 2.0),
     "far x0.5 blur s3": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 3.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),
