@@ -66,6 +66,20 @@ def test_blur_is_measured_from_the_edges_glare_and_small_digits_aside(run3):
     assert blur_share(small, digits * 0.3) is None  # under 24 px its pixels alone blur it
 
 
+def test_a_camera_at_the_line_does_not_flap_between_holding_and_reading(run3):
+    from edge.focus import FocusWatch, RELEASE
+
+    image = cv2.imread(str(run3 / "0.jpg"))
+    digits = Reader(OnnxDetector(resolve_model(DEFAULT_MODELS_DIR / "current"), device="cpu"), "time").read_image(image)[0].digits.xyxy
+    near = blur(3.5)(image)  # just under the line, within RELEASE of it
+    assert BLURRED - RELEASE <= blur_share(near, digits) < BLURRED
+    watch, said = FocusWatch(window=1), []
+    for shown in (image, near, blur(6)(image), near, near, blur(3)(image)):
+        watch.add(shown, digits)
+        said.append(watch.blurred)
+    assert said == [False, False, True, True, True, False]  # held from the line, taken again only under the band
+
+
 def test_an_out_of_focus_camera_is_held_as_blurred_and_told_not_read_wrong(run3, tmp_path):
     folder = changed(run3, tmp_path / "soft", blur(5))
     records, said = read(folder, tmp_path / "held")

@@ -176,6 +176,31 @@ def test_a_camera_out_of_focus_is_an_event_and_a_status_line_and_its_readings_ar
     assert any(line.startswith("camera: blurred: the display is out of focus") for line in said), said
 
 
+def test_a_reload_to_blur_hold_0_reads_on_and_says_so_not_that_the_camera_was_focused(tmp_path, models_dir):
+    folder = tmp_path / "in"
+    texts = write_workout(folder, seconds=8, per_second=10)
+    path = write_config(tmp_path / "c.json", models_dir, folder, source={"interval": 0.1})
+    cfg = load_config(path)
+    reload = threading.Event()
+
+    def source(_):
+        for frame in FolderSource(folder, interval=0.1):
+            if frame.index == 30:
+                write_config(path, models_dir, folder, source={"interval": 0.1}, reader={"blur_hold": 0})
+                reload.set()
+            yield Frame(cv2.GaussianBlur(frame.image, (0, 0), 6), frame.name, frame.index, frame.t)
+
+    assert Service(cfg, config_path=path, source_factory=source).run(threading.Event(), reload) == 0
+    db = open_db(cfg.database)
+    events = [(e["kind"], e["detail"]) for e in db.query("SELECT kind, detail FROM events ORDER BY id")
+              if e["kind"] in ("out_of_focus", "in_focus")]
+    assert [k for k, _ in events] == ["out_of_focus", "in_focus"], events
+    assert events[1][1] == "blur_hold is 0: reading regardless of the camera's focus"
+    reasons = [r["reason"] or "" for r in db.query("SELECT reason FROM readings ORDER BY id")]
+    assert len(reasons) == len(texts) and reasons[20].startswith("blurred: ")
+    assert not any(r.startswith("blurred: ") for r in reasons[-20:])  # read on, blurred as it is
+
+
 def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_path, models_dir):
     folder = tmp_path / "in"
     texts = write_workout(folder, seconds=12, per_second=20)
