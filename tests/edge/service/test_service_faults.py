@@ -201,6 +201,33 @@ def test_a_reload_to_blur_hold_0_reads_on_and_says_so_not_that_the_camera_was_fo
     assert not any(r.startswith("blurred: ") for r in reasons[-20:])  # read on, blurred as it is
 
 
+def test_a_camera_switched_by_reload_is_judged_on_its_own_focus(tmp_path, models_dir):
+    # The old camera was out of focus: the new one's sharp frames are read at once, not held while
+    # the old one's frames leave the window.
+    soft, sharp = tmp_path / "soft", tmp_path / "sharp"
+    write_workout(soft, seconds=20, per_second=10)
+    for png in soft.glob("*.png"):
+        cv2.imwrite(str(png), cv2.GaussianBlur(cv2.imread(str(png)), (0, 0), 6))
+    texts = write_workout(sharp, seconds=3, per_second=10, start=100)
+    path = write_config(tmp_path / "c.json", models_dir, soft, source={"interval": 0.1, "fps": 40})
+    cfg = load_config(path)
+    svc, stop, reload = Service(cfg, config_path=path), threading.Event(), threading.Event()
+    thread = threading.Thread(target=svc.run, args=(stop, reload), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (hasattr(svc, "reader") and svc.reader.stats.blurred >= 10):
+        assert time.monotonic() < deadline and thread.is_alive(), "the soft camera was never held as blurred"
+        time.sleep(0.02)
+    write_config(path, models_dir, sharp, source={"interval": 0.1})
+    reload.set()
+    thread.join(timeout=60)
+    stop.set()
+    assert not thread.is_alive()
+    db = open_db(cfg.database)
+    rows = [r for r in db.query("SELECT text, status, reason FROM readings ORDER BY id") if r["text"] in texts]
+    assert rows and not any((r["reason"] or "").startswith("blurred: ") for r in rows), rows[:5]
+
+
 def test_new_model_is_swapped_between_frames_and_a_corrupt_one_is_refused(tmp_path, models_dir):
     folder = tmp_path / "in"
     texts = write_workout(folder, seconds=12, per_second=20)
