@@ -25,7 +25,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.drawing import ACCEPTED, HELD, banner, draw_digits, write_image
 from edge.errors import SourceError
-from edge.focus import BLURRED, SOFT, blur_share
+from edge.focus import BLURRED, SOFT
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -52,7 +52,7 @@ class Look:
     last: Frame | None = None
     result: FrameResult | None = None  # the last frame's
     shape: tuple[int, int] | None = None  # (h, w) of the last frame
-    soft: list[float] = field(default_factory=list)  # each frame's `focus.blur_share`, where its digits were found and judged
+    focus: float | None = None  # the reader's `FocusWatch.share` at the end: the digits' edges over their height
 
     def shown(self, fmt) -> str:
         """The last frame's reading and verdict: `95:30 held (sequence: ...)`, or `no reading (...)`."""
@@ -68,8 +68,8 @@ class Look:
         lines = [f"{self.frames} frame(s) of {w}x{h} in {self.seconds:.1f} s; all {fmt.n_digits} digits found in {self.found}",
                  f"reading: {self.shown(fmt)} on the last frame; {accepted} accepted, {held} held{why}"]
         if (box := self.box()) is not None:
-            focus = (f"; edges {100 * float(np.median(self.soft)):.0f}% of their height (in focus about 5%, held from "
-                     f"{100 * BLURRED:.0f}%)" if self.soft else "")  # a number to watch while turning the focus ring
+            focus = (f"; edges {100 * self.focus:.0f}% of their height (in focus about 5%, held from "
+                     f"{100 * BLURRED:.0f}%)" if self.focus is not None else "")  # a number to watch while turning the focus ring
             lines.append(f"display: digits {self.digit_px():.0f} px tall, at x {box[0]}-{box[2]}, y {box[1]}-{box[3]}{focus}")
         return lines + [f"hint: {hint}" for hint in self.hints(fmt.n_digits)]
 
@@ -140,9 +140,9 @@ class Look:
                         "or a dirty cover over it?")
         if noise_percent(crop) >= NOISY_PERCENT:
             said.append("the picture is noisy (dim light, the camera's gain up): more light on the display reads better")
-        if self.soft and (soft := float(np.median(self.soft))) >= SOFT:
-            held = "; the reader holds what it reads from here" if soft >= BLURRED else ""
-            said.append(f"the digits are blurred (their edges {100 * soft:.0f}% of a digit's height{held}): focus the camera "
+        if self.focus is not None and self.focus >= SOFT:
+            held = "; the reader holds what it reads from here" if self.focus >= BLURRED else ""
+            said.append(f"the digits are blurred (their edges {100 * self.focus:.0f}% of a digit's height{held}): focus the camera "
                         "on the display (a webcam's autofocus may settle on what is behind it)")
         angle = row_angle(self._digits())
         if angle is not None and abs(angle) >= TILT_DEGREES:
@@ -195,8 +195,6 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
         seen.last, seen.result, seen.shape = frame, result, frame.image.shape[:2]
         if result.reading is not None and len(result.reading.digits) == reader.fmt.n_digits:
             seen.found += 1
-            if (share := blur_share(frame.image, result.reading.digits.xyxy)) is not None:
-                seen.soft.append(share)
         _count(seen, result.settles)
         if reader.awaiting is not result:  # a verdict that waits for the next frame is counted when it settles
             _count(seen, result)
@@ -205,6 +203,7 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
             break
     _count(seen, reader.settle())
     seen.seconds = time.monotonic() - start
+    seen.focus = reader.focus.share  # measured as it read, over its last frames read whole
     return seen
 
 
