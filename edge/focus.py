@@ -27,13 +27,13 @@ the reader's stretch multiplies (run3 blurred by 5 px under "night": 0.108).
 
 At BLURRED or more over the last WINDOW frames read whole (their median), the reader holds what
 it reads as "blurred" instead of taking it, until the median falls RELEASE under it; the first
-reading after is checked afresh, as a session's first. `segread look` warns from SOFT. It holds run3 blurred
-by 4 px too (143 right and none wrong read on regardless: the cost of catching the smaller display
-at the same share, and a camera that blurred is visibly out of focus), and the synthetic display
-blurred by 6 px, which reads right. A camera in focus
-measures about a third of BLURRED, so only a camera out of focus is held, and its fix is the same
-on any display: focus it, or move it back past its closest focus. `--blur-hold 0`
-(`[reader] blur_hold = 0`) reads on regardless.
+reading after is checked afresh, as a session's first. `segread look` warns from SOFT. It holds
+run3 blurred by 4 px too (143 right and none wrong read on regardless: the cost of catching the
+smaller display at the same share, and a camera that blurred is visibly out of focus), and the
+synthetic display blurred by 6 px, which reads right. A camera in focus measures about a third of
+BLURRED, so only a camera out of focus is held, and its fix is the same on any display: focus it,
+or move it back past its closest focus. `--blur-hold 0` (`[reader] blur_hold = 0`) reads on
+regardless.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.drawing import ACCEPTED, HELD, banner, draw_digits, write_image
 from edge.errors import SourceError
-from edge.focus import BLURRED, SOFT
+from edge.focus import BLURRED, SOFT, digit_px
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -86,7 +86,7 @@ class Look:
 
     def digit_px(self) -> float:
         digits = self._digits()
-        return float(np.median(digits.xyxy[:, 3] - digits.xyxy[:, 1])) if digits is not None else 0.0
+        return digit_px(digits.xyxy) if digits is not None else 0.0
 
     def _blown_patch(self, box: tuple[int, int, int, int] | None) -> list[str]:
         """A hint naming the largest blown-out patch of the last frame where it covers BLOWN_FRAME of
