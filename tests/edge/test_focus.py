@@ -1,6 +1,6 @@
 """A camera out of focus: its readings are held as blurred, not logged as guesses. Real frames (run3,
-blurred as a lens would, and with a lamp's glare over it; the synthetic workout), the shipped
-model, `segread read` as a process."""
+blurred as a lens would, with sensor noise, with a lamp's glare over it), the shipped model,
+`segread read` and `segread look` as processes."""
 
 import json
 import subprocess
@@ -43,14 +43,20 @@ def read(folder, tmp_path, *args) -> tuple[list[dict], list[str]]:
     return [json.loads(line) for line in out.read_text().splitlines()], done.stderr.splitlines()
 
 
+def first_frame(run3):
+    """run3's first frame and the shipped model's digit boxes on it."""
+    image = cv2.imread(str(run3 / "0.jpg"))
+    reader = Reader(OnnxDetector(resolve_model(DEFAULT_MODELS_DIR / "current"), device="cpu"), "time")
+    return image, reader.read_image(image)[0].digits.xyxy
+
+
 def wrong(records) -> list[dict]:
     truth = load_truth(RUN3_CSV)
     return [r for r in records if r["status"] == "accepted" and r["reading"] not in truth[r["frame"].split(".")[0]]]
 
 
 def test_blur_is_measured_from_the_edges_glare_and_small_digits_aside(run3):
-    image = cv2.imread(str(run3 / "0.jpg"))
-    digits = Reader(OnnxDetector(resolve_model(DEFAULT_MODELS_DIR / "current"), device="cpu"), "time").read_image(image)[0].digits.xyxy
+    image, digits = first_frame(run3)
     sharp = blur_share(image, digits)
     shares = [blur_share(blur(s)(image), digits) for s in (2, 3, 4, 5, 6)]
     assert sharp < shares[0] < shares[1] < shares[2] < shares[3] < shares[4]
@@ -69,8 +75,7 @@ def test_blur_is_measured_from_the_edges_glare_and_small_digits_aside(run3):
 def test_a_camera_at_the_line_does_not_flap_between_holding_and_reading(run3):
     from edge.focus import FocusWatch, RELEASE
 
-    image = cv2.imread(str(run3 / "0.jpg"))
-    digits = Reader(OnnxDetector(resolve_model(DEFAULT_MODELS_DIR / "current"), device="cpu"), "time").read_image(image)[0].digits.xyxy
+    image, digits = first_frame(run3)
     near = blur(3.5)(image)  # just under the line, within RELEASE of it
     assert BLURRED - RELEASE <= blur_share(near, digits) < BLURRED
     watch, said = FocusWatch(window=1), []
