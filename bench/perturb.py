@@ -99,6 +99,11 @@ CONDITIONS = {
     "blur s5": lambda img, box: cv2.GaussianBlur(img, (0, 0), 5.0),
     "blur s6": lambda img, box: cv2.GaussianBlur(img, (0, 0), 6.0),
     "blur s5 noise s10": lambda img, box: noisy(cv2.GaussianBlur(img, (0, 0), 5.0), 10, per_frame=True),
+    # ... in a dim room: the reader stretches the little light there is, and the sensor's noise with it.
+    "night blur s4": lambda img, box: noisy(cv2.GaussianBlur(img, (0, 0), 4.0), 8.0, light=0.3, per_frame=True),
+    "night blur s5": lambda img, box: noisy(cv2.GaussianBlur(img, (0, 0), 5.0), 8.0, light=0.3, per_frame=True),
+    # A lamp's hard-edged reflection in a dim room: in focus, but smoothed with the noise its edge looks soft too.
+    "night glare hard edge": lambda img, box: noisy(glare(img, box, 0.6, at=0.3, soft=0.05), 8.0, light=0.3, per_frame=True),
     "far x0.5 blur s2": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 2.0),
     "far x0.5 blur s3": lambda img, box: cv2.GaussianBlur(about_display(img, box, 0.5), (0, 0), 3.0),
     "tilt 8deg": lambda img, box: about_display(img, box, degrees=8.0),

@@ -12,18 +12,22 @@ its gradient, at the row's steepest pixels, on the row median-filtered first (`e
 is taken that close because glare changes the light across the display, not within a segment's
 width: taken over the whole row, a soft reflection over run3 measured as blurred as 6 px of blur.
 The median filter keeps sensor noise out of the steepest pixels, where it made a blurred display
-look sharp. The gradient (a 3x3 Sobel) spreads even a perfect edge over about 2 px, so the width is
-taken less EDGE_FLOOR_PX (in quadrature), over the digit's height (`blur_share`). Medians over
-run3 (every 10th frame): as it is 0.052, under glare 0.053-0.067, noise 0.064, night 0.084, JPEG
-15 0.056; blurred by 2 px 0.104 (read 196 right), 3 px 0.142 (192), 4 px 0.171 (143), 5 px 0.199
-(31, and 114 wrong), 6 px 0.220 (0, and 64 wrong), 8 to 16 px 0.21-0.31; blurred by 5 px with
-noise of sigma 6 or 10, 0.171 and 0.169 (0.154 and 0.102 unfiltered). At half its size: 0.070,
-blurred by 1.5 px 0.141 (192 right), by 2 px 0.172 (71 right and 48 wrong: smaller digits go wrong
-sooner), by 3 px 0.221 (63 wrong). The synthetic display's bold segments: 0.043 sharp, 0.132
-blurred by 4 px and 0.192 by 6 px, both read right, about 0.21 by 8 px, read wrong. Figures in
-brackets are read with no hold; `bench/perturb.py` reads with it. Digits under LARGE_PX are not
-judged: their pixels alone blur them. Not caught: a camera out of focus in a dim room whose noise
-the reader's stretch multiplies (run3 blurred by 5 px under "night": 0.108).
+look sharp; where the noise is strong for the display's contrast (a dim room, whose little light
+the reader stretches, and the noise with it), a light Gaussian smoothing in proportion to it does
+the rest, and its own width is taken off again. The gradient (a 3x3 Sobel) spreads even a perfect
+edge over about 2 px, so the width is taken less EDGE_FLOOR_PX (in quadrature), over the digit's
+height (`blur_share`). Medians over run3 (every 10th frame, as the reader measures it): as it is
+0.052, under glare 0.056-0.067, noise 0.085, night 0.098, JPEG 15 0.056; blurred by 2 px 0.105
+(read 196 right), 3 px 0.143 (192), 4 px 0.175 (143), 5 px 0.202 (31, and 114 wrong), 6 px 0.222
+(0, and 64 wrong), 8 px 0.243 (the model finds four digits in under half the frames from there);
+blurred by 5 px with noise of sigma 6 or 10, 0.194 and 0.191; under "night", blurred by 3 px 0.150
+(8 right and 4 wrong), 4 px 0.165 (1 and 8), 5 px 0.184 (1 and 7; 0.119 before the smoothing). At
+half its size: 0.068, blurred by 1.5 px 0.143 (192 right), by 2 px 0.173 (71 right and 48 wrong:
+smaller digits go wrong sooner), by 3 px 0.221 (63 wrong). The synthetic display's bold segments:
+0.046 sharp, 0.137 blurred by 4 px and 0.182 by 6 px, both read right, about 0.24 by 8 px, read
+wrong. Figures in brackets are read with no hold; `bench/perturb.py` reads with it. Digits under
+LARGE_PX are not judged: their pixels alone blur them. Not caught: a camera a little out of focus
+in a dim room, where the model goes wrong sooner (under "night", blurred by 3 px).
 
 At BLURRED or more over the last WINDOW frames read whole (their median), the reader holds what
 it reads as "blurred" instead of taking it, until the median falls RELEASE under it; the first
@@ -31,9 +35,9 @@ reading after is checked afresh, as a session's first. `segread look` warns from
 run3 blurred by 4 px too (143 right and none wrong read on regardless: the cost of catching the
 smaller display at the same share, and a camera that blurred is visibly out of focus), and the
 synthetic display blurred by 6 px, which reads right. A camera in focus measures about a third of
-BLURRED, so only a camera out of focus is held, and its fix is the same on any display: focus it,
-or move it back past its closest focus. `--blur-hold 0` (`[reader] blur_hold = 0`) reads on
-regardless.
+BLURRED in good light and under two thirds in a dim room, so only a camera out of focus is held,
+and its fix is the same on any display: focus it, or move it back past its closest focus.
+`--blur-hold 0` (`[reader] blur_hold = 0`) reads on regardless.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ import cv2
 import numpy as np
 
 EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gradient alone
+SMOOTH = 0.03  # a noisy patch is smoothed by a Gaussian of up to this share of a digit's height (run3: 2 px) ...
+NOISY = 0.15  # ... in full from this noise share (`noise_share`), in proportion under it
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
-SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.142, read 192 of 200; 4 px: 0.171, 143)
-BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.199, 114 wrong of 145 taken; half size, 2 px: 0.172, 48 of 119)
+SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.143, read 192 of 200; 4 px: 0.175, 143)
+BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.202, 114 wrong of 145 taken; half size, 2 px: 0.173, 48 of 119)
 RELEASE = 0.01  # ... and taken again once the median is this far under it
 WINDOW = 9  # frames read whole whose median judges the camera's focus
 BLUR_REASON = "blurred: "
@@ -61,21 +67,44 @@ def edge_px(image: np.ndarray, xyxy: np.ndarray) -> float | None:
     and not within a segment's width, widens no edge. The patch is median-filtered first (5 px):
     sensor noise would put its own speckle among the steepest pixels and make a blurred display
     look sharp (run3 blurred by 5 px with noise of sigma 10: 0.10 unfiltered, 0.17 filtered), while
-    an edge passes a median filter as it is."""
+    an edge passes a median filter as it is. Noise strong for the patch's contrast (`noise_share`)
+    is smoothed further by a Gaussian of up to SMOOTH of a digit's height, whose own width is taken
+    off the result: under "night", run3 blurred by 5 px measured 0.119 without it, 0.184 with it."""
+    return _edges(image, xyxy)[0]
+
+
+def _edges(image: np.ndarray, xyxy: np.ndarray) -> tuple[float | None, float | None]:
+    """`edge_px` and the patch's `noise_share` (None where there is no patch)."""
     height, width = image.shape[:2]
     x1, y1 = np.clip(np.floor(xyxy[:, :2].min(axis=0)), 0, [width, height]).astype(int)
     x2, y2 = np.clip(np.ceil(xyxy[:, 2:].max(axis=0)), 0, [width, height]).astype(int)
     patch = image[y1:y2, x1:x2]
     if patch.shape[0] < 4 or patch.shape[1] < 4:
-        return None
+        return None, None
     grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
-    grey = cv2.medianBlur(grey, 5)
+    filtered = cv2.medianBlur(grey, 5)
+    noise = noise_share(grey, filtered)
+    sigma = SMOOTH * digit_px(xyxy) * min(noise / NOISY, 1.0)
+    grey = cv2.GaussianBlur(filtered, (0, 0), sigma) if sigma > 0.1 else filtered
     steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
     side = max(3, int(round(digit_px(xyxy) / 2)) | 1)
     near = np.ones((side, side), np.uint8)
     contrast = cv2.dilate(grey, near) - cv2.erode(grey, near)
     edges = steep >= max(float(np.percentile(steep, 99)), 1e-3)
-    return float(np.median(contrast[edges] / steep[edges])) if edges.any() else None
+    if not edges.any():
+        return None, noise
+    width = float(np.median(contrast[edges] / steep[edges]))
+    # A Gaussian edge of sigma s measures s * sqrt(2 pi) wide, and the smoothing adds in quadrature.
+    return (float(np.sqrt(max(width * width - 2 * np.pi * sigma * sigma, 0.0))) if sigma > 0.1 else width), noise
+
+
+def noise_share(grey: np.ndarray, filtered: np.ndarray) -> float:
+    """The sensor noise on a grey patch (the robust spread of what its median filter took off) as a
+    share of its grey range (5th to 95th percentile, filtered): about 0.03 in daylight, under glare
+    and JPEG, 0.17 with noise of sigma 12, 0.33 under "night"."""
+    noise = 1.4826 * float(np.median(np.abs(grey - filtered)))
+    low, high = np.percentile(filtered, [5, 95])
+    return noise / max(float(high - low), 1.0)
 
 
 def digit_px(xyxy: np.ndarray) -> float:
@@ -86,10 +115,18 @@ def blur_share(image: np.ndarray, xyxy: np.ndarray) -> float | None:
     """How blurred the digits in boxes `xyxy` are: their edge width beyond a sharp edge's, as a
     share of a digit's height; None for digits under LARGE_PX, whose pixels alone blur them, and
     where no edge can be measured."""
+    return measure(image, xyxy)[0]
+
+
+def measure(image: np.ndarray, xyxy: np.ndarray) -> tuple[float | None, float | None]:
+    """`blur_share` and the `noise_share` of the digits' patch; (None, None) for digits under LARGE_PX."""
     height = digit_px(xyxy)
-    if height < LARGE_PX or (width := edge_px(image, xyxy)) is None:
-        return None
-    return float(np.sqrt(max(width * width - EDGE_FLOOR_PX**2, 0.0))) / height
+    if height < LARGE_PX:
+        return None, None
+    width, noise = _edges(image, xyxy)
+    if width is None:
+        return None, noise
+    return float(np.sqrt(max(width * width - EDGE_FLOOR_PX**2, 0.0))) / height, noise
 
 
 @dataclass
@@ -102,16 +139,19 @@ class FocusWatch:
     hold_at: float | None = BLURRED
     window: int = WINDOW
     _shares: deque = field(default=None, repr=False)
+    _noise: deque = field(default=None, repr=False)  # the same frames' `noise_share`
     _holding: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self._shares = deque(maxlen=self.window)
+        self._noise = deque(maxlen=self.window)
 
     def add(self, image: np.ndarray, xyxy: np.ndarray) -> None:
-        share = blur_share(image, xyxy)
+        share, noise = measure(image, xyxy)
         if share is None:
             return
         self._shares.append(share)
+        self._noise.append(noise)
         median = self.share
         if self.hold_at is None or median < self.hold_at - RELEASE:
             self._holding = False
@@ -121,6 +161,7 @@ class FocusWatch:
     def clear(self) -> None:
         """Forget the frames seen: another camera."""
         self._shares.clear()
+        self._noise.clear()
         self._holding = False
 
     @property
@@ -131,6 +172,14 @@ class FocusWatch:
     def blurred(self) -> bool:
         return self.hold_at is not None and self._holding
 
+    @property
+    def noisy(self) -> bool:
+        """Whether the last frames were noisy for the display's contrast (their median `noise_share`
+        NOISY or more: a dim room), where glare's edges, smoothed with the noise, look soft too."""
+        return bool(self._noise) and float(np.median(self._noise)) >= NOISY
+
     def reason(self) -> str:
-        return (f"{BLUR_REASON}the display is out of focus (edges {100 * self.share:.0f}% of a digit's height "
-                f"over the last {len(self._shares)} frames): focus the camera")
+        edges = f"edges {100 * self.share:.0f}% of a digit's height over the last {len(self._shares)} frames"
+        if self.noisy:  # under "night" a lamp's hard-edged reflection measured 0.17: out of focus is not all it may be
+            return f"{BLUR_REASON}the display's edges are soft in a dim, noisy picture ({edges}): light the display, or focus the camera"
+        return f"{BLUR_REASON}the display is out of focus ({edges}): focus the camera"

@@ -53,6 +53,7 @@ class Look:
     result: FrameResult | None = None  # the last frame's
     shape: tuple[int, int] | None = None  # (h, w) of the last frame
     focus: float | None = None  # the reader's `FocusWatch.share` at the end: the digits' edges over their height
+    focus_noisy: bool = False  # ... measured in a noisy picture (`FocusWatch.noisy`), where glare's edges look soft too
 
     def shown(self, fmt) -> str:
         """The last frame's reading and verdict: `95:30 held (sequence: ...)`, or `no reading (...)`."""
@@ -142,8 +143,9 @@ class Look:
             said.append("the picture is noisy (dim light, the camera's gain up): more light on the display reads better")
         if self.focus is not None and self.focus >= SOFT:
             held = "; the reader holds what it reads from here" if self.focus >= BLURRED else ""
-            said.append(f"the digits are blurred (their edges {100 * self.focus:.0f}% of a digit's height{held}): focus the camera "
-                        "on the display (a webcam's autofocus may settle on what is behind it)")
+            fix = ("focus the camera on the display (a webcam's autofocus may settle on what is behind it)" if not self.focus_noisy
+                   else "light the display first (in a picture this noisy a lamp's reflection looks soft too), then focus the camera")
+            said.append(f"the digits are blurred (their edges {100 * self.focus:.0f}% of a digit's height{held}): {fix}")
         angle = row_angle(self._digits())
         if angle is not None and abs(angle) >= TILT_DEGREES:
             said.append(f"the row of digits leans {abs(angle):.0f} degrees (its right end {'lower' if angle > 0 else 'higher'}): "
@@ -203,7 +205,7 @@ def look(reader: Reader, frames: Iterable[Frame], most: int | None, seconds: flo
             break
     _count(seen, reader.settle())
     seen.seconds = time.monotonic() - start
-    seen.focus = reader.focus.share  # measured as it read, over its last frames read whole
+    seen.focus, seen.focus_noisy = reader.focus.share, reader.focus.noisy  # measured as it read, over its last frames read whole
     return seen
 
 

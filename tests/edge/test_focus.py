@@ -14,6 +14,7 @@ from edge.focus import BLURRED, SOFT, blur_share
 from edge.models import DEFAULT_MODELS_DIR, resolve_model
 from edge.pipeline import Reader
 from edge.score import load_truth
+from edge.track import stretch_narrow
 from tests.conftest import RUN3_CSV, bench_module, segread_cmd
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODELS_DIR / "current").is_file(), reason="no shipped model")
@@ -67,7 +68,11 @@ def test_blur_is_measured_from_the_edges_glare_and_small_digits_aside(run3):
     assert blur_share(lamp, digits) < SOFT / 2
     rng = np.random.default_rng(0)  # a dim room, the gain up: speckle among the steepest pixels
     noisy = lambda img: np.clip(img + rng.normal(0, 10, img.shape), 0, 255).astype(np.uint8)  # noqa: E731
-    assert blur_share(noisy(image), digits) < SOFT / 2 and blur_share(noisy(blur(6)(image)), digits) >= BLURRED
+    assert blur_share(noisy(image), digits) < SOFT * 0.6 and blur_share(noisy(blur(6)(image)), digits) >= BLURRED
+    # A dim room: the reader stretches a third of the light, and the noise with it (perturb's "night").
+    night = lambda img: perturb.noisy(img, 8.0, light=0.3, per_frame=True)  # noqa: E731
+    dim, dim_blurred = (stretch_narrow(night(img)) for img in (image, blur(5)(image)))
+    assert blur_share(dim, digits) < SOFT and blur_share(dim_blurred, digits) >= BLURRED  # 5 px: 1 right, 7 wrong read on
     small = cv2.resize(image, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA)
     assert blur_share(small, digits * 0.3) is None  # under 24 px its pixels alone blur it
 
@@ -83,6 +88,21 @@ def test_a_camera_at_the_line_does_not_flap_between_holding_and_reading(run3):
         watch.add(shown, digits)
         said.append(watch.blurred)
     assert said == [False, False, True, True, True, False]  # held from the line, taken again only under the band
+
+
+def test_in_a_dim_noisy_picture_the_hold_asks_for_light_as_well_as_focus(run3):
+    # Smoothed with its noise, a lamp's hard-edged reflection in a dim room measures as soft as a
+    # blurred display (0.17 against 0.18 over run3): the reason may not blame the focus alone.
+    from edge.focus import FocusWatch
+
+    image, digits = first_frame(run3)
+    perturb = bench_module("perturb")
+    night = lambda img: stretch_narrow(perturb.noisy(img, 8.0, light=0.3, per_frame=True))  # noqa: E731
+    dim, daylight = FocusWatch(window=1), FocusWatch(window=1)
+    dim.add(night(blur(5)(image)), digits)
+    daylight.add(blur(5)(image), digits)
+    assert dim.blurred and dim.noisy and "dim, noisy picture" in dim.reason() and "light the display" in dim.reason()
+    assert daylight.blurred and not daylight.noisy and daylight.reason().startswith("blurred: the display is out of focus")
 
 
 def test_an_out_of_focus_camera_is_held_as_blurred_and_told_not_read_wrong(run3, tmp_path):
@@ -108,6 +128,16 @@ def test_look_tells_an_out_of_focus_camera_to_focus_and_blames_no_lamp_elsewhere
     assert any(h.startswith("hint: the digits are blurred (their edges 2") and "the reader holds what it reads" in h
                for h in hints), hints
     assert not any("glare" in h for h in hints), hints
+
+
+def test_look_asks_for_light_first_where_the_picture_is_too_noisy_to_blame_the_focus(run3, tmp_path):
+    perturb = bench_module("perturb")
+    folder = changed(run3, tmp_path / "dim", lambda img: perturb.noisy(blur(5)(img), 8.0, light=0.3, per_frame=True))
+    done = subprocess.run(segread_cmd("look", folder, "--device", "cpu", "--out", tmp_path / "look.png"),
+                          capture_output=True, text=True, timeout=300)
+    hints = [line for line in done.stderr.splitlines() if line.startswith("hint:")]
+    assert any(h.startswith("hint: the digits are blurred") and "light the display first" in h for h in hints), hints
+    assert "held most for: blurred: the display's edges are soft in a dim, noisy picture" in done.stderr, done.stderr
 
 
 def test_a_camera_focused_again_reads_its_first_reading_afresh(run3, tmp_path):
