@@ -102,6 +102,7 @@ def noise_share(grey: np.ndarray, filtered: np.ndarray) -> float:
     """The sensor noise on a grey patch (the robust spread of what its median filter took off) as a
     share of its grey range (5th to 95th percentile, filtered): about 0.03 in daylight, under glare
     and JPEG, 0.17 with noise of sigma 12, 0.33 under "night"."""
+    grey, filtered = grey[::2, ::2], filtered[::2, ::2]  # every fourth pixel tells as much, at a quarter of the cost
     noise = 1.4826 * float(np.median(np.abs(grey - filtered)))
     low, high = np.percentile(filtered, [5, 95])
     return noise / max(float(high - low), 1.0)
