@@ -138,6 +138,8 @@ def test_look_asks_for_light_first_where_the_picture_is_too_noisy_to_blame_the_f
     hints = [line for line in done.stderr.splitlines() if line.startswith("hint:")]
     assert any(h.startswith("hint: the digits are blurred") and "light the display first" in h for h in hints), hints
     assert "held most for: blurred: the display's edges are soft in a dim, noisy picture" in done.stderr, done.stderr
+    records, said = read(folder, tmp_path / "read")  # `segread read`'s closing hint asks for light as well
+    assert any("frames held as blurred: light the display" in line for line in said), said
 
 
 def test_a_camera_focused_again_reads_its_first_reading_afresh(run3, tmp_path):
