@@ -11,6 +11,7 @@ import numpy as np
 
 from edge.errors import OutputError
 from edge.files import write_bytes
+from edge.focus import digit_px
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 ACCEPTED, HELD = (0, 200, 0), (0, 165, 255)  # BGR: green, orange
@@ -47,18 +48,18 @@ def banner(image: np.ndarray, text: str) -> None:
     cv2.putText(image, text, (6, th + 6), FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
-def zoom_on(image: np.ndarray, xyxy: np.ndarray, digit_px: int = 120) -> tuple[np.ndarray, float, tuple[int, int]]:
+def zoom_on(image: np.ndarray, xyxy: np.ndarray, tall: int = 120) -> tuple[np.ndarray, float, tuple[int, int]]:
     """The part of `image` around the boxes `xyxy` (a digit's height beyond them on every side),
-    scaled so that a digit is about `digit_px` tall: (the crop, its scale, its top-left corner in
+    scaled so that a digit is about `tall` pixels tall: (the crop, its scale, its top-left corner in
     `image`). The whole image, unscaled, where there are no boxes."""
     if len(xyxy) == 0:
         return image.copy(), 1.0, (0, 0)
-    h = float(np.median(xyxy[:, 3] - xyxy[:, 1]))
+    h = digit_px(xyxy)
     x1, y1 = (xyxy[:, :2].min(axis=0) - h).astype(int)
     x2, y2 = (xyxy[:, 2:].max(axis=0) + h).astype(int)
     x1, y1 = max(x1, 0), max(y1, 0)
     x2, y2 = min(x2, image.shape[1]), min(y2, image.shape[0])
-    factor = float(np.clip(digit_px / max(h, 1.0), 1.0, 8.0))
+    factor = float(np.clip(tall / max(h, 1.0), 1.0, 8.0))
     crop = cv2.resize(image[y1:y2, x1:x2], None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
     return crop, factor, (x1, y1)
 
