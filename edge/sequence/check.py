@@ -59,6 +59,7 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote, SessionDecode, FirstReadin
     confirm: int = 3  # consecutive agreeing held readings that re-anchor the sequence
     decode_min: float | None = 0.1  # least per-digit score for a sequence-decoded reading; None: off
     max_swaps: int = 1  # digits a decoded reading may take from a box's second-best class
+    step_second: float | None = 0.1  # a changing place whose next digit scores this share of its best, second: read as stepping to it; None: off
     provisional: bool = True  # hold a time reading that runs ahead of the clock until the next frame follows it
     pace_error: float = 0.1  # share the learned pace may be off by where the frame times are a guess
     confirm_first: bool = True  # hold a reading the session cannot check until the next sure reading follows it
@@ -288,8 +289,9 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote, SessionDecode, FirstReadin
         shown = self.fmt.show
         if delta is not None and not self._beyond(delta, t):
             if not self.falls_behind(delta, t - prev_t):
-                self._accept(reading.value, t)
-                return reading
+                taken = self.stepping(reading, t) or reading
+                self._accept(taken.value, t)
+                return taken
             followed = self._follows_held(reading, t)
             if followed is not None:
                 return followed

@@ -220,6 +220,39 @@ def test_a_mid_update_needs_every_changing_place_to_show_its_new_segments():
     assert _step("9617", "9610").status == "held"
 
 
+def _after(previous: str, shown: Detections, dt: float = 1.5, **options):
+    check = SequenceCheck(TIME, confirm_first=False, **options)
+    check.update(read_digits(_scored(previous), TIME), 0.0)
+    return check.update(read_digits(shown, TIME), dt)
+
+
+def test_a_frame_read_as_the_old_digit_with_the_new_one_second_is_the_new_value():
+    # run3's 96:43, the 2 before it still faint, read 96:42 under JPEG 15: its 3 scored 0.18
+    # against the 2's 0.62. The display had stepped: the new segments are on.
+    r = _after("9641", _scored("9642", {3: ("3", 0.18)}, conf=0.62))
+    assert (r.status, r.text) == ("accepted", "9643") and "mid-update" in r.flags
+    # Every place that changes must score its new digit second: 96:39 -> 96:40 changes two.
+    r = _after("9638", _scored("9639", {2: ("4", 0.2), 3: ("0", 0.2)}, conf=0.6))
+    assert (r.status, r.text) == ("accepted", "9640")
+    assert _after("9638", _scored("9639", {3: ("0", 0.2)}, conf=0.6)).text == "9639"  # the 3 scored nothing else
+
+
+def test_a_steady_digit_is_not_read_as_stepping():
+    assert _after("9641", _scored("9642", {3: ("3", 0.04)}, conf=0.62)).text == "9642"  # a steady digit's faint second
+    assert _after("9641", _scored("9642", {3: ("1", 0.3)}, conf=0.62)).text == "9642"  # the digit before: no step to it
+    # A new digit read with a ghost of the last may score the one after it second by chance (run3's
+    # 01:24 over a faint 3, under glare, its 5 at 0.24 of the 4); a 4 -> 5 step lights two segments
+    # at once that no 4 shows, so a frame in that step is never read as a 4.
+    assert _after("0123", _scored("0124", {3: ("5", 0.16)}, conf=0.67)).text == "0124"
+    # A step the clock has not reached is no reading of it: half a second after 96:41 (run3's pace
+    # of 1.1 a second), 96:43 is as far ahead as the clock allows, and 96:44 runs ahead.
+    check = SequenceCheck(TIME, confirm_first=False)
+    for i, text in enumerate(("9636", "9638", "9639", "9641")):
+        check.update(read_digits(_scored(text), TIME), i * 1.5)
+    assert check.update(read_digits(_scored("9643", {3: ("4", 0.3)}, conf=0.62), TIME), 5.0).text == "9643"
+    assert _after("9641", _scored("9642", {3: ("3", 0.3)}, conf=0.62), step_second=None).text == "9642"  # off
+
+
 def test_expected_steps_follow_the_clock_and_a_counter_steps_once():
     check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(digits_at("9858"), TIME), 0.0)
