@@ -1,6 +1,7 @@
 """What the session reads in a frame it did not take as read: the texts the display may show now,
-the step a frame was caught in (`mid_update`), and the likeliest reading the session allows
-(`decode`). Each needs an anchor; none changes the session's state.
+the step a frame was caught in (`mid_update`; `stepping` for one the session takes, read as the
+old digit), and the likeliest reading the session allows (`decode`). Each needs an anchor; none
+changes the session's state.
 
 A mixin of `SequenceCheck`, whose fields it reads.
 """
@@ -16,7 +17,7 @@ from edge.sequence.pace import ROLLOVER_PERIODS
 
 
 class SessionDecode:
-    """`candidates`, `steps`, `mid_update`, `decode` and `session_reading` of a `SequenceCheck`."""
+    """`candidates`, `steps`, `mid_update`, `stepping`, `decode` and `session_reading` of a `SequenceCheck`."""
 
     def candidates(self, t: float) -> list[str]:
         """Every text the display may show at time t, given the anchor (neither ahead of the clock
