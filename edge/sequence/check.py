@@ -289,9 +289,9 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote, SessionDecode, FirstReadin
         shown = self.fmt.show
         if delta is not None and not self._beyond(delta, t):
             if not self.falls_behind(delta, t - prev_t):
-                taken = self.stepping(reading, t) or reading
-                self._accept(taken.value, t)
-                return taken
+                stepped = self.stepping(reading, t)  # judged from the anchor before this frame
+                self._accept(reading.value, t)  # anchored as read: a step taken wrongly costs this frame alone
+                return stepped or reading
             followed = self._follows_held(reading, t)
             if followed is not None:
                 return followed

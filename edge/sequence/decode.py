@@ -110,14 +110,18 @@ class SessionDecode:
         digit's second class scores under 0.05 of its best in 95% of the readings taken. So where
         every place that changes at the next unit scores the digit it changes to second, at
         `step_second` of its best or more, and the next value does not run ahead of the clock, the
-        reading is that next value (flagged "mid-update"); else None. Only where the new digit
-        lights at most one segment the old one does not (2 -> 3, 8 -> 9, 9 -> 0, not 4 -> 5): its
-        new segments come on at once, so a frame in a step that lights more shows no old digit,
-        and a new one read with a ghost of the last scores the one after it second by chance
-        (run3's 01:24 over a faint 3, under glare: its 5 scored 0.24 of the 4).
+        reading is that next value (flagged "mid-update"); else None, and on any display but a
+        time display (a counter's pace is no clock to check a step against). Only where the new
+        digit lights at most one segment the old one does not (2 -> 3, 8 -> 9, 9 -> 0, not 4 -> 5):
+        its new segments come on at once, so a frame in a step that lights more shows no old
+        digit, and a new one read with a ghost of the last scores the one after it second by
+        chance (run3's 01:24 over a faint 3, under glare: its 5 scored 0.24 of the 4). The session
+        stays anchored on the value read (`SequenceCheck._judge`), so a step taken wrongly costs
+        that frame alone: the frames after it that show the old value still follow.
         """
         scores = reading.digits.class_scores
-        if self.step_second is None or scores is None or reading.value is None or len(reading.digits) != self.fmt.n_digits:
+        if (self.step_second is None or self.fmt.kind != "time" or scores is None or reading.value is None
+                or len(reading.digits) != self.fmt.n_digits):
             return None
         new = self.fmt.text(reading.value + 1)
         ranked = np.argsort(-scores, axis=1)

@@ -253,6 +253,28 @@ def test_a_steady_digit_is_not_read_as_stepping():
     assert _after("9641", _scored("9642", {3: ("3", 0.3)}, conf=0.62), step_second=None).text == "9642"  # off
 
 
+def test_a_step_taken_wrongly_costs_its_frame_alone():
+    # At 5 frames a second a steady 96:42 once scored its 3 second at 0.12: taken as 96:43, it made
+    # the session hold the 96:42 frames after it as going back, and early in a session re-anchor
+    # on them (withdrawing what was logged). Anchored as read, the frames after it follow.
+    check = SequenceCheck(TIME, confirm_first=False)
+    shown = [_scored("9642"), _scored("9642", {3: ("3", 0.1)}, conf=0.8), _scored("9642"), _scored("9642"),
+             _scored("9642"), _scored("9643")]
+    said = [check.update(read_digits(d, TIME), i * 0.2) for i, d in enumerate(shown)]
+    assert [r.status for r in said] == ["accepted"] * 6 and not any("re-anchored" in r.flags for r in said)
+    assert [r.text for r in said] == ["9642", "9643", "9642", "9642", "9642", "9643"]
+
+
+def test_a_counter_is_never_read_as_stepping():
+    # A stroke count's pace is no clock: a step taken wrongly was held against, and the count then
+    # re-anchored lower, which the session log closes as a reset.
+    counter = DisplayFormat("digits", 3)
+    check = SequenceCheck(counter, confirm_first=False)
+    check.update(read_digits(digits_at("128"), counter), 0.0)
+    scores = _scored("128", {2: ("9", 0.12)}, conf=0.8)
+    assert check.update(read_digits(scores, counter), 1.0).text == "128"
+
+
 def test_expected_steps_follow_the_clock_and_a_counter_steps_once():
     check = SequenceCheck(TIME, confirm_first=False)
     check.update(read_digits(digits_at("9858"), TIME), 0.0)
