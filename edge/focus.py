@@ -83,11 +83,11 @@ def _edges(image: np.ndarray, xyxy: np.ndarray) -> tuple[float | None, float | N
         return None, None
     grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
     filtered = cv2.medianBlur(grey, 5)
-    noise = noise_share(grey, filtered)
-    sigma = SMOOTH * digit_px(xyxy) * min(noise / NOISY, 1.0)
+    noise, tall = noise_share(grey, filtered), digit_px(xyxy)
+    sigma = SMOOTH * tall * min(noise / NOISY, 1.0)
     grey = cv2.GaussianBlur(filtered, (0, 0), sigma) if sigma > 0.1 else filtered
     steep = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
-    side = max(3, int(round(digit_px(xyxy) / 2)) | 1)
+    side = max(3, int(round(tall / 2)) | 1)
     near = np.ones((side, side), np.uint8)
     contrast = cv2.dilate(grey, near) - cv2.erode(grey, near)
     edges = steep >= max(float(np.percentile(steep, 99)), 1e-3)
