@@ -232,7 +232,7 @@ class Service:
             return
         self._out_of_focus = blurred
         if blurred:
-            log.warning("camera out of focus: holding every reading until it is focused (%s)", self.reader.focus.reason())
+            log.warning("camera blurred: holding every reading until it is sharp again (%s)", self.reader.focus.reason())
             self._event("out_of_focus", self.reader.focus.reason())
         elif self.reader.focus.hold_at is None:  # a reload set blur_hold = 0: not that the camera was focused
             log.info("blur_hold is 0: reading regardless of the camera's focus")
