@@ -271,7 +271,9 @@ def _said_read(reader, log, camera, skipped: list[list[str]]) -> None:
         click.echo(f"segread: hint: no digits found in {s.blind} of {s.read} frames read; "
                    f"`segread look {log.source}` shows what the camera sees", err=True)
     elif s.blurred * 2 >= s.read > 0:  # out of focus: its readings were held, not guessed
-        light = "light the display (in a picture this noisy a lamp's reflection looks soft too), or " if reader.focus.noisy else ""
+        from edge.focus import NOISY_GLARE
+
+        light = f"light the display ({NOISY_GLARE}), or " if reader.focus.noisy else ""
         click.echo(f"segread: hint: {s.blurred} of {s.read} frames held as blurred: {light}focus the camera on the display, or "
                    f"move it back past its closest focus; `segread look {log.source}` shows its focus (--blur-hold 0 reads "
                    "on regardless)", err=True)

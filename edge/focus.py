@@ -51,6 +51,9 @@ import numpy as np
 EDGE_FLOOR_PX = 1.5  # edge width a sharp edge measures by its pixels and the gradient alone
 SMOOTH = 0.03  # a noisy patch is smoothed by a Gaussian of up to this share of a digit's height (run3: 2 px) ...
 NOISY = 0.15  # ... in full from this noise share (`noise_share`), in proportion under it
+# Why a dim room's hint asks for light before focus: smoothed with the noise, a lamp's hard-edged
+# reflection measures as soft as a blurred display (`reason`, `segread look`, `read`'s closing hint).
+NOISY_GLARE = "in a picture this noisy a lamp's reflection looks soft too"
 LARGE_PX = 24  # digits shorter than this are soft by their pixels: not judged
 SOFT = 0.14  # from here `look` warns (run3 blurred by 3 px: 0.143, read 192 of 200; 4 px: 0.175, 143)
 BLURRED = 0.16  # from here readings are held: they go wrong (5 px: 0.202, 114 wrong of 145 taken; half size, 2 px: 0.173, 48 of 119)

@@ -25,7 +25,7 @@ import numpy as np
 from edge.capture import Frame
 from edge.drawing import ACCEPTED, HELD, banner, draw_digits, write_image
 from edge.errors import SourceError
-from edge.focus import BLURRED, SOFT, digit_px
+from edge.focus import BLURRED, NOISY_GLARE, SOFT, digit_px
 from edge.labels import CLASS_NAMES
 from edge.pipeline import Reader
 from edge.result import FrameResult
@@ -144,7 +144,7 @@ class Look:
         if self.focus is not None and self.focus >= SOFT:
             held = "; the reader holds what it reads from here" if self.focus >= BLURRED else ""
             fix = ("focus the camera on the display (a webcam's autofocus may settle on what is behind it)" if not self.focus_noisy
-                   else "light the display first (in a picture this noisy a lamp's reflection looks soft too), then focus the camera")
+                   else f"light the display first ({NOISY_GLARE}), then focus the camera")
             said.append(f"the digits are blurred (their edges {100 * self.focus:.0f}% of a digit's height{held}): {fix}")
         angle = row_angle(self._digits())
         if angle is not None and abs(angle) >= TILT_DEGREES:
