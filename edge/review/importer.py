@@ -155,6 +155,10 @@ def _ls_task(db, task: dict, where: str, out: Path, who: str, report: ImportRepo
         report.problems.append(f"{exc}; item {item.id} not imported")
         return
     report.problems += notes
+    if not labels:  # every box deleted: as CVAT's empty file, not a label of no digits
+        report.problems.append(f"{where}: item {item.id}'s annotation has no digit boxes; not imported "
+                               f"(a frame with no display: segread review skip {item.id})")
+        return
     _apply(db, item, labels, out, who, None, where, report)
 
 

@@ -1,9 +1,9 @@
 """Reading a task of Label Studio's JSON export (full, or JSON-MIN): its annotation and its boxes.
 
 Exports come from people and tools: a task nobody annotated, a `null` where an object belongs, a
-polygon drawn round a digit. None of them is read as "no digits": a task without an annotation
-is told apart from one whose boxes were all removed, and anything else odd is a LabelError naming
-the task and the result, so the importer reports it and leaves the item as it was.
+polygon drawn round a digit, an annotation whose boxes were all deleted. None of them is read as
+"no digits" (a frame with no display is skipped in the queue, not labelled empty): the importer
+reports each, naming the task, and leaves the item as it was.
 """
 
 from __future__ import annotations

@@ -150,6 +150,20 @@ def test_tasks_without_an_annotation_are_reported_and_stay_pending(queued_db, tm
     assert pending(queued_db.db) == [1, 2, 3]
 
 
+def test_an_annotation_whose_boxes_were_all_deleted_is_reported_not_imported_as_no_digits(queued_db, tmp_path):
+    tasks = ls_tasks(queued_db, tmp_path)
+    tasks[0]["annotations"][0]["result"] = []  # the reviewer deleted every pre-label box and submitted
+    tasks[1]["annotations"][0]["result"] = [{"type": "choices", "value": {"choices": ["glare"]}}]  # no box either
+    report = import_ls(queued_db, tmp_path, tasks)
+    assert report.imported == [3]
+    assert report.problems == [
+        "project.json task 1: item 1's annotation has no digit boxes; not imported (a frame with no display: segread review skip 1)",
+        "project.json task 2: box 0: a choices result, not a digit box; ignored",
+        "project.json task 2: item 2's annotation has no digit boxes; not imported (a frame with no display: segread review skip 2)",
+    ]
+    assert pending(queued_db.db) == [1, 2] and not (tmp_path / "labeled" / "labels" / "item-1.txt").exists()
+
+
 def test_a_json_min_export_imports(queued_db, tmp_path):
     task = ls_tasks(queued_db, tmp_path)[0]
     json_min = {"id": 1, "image": task["data"]["image"], "item_id": 1,
