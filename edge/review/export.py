@@ -125,7 +125,8 @@ def data_yaml(path: str, train: str, val: str | None) -> str:
     ]
     if val:
         lines.append(f"val: {val}")
-    lines.append(f"nc: {len(CLASS_NAMES)}")
+    # No `nc`: Ultralytics counts the names, and CVAT's importer takes a key it does not know for a
+    # subset's list of images, and fails on the number (cvat-ai/cvat#8958).
     lines.append("names:")
     lines += [f"  {i}: '{name}'" for i, name in enumerate(CLASS_NAMES)]
     return "\n".join(lines) + "\n"

@@ -118,6 +118,9 @@ def test_cvat_zip_has_the_ultralytics_yolo_detection_layout(queued_db, tmp_path)
     assert train == ["images/train/item-1.jpg", "images/train/item-2.jpg", "images/train/item-3.jpg"]
     assert all(t in names for t in train) and all(t.replace("images/", "labels/").replace(".jpg", ".txt") in names for t in train)
     assert data["train"] == "train.txt" and data["path"] == "./" and data["names"] == dict(enumerate(CLASS_NAMES))
+    # CVAT's importer takes every other key for a subset's list of images: `nc: 10` failed its upload
+    # ("'int' object is not iterable", cvat-ai/cvat#8958).
+    assert set(data) == {"path", "train", "names"}
     assert label.split()[0] == "9"  # the leading 0 is class 9
     with pytest.raises(ReviewError, match="exists"):
         export(queued_db.db, tmp_path / "queue.zip", fmt="cvat")
