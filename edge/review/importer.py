@@ -89,15 +89,24 @@ def _pixels(boxes: list[LabelBox], item: Item, digits: tuple[str, ...]) -> list[
     return [{"digit": digits[b.cls], "xyxy": [round(v, 1) for v in b.to_xyxy(item.width, item.height)]} for b in boxes]
 
 
+def in_label_folder(path: Path) -> bool:
+    """Whether `path` (relative to a YOLO folder) lies in a folder of label files: `labels/`
+    (segread's, Ultralytics', CVAT's Ultralytics YOLO `labels/train/`) or CVAT's YOLO 1.1
+    `obj_<subset>_data/`."""
+    return any(part == "labels" or (part.startswith("obj_") and part.endswith("_data")) for part in path.parts[:-1])
+
+
 def import_yolo(db: sqlite_utils.Database, folder: Path, out: Path, who: str, shown: str | None = None) -> ImportReport:
     """A YOLO folder: `labels/**/item-<id>.txt` with images under `images/` (CVAT's `*/train/` too),
-    class ids read through the folder's own names file (classes.txt, obj.names, data.yaml).
-    `shown` names the source in messages (the zip a temporary folder was unpacked from)."""
+    or CVAT's YOLO 1.1 `obj_train_data/item-<id>.txt` with its images beside them, class ids read
+    through the folder's own names file (classes.txt, obj.names, data.yaml). `shown` names the
+    source in messages (the zip a temporary folder was unpacked from)."""
     folder, report = Path(folder), ImportReport(Path(out))
     names = set(names_files(folder))
-    label_files = sorted(p for p in folder.rglob("*.txt") if "labels" in p.relative_to(folder).parts and p not in names)
+    label_files = sorted(p for p in folder.rglob("*.txt") if in_label_folder(p.relative_to(folder)) and p not in names)
     if not label_files:
-        raise ReviewError(f"{shown or folder}: no label files under labels/ (expected a YOLO folder from segread review export)")
+        raise ReviewError(f"{shown or folder}: no label files under labels/ or obj_train_data/ (expected a YOLO folder "
+                          "from segread review export, or CVAT's YOLO export)")
     digits = class_digits(folder, shown)
     images = {p.stem: p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}
     report.out.mkdir(parents=True, exist_ok=True)

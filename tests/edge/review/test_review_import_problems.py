@@ -117,6 +117,31 @@ def test_a_cvat_zip_with_natural_order_names_imports_the_right_digits(queued_db,
     assert imported_digits(tmp_path / "labeled", 3) == "0801"
 
 
+def test_cvat_yolo_1_1_zip_imports(queued_db, tmp_path):
+    """CVAT's "YOLO 1.1" export: obj.names (the task's labels 0..9), obj.data, train.txt and
+    obj_train_data/ holding each frame's labels, and its image where the images were saved too."""
+    ours = export(queued_db.db, tmp_path / "ours.zip", fmt="cvat").out
+    theirs = tmp_path / "cvat-yolo.zip"
+    with zipfile.ZipFile(ours) as src, zipfile.ZipFile(theirs, "w") as dst:
+        dst.writestr("obj.names", "\n".join(NATURAL) + "\n")
+        dst.writestr("obj.data", "classes = 10\nnames = data/obj.names\ntrain = data/train.txt\n")
+        dst.writestr("train.txt", "".join(f"data/obj_train_data/item-{i}.jpg\n" for i in (1, 2, 3)))
+        for name in src.namelist():
+            stem = Path(name).name
+            if name.startswith("labels/"):
+                text = relabel_natural(src.read(name).decode())
+                if stem == "item-1.txt":  # the reviewer made the last digit a 7: 07:56 -> 07:57
+                    lines = text.splitlines()
+                    text = "\n".join(lines[:3] + ["7 " + lines[3].split(" ", 1)[1]]) + "\n"
+                dst.writestr(f"obj_train_data/{stem}", text)
+            elif name.startswith("images/"):
+                dst.writestr(f"obj_train_data/{stem}", src.read(name))
+    report = import_labels(queued_db.db, theirs, tmp_path / "labeled", "ann")
+    assert report.imported == [1, 2, 3] and report.problems == []
+    assert [imported_digits(tmp_path / "labeled", i) for i in (1, 3)] == ["0757", "0801"]
+    assert get_item(queued_db.db, 1).status == "fixed" and get_item(queued_db.db, 3).status == "accepted"
+
+
 @pytest.mark.parametrize("names", [["1", "2", "3"], NATURAL[:9] + ["a"], NATURAL[:9] + ["1"]])
 def test_a_cvat_zip_whose_names_are_not_the_ten_digits_imports_nothing(queued_db, tmp_path, capsys, names):
     source = cvat_zip(queued_db, tmp_path, names)
