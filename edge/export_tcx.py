@@ -3,7 +3,8 @@
 One Activity (Sport="Other": TCX knows no rowing), one Lap. For a time display the lap's
 TotalTimeSeconds is what the display advanced over the session (rollovers included), otherwise
 the wall-clock span; one Trackpoint per change of the display, stamped with the wall clock at
-which it was read. Written with the standard library only.
+which it was read, except in a session read faster than it ran (`read_faster`). Written with the
+standard library only. The session's CSV and JSON rows (`export_rows`) come from here too.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from pathlib import Path
 
 import sqlite_utils
 
+from edge import __version__
 from edge.files import write_bytes
 from edge.reading import show_value
 from edge.store import session_readings
 
 NS = "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-CSV_FIELDS = ["wall", "t", "frame", "text", "value", "confidence", "status", "reason"]
+# `shown` and `elapsed` last: a script that reads the first columns by place reads them as before.
+CSV_FIELDS = ["wall", "t", "frame", "text", "value", "confidence", "status", "reason", "shown", "elapsed"]
 
 
 def _iso(ts: float) -> str:
@@ -47,14 +50,29 @@ def display_seconds(values: list[float]) -> float:
     return display_advance(values)[-1] if values else 0.0
 
 
+def read_faster(rows: list[dict]) -> bool:
+    """Whether a session's readings were taken in under half the time their frames span (a
+    folder or video recorded earlier and read at full speed): its wall clock says when it was
+    read, not when the workout ran. run3's folder, read in 11 s, spans 299 s."""
+    if len(rows) < 2:
+        return False
+    ran, took = rows[-1]["t"] - rows[0]["t"], rows[-1]["wall"] - rows[0]["wall"]
+    return ran > 0 and took < 0.5 * ran
+
+
 def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | None = None) -> str:
     """The TCX document of one session, as text. Its times are the wall clock at which each
     reading was taken; with `start_at` (unix seconds: a folder or video recorded earlier, read
     later and faster than it ran) the workout starts then and each point lies where the display
-    says (a time display's advance; another display's frame times)."""
+    says (a time display's advance; another display's frame times). A session read faster than
+    it ran is laid out so from when it was read, without `start_at`: its points at the wall
+    clock would make an 11-second workout of a 5-minute one in a tool that times the track, while
+    the lap says 5 minutes."""
     session = db["sessions"].get(session_id)
     rows = session_readings(db, session_id, accepted_only=True)
     values = [r["value"] for r in rows if r["value"] is not None]
+    if start_at is None and read_faster(rows):
+        start_at = rows[0]["wall"]
     if start_at is None:
         times = [r["wall"] for r in rows]
     elif session["format"] == "time" and len(values) == len(rows):
@@ -86,17 +104,39 @@ def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | No
     shown = (f"{show_value(values[0], session['format'])} -> {show_value(values[-1], session['format'])}"
              if values else "no readings")
     ET.SubElement(lap, f"{{{NS}}}Notes").text = f"segread session {session_id}: display {shown} ({session['format']})"
+    # Device_t wants a unit id, a product id and a version beside the name (the schema refused a
+    # Creator of a name alone); segread is no Garmin unit, so both ids are 0.
     creator = ET.SubElement(activity, f"{{{NS}}}Creator", {f"{{{XSI}}}type": "Device_t"})
-    ET.SubElement(creator, f"{{{NS}}}Name").text = "segread"
+    for tag, text in (("Name", "segread"), ("UnitId", "0"), ("ProductID", "0")):
+        ET.SubElement(creator, f"{{{NS}}}{tag}").text = text
+    version = ET.SubElement(creator, f"{{{NS}}}Version")
+    major, minor = (__version__.split(".") + ["0"])[:2]
+    ET.SubElement(version, f"{{{NS}}}VersionMajor").text = major
+    ET.SubElement(version, f"{{{NS}}}VersionMinor").text = minor
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def export_rows(db: sqlite_utils.Database, session_id: int, include_held: bool = False) -> list[dict]:
+    """A session's readings as its CSV and JSON exports give them, each with `shown`, the reading
+    as the display shows it ("00:01", which a spreadsheet keeps as text where `text` 0001 becomes
+    1), and `elapsed`, the seconds a time display advanced from the session's first accepted
+    reading, a rollover counted forward (an accepted reading's; else None)."""
+    spec = db["sessions"].get(session_id)["format"]
+    rows = session_readings(db, session_id, accepted_only=not include_held)
+    taken = [r for r in rows if r["status"] == "accepted" and r["value"] is not None]
+    elapsed = dict(zip(map(id, taken), display_advance([r["value"] for r in taken]))) if spec == "time" else {}
+    for r in rows:
+        r["shown"] = show_value(r["value"], spec) if r["value"] is not None else ""
+        r["elapsed"] = round(elapsed[id(r)], 1) if id(r) in elapsed else None
+    return rows
 
 
 def session_csv(db: sqlite_utils.Database, session_id: int, include_held: bool = False) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()
-    writer.writerows(session_readings(db, session_id, accepted_only=not include_held))
+    writer.writerows(export_rows(db, session_id, include_held))
     return out.getvalue()
 
 

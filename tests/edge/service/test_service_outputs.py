@@ -104,6 +104,64 @@ def test_a_workout_read_later_is_exported_at_the_time_it_was_rowed(tmp_path, cap
     assert "--start-at goes with --tcx" in capsys.readouterr().err
 
 
+def _tcx_offsets(text: str) -> tuple[float, list[float]]:
+    """A TCX document's lap time and its trackpoints' seconds from the first."""
+    import datetime as dt
+
+    root = ET.fromstring(text.split("\n", 1)[1])
+    times = [dt.datetime.strptime(tp.find(T + "Time").text, "%Y-%m-%dT%H:%M:%S.%fZ") for tp in root.iter(T + "Trackpoint")]
+    return float(next(root.iter(T + "TotalTimeSeconds")).text), [(t - times[0]).total_seconds() for t in times]
+
+
+def test_a_workout_read_faster_than_it_ran_is_laid_out_as_the_display_ran_and_told(tmp_path, capsys):
+    # A folder read in a blink: at the wall clock its track would last milliseconds while its lap
+    # says 6 s, and a tool that times the track (Strava does) would show the blink.
+    db_path = tmp_path / "s.db"
+    db = open_db(db_path)
+    log_workout(db, [5997, 5998, 5998, 5999, 1, 3]).close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
+    captured = capsys.readouterr()
+    assert _tcx_offsets(captured.out) == (6.0, [0, 1, 2, 4, 6])
+    (warning,) = captured.err.splitlines()
+    assert warning.startswith("segread: warning: session 1 was read faster than its frames ran") and "--start-at" in warning
+    # Read live, the wall clock is the workout's: its points stay where they were read, unwarned.
+    db.execute("UPDATE readings SET wall = 1764577800 + 1.5 * t")
+    db.conn.commit()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
+    captured = capsys.readouterr()
+    assert _tcx_offsets(captured.out) == (6.0, [0, 1.5, 4.5, 6, 7.5]) and captured.err == ""
+
+
+def test_the_tcx_creator_is_a_whole_device(tmp_path, capsys):
+    # TCX v2's Device_t: Name, UnitId, ProductID, Version (VersionMajor, VersionMinor), in that
+    # order; a Creator of a name alone failed the schema.
+    db_path = tmp_path / "s.db"
+    log_workout(open_db(db_path), [0, 1, 2]).close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
+    root = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    (creator,) = root.iter(T + "Creator")
+    assert [c.tag[len(T):] for c in creator] == ["Name", "UnitId", "ProductID", "Version"]
+    assert [c.tag[len(T):] for c in creator.find(T + "Version")] == ["VersionMajor", "VersionMinor"]
+    assert all(c.text.isdigit() for c in [*creator][1:3] + [*creator.find(T + "Version")])
+
+
+def test_csv_and_json_rows_show_the_display_and_the_time_it_advanced(tmp_path, capsys):
+    # A spreadsheet reads `text` 0001 as 1, and `value` falls from 5999 to 1 at the rollover: each
+    # row also says what the display showed, as text, and the seconds since the session's start.
+    import csv
+    import json
+
+    db_path = tmp_path / "s.db"
+    log_workout(open_db(db_path), [5997, 5998, 5999, 1, 3]).close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--csv"]) == 0
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert [r["shown"] for r in rows] == ["99:57", "99:58", "99:59", "00:01", "00:03"]
+    assert [float(r["elapsed"]) for r in rows] == [0, 1, 2, 4, 6]
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--json"]) == 0
+    readings = json.loads(capsys.readouterr().out)["readings"]
+    assert [(r["shown"], r["elapsed"]) for r in readings][-2:] == [("00:01", 4.0), ("00:03", 6.0)]
+
+
 def add_items(db, base, n, status):
     (base / "frames").mkdir(exist_ok=True)
     for _ in range(n):
