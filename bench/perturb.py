@@ -89,6 +89,8 @@ CONDITIONS = {
     "glare 0.6 minutes": lambda img, box: glare(img, box, 0.6, at=0.3),
     "glare 0.6 minutes hard edge": lambda img, box: glare(img, box, 0.6, at=0.3, soft=0.05),
     "glare 0.7 all over": lambda img, box: glare(img, box, 0.7, at=0.5, size=2.0),
+    # A small lamp's reflection, hard-edged, over the middle of the display: its edge crosses digits.
+    "glare 0.5 spot hard edge": lambda img, box: glare(img, box, 0.5, at=0.5, size=0.6, soft=0.05),
     "far x0.6": lambda img, box: about_display(img, box, 0.6),
     "far x0.4": lambda img, box: about_display(img, box, 0.4),
     "near x1.6": lambda img, box: about_display(img, box, 1.6),
