@@ -75,6 +75,20 @@ def test_the_nightly_retrain_trains_into_the_models_folder_the_reader_follows():
         assert state in Path(path).parents, path
 
 
+def test_the_units_that_share_the_state_directory_give_it_one_mode():
+    # Each start sets the directory's mode to its own unit's: a unit without one would open the
+    # session log's folder (0755, systemd's default) every night.
+    def service(unit):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str
+        parser.read(unit)
+        return parser["Service"]
+
+    owners = [service(u) for u in UNITS if "StateDirectory" in service(u)]
+    assert len(owners) == 2 and {s["StateDirectory"] for s in owners} == {"segread"}
+    assert [s.get("StateDirectoryMode") for s in owners] == ["0750", "0750"]
+
+
 def test_the_nightly_retrain_keeps_the_shipped_models_recipe():
     """A nightly model trained without the degraded copies would lose glare, which the gate does not judge."""
     card = read_card(resolve_model(DEFAULT_MODELS_DIR))
