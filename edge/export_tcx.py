@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -34,13 +35,17 @@ def _iso(ts: float) -> str:
 
 def display_advance(values: list[float]) -> list[float]:
     """How far a time display had advanced at each of `values` since the first, counting a wrap
-    (99:59 -> 00:00) forward."""
-    total, out = 0.0, [0.0] if values else []
-    for a, b in zip(values, values[1:]):
-        step = b - a
-        if step < -60:  # a rollover; small backward steps are fading segments, not time
-            step += 6000 if a >= 5940 else 3600 if a < 3600 else 5940
-        total += max(step, 0.0)
+    (99:59 -> 00:00) forward. A small step back is a fading segment, not time: the display stands
+    where it had got to, and the next step counts from there (10:01, 10:02, 10:01, 10:03 is 2 s)."""
+    if not values:
+        return []
+    total, out, peak = 0.0, [0.0], values[0]
+    for b in values[1:]:
+        step = b - peak
+        if step < -60:  # a rollover
+            step += 6000 if peak >= 5940 else 3600 if peak < 3600 else 5940
+        if step > 0:
+            total, peak = total + step, b
         out.append(total)
     return out
 
@@ -94,12 +99,15 @@ def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | No
     for tag, text in (("TotalTimeSeconds", f"{total:.1f}"), ("DistanceMeters", "0"), ("Calories", "0"),
                       ("Intensity", "Active"), ("TriggerMethod", "Manual")):
         ET.SubElement(lap, f"{{{NS}}}{tag}").text = text
-    track = ET.SubElement(lap, f"{{{NS}}}Track")
-    last = object()
+    # A point per change of the display, each later than the last (a small step back, a fading
+    # segment, lies where the display put the step before it); no Track without a point, which
+    # the schema refuses.
+    track, last, last_when = None, object(), -math.inf
     for r, when in zip(rows, times):
-        if r["value"] == last:
+        if r["value"] == last or when <= last_when:
             continue
-        last = r["value"]
+        last, last_when = r["value"], when
+        track = ET.SubElement(lap, f"{{{NS}}}Track") if track is None else track
         ET.SubElement(ET.SubElement(track, f"{{{NS}}}Trackpoint"), f"{{{NS}}}Time").text = _iso(when)
     shown = (f"{show_value(values[0], session['format'])} -> {show_value(values[-1], session['format'])}"
              if values else "no readings")

@@ -71,7 +71,7 @@ def test_an_export_cut_by_a_full_disk_keeps_the_earlier_file_and_leaves_no_part_
 
 def test_display_seconds_counts_a_rollover_forward():
     assert display_seconds([5998, 5999, 0, 1]) == 3
-    assert display_seconds([10, 9, 10, 11]) == 2  # a fading segment is not time going back
+    assert display_seconds([10, 9, 10, 11]) == 1  # a fading segment is not time going back, nor forward again
 
 
 def test_sessions_export_tcx_command(tmp_path, capsys):
@@ -130,6 +130,22 @@ def test_a_workout_read_faster_than_it_ran_is_laid_out_as_the_display_ran_and_to
     assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
     captured = capsys.readouterr()
     assert _tcx_offsets(captured.out) == (6.0, [0, 1.5, 4.5, 6, 7.5]) and captured.err == ""
+
+
+def test_a_step_back_adds_no_point_at_the_time_of_the_last_and_no_points_make_no_track(tmp_path, capsys):
+    # 10:01, 10:02, 10:01 (a fading segment), 10:03: laid out by the display, the step back would
+    # stand at 10:02's time; tools want each point later than the last.
+    db_path = tmp_path / "s.db"
+    db = open_db(db_path)
+    log_workout(db, [601, 602, 601, 603]).close()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx", "--start-at", "2026-12-01 07:30"]) == 0
+    assert _tcx_offsets(capsys.readouterr().out) == (2.0, [0, 1, 2])
+    # A session with no accepted reading: a lap without a Track (the schema refuses an empty one).
+    db.execute("UPDATE readings SET status = 'held'")
+    db.conn.commit()
+    assert main(["sessions", "--db", str(db_path), "export", "1", "--tcx"]) == 0
+    root = ET.fromstring(capsys.readouterr().out.split("\n", 1)[1])
+    assert next(root.iter(T + "Lap")).find(T + "Track") is None
 
 
 def test_the_tcx_creator_is_a_whole_device(tmp_path, capsys):
