@@ -132,11 +132,11 @@ def export_rows(db: sqlite_utils.Database, session_id: int, include_held: bool =
     reading, a rollover counted forward (an accepted reading's; else None)."""
     spec = db["sessions"].get(session_id)["format"]
     rows = session_readings(db, session_id, accepted_only=not include_held)
-    taken = [r for r in rows if r["status"] == "accepted" and r["value"] is not None]
-    elapsed = dict(zip(map(id, taken), display_advance([r["value"] for r in taken]))) if spec == "time" else {}
-    for r in rows:
+    timed = [spec == "time" and r["status"] == "accepted" and r["value"] is not None for r in rows]
+    advance = iter(display_advance([r["value"] for r, took in zip(rows, timed) if took]))
+    for r, took in zip(rows, timed):
         r["shown"] = show_value(r["value"], spec) if r["value"] is not None else ""
-        r["elapsed"] = round(elapsed[id(r)], 1) if id(r) in elapsed else None
+        r["elapsed"] = round(next(advance), 1) if took else None
     return rows
 
 
