@@ -37,6 +37,8 @@ def task_results(task: dict, where: str) -> list | None:
         if not isinstance(annotations, list):
             raise LabelError(f"{where}: annotations is {json.dumps(annotations)[:40]}, not a list")
         done = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
+        if annotations and not done and all(isinstance(a, dict) for a in annotations):
+            raise LabelError(f"{where}: its annotation was cancelled (skipped in Label Studio)")
         results = done[-1].get("result") if done else None
     else:  # JSON-MIN: the control's name ("label" in segread's config) holds the boxes
         results = task.get("label", next((v for v in task.values() if isinstance(v, list)), None))

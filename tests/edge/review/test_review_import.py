@@ -87,6 +87,8 @@ def test_a_cancelled_or_unlabeled_task_is_reported_not_guessed(queued_db, tmp_pa
     (tmp_path / "e.json").write_text(json.dumps(tasks))
     report = import_labels(queued_db.db, tmp_path / "e.json", tmp_path / "labeled", "ann")
     assert report.imported == [3] and len(report.problems) == 2
+    assert "task 1: its annotation was cancelled (skipped in Label Studio); item 1 not imported" in report.problems[0]
+    assert "item 2 has no annotation" in report.problems[1]
     assert get_item(queued_db.db, 1).status == "pending"
 
 
