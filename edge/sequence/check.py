@@ -90,7 +90,6 @@ class SequenceCheck(Pace, ClockEvidence, SegmentVote, SessionDecode, FirstReadin
     vote_run: int = 2  # ... and one of the last this many frames read whole showed it there
     vote_min_conf: float = 0.7  # ... and the frame's other digits score this at least (run3's clean digits: 0.77 at the 1st percentile)
     segment_share: float = 0.4  # of them, the share a segment must be lit in to count as lit
-    clash_share: float | None = 0.1  # ... and the share a digit that clashes with the track's must be read in to doubt it
     _seen: deque = field(init=False, repr=False)  # (read text, t) per frame read whole, the last `steady_frames`
 
     def __post_init__(self) -> None:

@@ -34,47 +34,18 @@ class SegmentVote:
         reading is held for review. A shown digit with more segments than the frames' (a 9 where
         they mostly read 5) stands: segments fade, under glare or heavy compression, and the
         track's digit may be the whole one. A ghost segment lit in most frames does hold a right
-        track's readings. So does a digit read there in `clash_share` of the frames that neither
-        holds the track's digit nor lies within it (`clash`): the segments lit in most frames may
-        be the same lossy view of another digit. None while fewer than half the window's frames
-        are in.
+        track's readings. None while fewer than half the window's frames are in.
         """
         text = self.fmt.text(value)
         for place, (made, reads) in self.vote(value, t).items():
             shown = text[place]
             if made is not None and not set(SEGMENTS[made]) <= set(SEGMENTS[shown]):
-                why = f"the segments lit there make {made}, not {shown}"
-            elif (clash := self.clash(shown, reads)) is not None:
-                made = DIGIT_OF_SEGMENTS.get(frozenset(SEGMENTS[shown]) | frozenset(SEGMENTS[clash]))
-                why = f"{shown} and {clash} " + (f"are each {made} with segments lost" if made
-                                                 else "are not one digit with segments lost or gained")
-            else:
-                continue
-            # "sequence: ..." like every reason the session gives, so the review queue takes it.
-            reason = (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
-                      f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; {why}")
-            instead = None if made is None else text[:place] + made + text[place + 1:]
-            return reason, instead if instead is not None and self.fmt.value(instead) is not None else None
-        return None
-
-    def clash(self, shown: str, reads: list[str]) -> str | None:
-        """A digit read in `clash_share` or more of a steady place's `reads` (two at least) that
-        neither holds every segment of `shown` nor lies within it, else None; and None where a
-        read holds more than `shown` (the place gains segments too, as under noise). Were `shown`
-        the digit on the display, such a read would have gained a segment and lost another; where
-        the place only loses segments (glare, a dim display), both are views of a digit that holds
-        them both. A hard-edged reflection over a 9 that took its upper-left segment read 3 (0.5
-        to 0.77) in most frames and 4 in some: the track followed the 3, while 3 and 4 are each a
-        9 with segments lost."""
-        if self.clash_share is None:
-            return None
-        lit = set(SEGMENTS[shown])
-        if any(lit < set(SEGMENTS[d]) for d in reads):
-            return None  # the place gains segments too (noise: a 0 read as 8 and 3): no clash is telling
-        counts = Counter(d for d in reads if not set(SEGMENTS[d]) <= lit)  # none holds it all: each lies beside it
-        most = counts.most_common(1)
-        if most and most[0][1] >= max(2, self.clash_share * len(reads)):
-            return most[0][0]
+                # "sequence: ..." like every reason the session gives, so the review queue takes it.
+                reason = (f"sequence: {self.fmt.show(text)} is unsteady: digit {place + 1} read "
+                          f"{', '.join(sorted(set(reads)))} over the last {len(reads)} frames; the segments lit there "
+                          f"make {made}, not {shown}")
+                instead = text[:place] + made + text[place + 1:]
+                return reason, instead if self.fmt.value(instead) is not None else None
         return None
 
     def vote_decoded(self, reading: Reading, shadow: str, t: float) -> Reading | None:

@@ -510,31 +510,6 @@ def test_a_track_settled_on_a_digit_the_frames_show_more_of_is_held_for_review()
     assert held[0].reason in reasons_for(result, 4, SelectConfig())
 
 
-def test_a_track_on_a_digit_that_clashes_with_another_read_in_its_place_is_held():
-    # A lamp's hard-edged reflection over a leading 9 takes its upper-left segment in most frames
-    # (a 3) and its top and bottom in some (a 4): the 3s outvote the 4's segment, and the track
-    # follows the 3. A 3 and a 4 are each a 9 with segments lost, and neither is the other.
-    texts = _dim_session("33343", frames=30)
-    without = _times(texts, range(len(texts)), clash_share=None)
-    assert sum(r.status == "accepted" and r.text[0] == "3" for r in without[10:]) >= 15
-    out = _times(texts, range(len(texts)))
-    late = out[10:]
-    assert not any(r.status == "accepted" and r.text[0] == "3" for r in late)
-    held = [r for r in late if r.reason and "unsteady" in r.reason]
-    assert held and "3 and 4 are each 9 with segments lost" in held[0].reason
-    assert [r.suggestion for r in held] == ["9" + r.text[1:] for r in held]
-
-
-def test_a_place_that_gains_segments_too_is_no_clash():
-    # Noise both takes segments and lights faint ones: a leading 0 read as 3 and as 8 now and then.
-    # The 8 shows the place gaining segments, so a 3 says nothing against the 0.
-    texts = ["0" + TIME.text(60 + k)[1:] for k in range(30)]
-    texts = [("3" if k % 5 == 2 else "8" if k % 7 == 3 else "0") + t[1:] for k, t in enumerate(texts)]
-    out = _times(texts, range(len(texts)))
-    assert not any(r.reason and "unsteady" in r.reason for r in out)
-    assert sum(r.status == "accepted" for r, t in zip(out, texts) if t[0] == "0") >= 20
-
-
 def test_a_steady_place_that_loses_segments_keeps_the_whole_digit_accepted():
     # The true 9 read as a 5 now and then (a faded segment): the track's 9 has every segment
     # the frames show, so its readings stand; a place the track changes (the seconds) never votes.
