@@ -326,7 +326,7 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held, star
     """
     import datetime as dt
 
-    from edge.store import SQLITE_IDS, open_db, session_readings, show_when
+    from edge.store import SQLITE_IDS, open_db
 
     if as_csv + as_json + as_tcx > 1:
         raise click.UsageError("choose one of --csv, --json and --tcx")
@@ -343,14 +343,11 @@ def sessions_export(ctx, session_id, as_csv, as_json, as_tcx, include_held, star
         "id = ?", [session_id]) else None
     if session is None:
         raise click.ClickException(f"no session {session_id}")
-    from edge.export_tcx import export_rows, read_faster, session_csv, session_tcx
+    from edge.export_tcx import export_rows, session_csv, session_tcx
 
     if as_tcx:
-        if start_at is None and read_faster(session_readings(db, session_id)):
-            click.echo(f"segread: warning: session {session_id} was read faster than its frames ran: its points lie "
-                       f"where the display puts them, from when it was read ({show_when(session['started_at'])}); "
-                       "--start-at gives the workout's own start", err=True)
-        click.echo(session_tcx(db, session_id, start_at), nl=False)
+        tcx = session_tcx(db, session_id, start_at, warn=lambda said: click.echo(f"segread: warning: {said}", err=True))
+        click.echo(tcx, nl=False)
         return
     if as_json:
         session.pop("writer", None)  # which process on which host wrote it: this machine's business only

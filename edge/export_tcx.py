@@ -15,13 +15,14 @@ import io
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Callable
 
 import sqlite_utils
 
 from edge import __version__
 from edge.files import write_bytes
 from edge.reading import show_value
-from edge.store import session_readings
+from edge.store import session_readings, show_when
 
 NS = "http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -65,19 +66,23 @@ def read_faster(rows: list[dict]) -> bool:
     return ran > 0 and took < 0.5 * ran
 
 
-def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | None = None) -> str:
+def session_tcx(db: sqlite_utils.Database, session_id: int, start_at: float | None = None,
+                warn: Callable[[str], None] | None = None) -> str:
     """The TCX document of one session, as text. Its times are the wall clock at which each
     reading was taken; with `start_at` (unix seconds: a folder or video recorded earlier, read
     later and faster than it ran) the workout starts then and each point lies where the display
     says (a time display's advance; another display's frame times). A session read faster than
     it ran is laid out so from when it was read, without `start_at`: its points at the wall
     clock would make an 11-second workout of a 5-minute one in a tool that times the track, while
-    the lap says 5 minutes."""
+    the lap says 5 minutes; `warn` is told so."""
     session = db["sessions"].get(session_id)
     rows = session_readings(db, session_id, accepted_only=True)
     values = [r["value"] for r in rows if r["value"] is not None]
     if start_at is None and read_faster(rows):
         start_at = rows[0]["wall"]
+        if warn is not None:
+            warn(f"session {session_id} was read faster than its frames ran: its points lie where the display puts "
+                 f"them, from when it was read ({show_when(session['started_at'])}); --start-at gives the workout's own start")
     if start_at is None:
         times = [r["wall"] for r in rows]
     elif session["format"] == "time" and len(values) == len(rows):
